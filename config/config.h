@@ -1,0 +1,50 @@
+// A study's configuration: the one place where YAML becomes plain option
+// structs. Core code never sees a YAML node. A Config is a value type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "evaluators/options.h"
+#include "search/options.h"
+#include "space/candidate.h"
+#include "space/macro.h"
+#include "space/paths.h"
+
+namespace fnas {
+
+struct Config {
+  std::string name = "study";
+  uint64_t seed = 42;
+  space::MacroOptions model;
+  std::vector<space::PathSpec> paths;
+  evaluators::DataOptions data;
+  evaluators::TrainOptions training;
+  evaluators::QuantOptions quantization;
+  search::SearchOptions search;
+  search::ExecutionOptions execution;
+  search::StorageOptions storage;
+
+  std::string source;     // the file it came from ("<string>" if parsed from text)
+  std::string yaml_text;  // the exact text, kept so a study can be resumed from its store
+
+  space::Macro macro() const { return space::Macro(model); }
+  // Every candidate of the configured paths, each once.
+  std::vector<space::Candidate> candidates() const;
+  // storage.db, or runs/<name>.db.
+  std::string db_path() const;
+  // storage.checkpoints, or the db path with ".ckpt" in place of ".db".
+  std::string checkpoint_dir() const;
+  // The epochs at which lr is multiplied by gamma, fractions resolved against
+  // `epochs` (rounded to the nearest epoch >= 1).
+  std::vector<int> milestone_epochs(int epochs) const;
+};
+
+// Parses and validates; throws ConfigError whose message names the key, the
+// value and file:line.
+Config ParseConfig(const std::string& yaml_text, const std::string& source = "<string>");
+// Reads the file (ConfigError if it cannot be read) and parses it.
+Config LoadConfig(const std::string& path);
+
+}  // namespace fnas

@@ -1,0 +1,27 @@
+// Options of the search driver, its execution and its store. Plain structs
+// with their defaults written here; config/ fills them from YAML.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace fnas::search {
+
+struct ExecutionOptions {
+  std::string device = "cpu";    // cpu | cuda | cuda:N
+  int workers = 1;               // trials at a time
+  int threads_per_worker = 0;    // intra-op threads per trial; 0 = cores / workers
+  bool deterministic = false;    // bit-identical reruns (forces 1 thread per worker)
+};
+
+struct SearchOptions {
+  int record_every = 1;             // layerwise + validation quant metrics every N epochs (0 = final only)
+  std::vector<int> record_epochs;   // extra epochs to record
+};
+
+struct StorageOptions {
+  std::string db;           // empty = runs/<name>.db
+  std::string checkpoints;  // empty = <db without .db>.ckpt/
+};
+
+}  // namespace fnas::search

@@ -1,0 +1,77 @@
+#include "space/model.h"
+
+#include <map>
+
+namespace fnas::space {
+
+namespace {
+// Child names inside a table layer's module.
+std::pair<std::string, std::string> ChildNames(Op::Role role) {
+  switch (role) {
+    case Op::Role::kGroup: return {"group", "group_bn"};
+    case Op::Role::kPoint: return {"point", "point_bn"};
+    default: return {"conv", "bn"};
+  }
+}
+}  // namespace
+
+FactorizeNetImpl::FactorizeNetImpl(Plan plan) : plan_(std::move(plan)) {
+  units_.resize(plan_.ops.size());
+  std::map<std::string, std::shared_ptr<torch::nn::Module>> layers;
+  for (size_t i = 0; i < plan_.ops.size(); ++i) {
+    const Op& op = plan_.ops[i];
+    Unit& u = units_[i];
+    if (op.kind == Op::Kind::kConv) {
+      auto& holder = layers[op.layer];
+      if (!holder) {
+        holder = std::make_shared<torch::nn::Module>();
+        register_module(op.layer, holder);
+      }
+      auto [conv_name, bn_name] = ChildNames(op.role);
+      u.conv = holder->register_module(
+          conv_name, torch::nn::Conv2d(torch::nn::Conv2dOptions(op.in_c, op.out_c, op.kernel)
+                                           .stride(op.stride)
+                                           .padding(op.pad)
+                                           .groups(op.groups)
+                                           .bias(false)));
+      u.bn = holder->register_module(
+          bn_name, torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(op.out_c)
+                                              .eps(plan_.macro.bn_eps)
+                                              .momentum(plan_.macro.bn_momentum)));
+    } else if (op.kind == Op::Kind::kDense) {
+      u.linear = register_module(op.name, torch::nn::Linear(op.in_c, op.out_c));
+    }
+  }
+}
+
+torch::Tensor FactorizeNetImpl::Apply(size_t i, torch::Tensor x) {
+  const Op& op = plan_.ops[i];
+  Unit& u = units_[i];
+  switch (op.kind) {
+    case Op::Kind::kConv:
+      x = u.bn->forward(u.conv->forward(x));
+      return op.relu ? torch::relu(x) : x;
+    case Op::Kind::kMaxPool: return torch::max_pool2d(x, op.kernel, op.stride);
+    case Op::Kind::kFlatten: return x.flatten(1);
+    case Op::Kind::kDense:
+      x = u.linear->forward(x);
+      return op.relu ? torch::relu(x) : x;
+  }
+  return x;
+}
+
+torch::Tensor FactorizeNetImpl::forward(torch::Tensor x) {
+  for (size_t i = 0; i < plan_.ops.size(); ++i) x = Apply(i, x);
+  return x;
+}
+
+torch::Tensor FactorizeNetImpl::forward_observed(
+    torch::Tensor x, const std::function<void(size_t, const torch::Tensor&)>& observe) {
+  for (size_t i = 0; i < plan_.ops.size(); ++i) {
+    x = Apply(i, x);
+    observe(i, x);
+  }
+  return x;
+}
+
+}  // namespace fnas::space

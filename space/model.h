@@ -1,0 +1,46 @@
+// The LibTorch module of a candidate, built from its Plan. Submodules are
+// named after the table of DESIGN.md §1: "stem", "conv_64_1" (children "conv",
+// "bn"; or "group", "group_bn", "point", "point_bn" when factorized), ...,
+// "dense_1", ... so statistics can be reported per layer and checkpoints read
+// by name. Like every torch module it is not thread-safe; each trial owns one.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "space/plan.h"
+
+namespace fnas::space {
+
+class FactorizeNetImpl : public torch::nn::Module {
+ public:
+  explicit FactorizeNetImpl(Plan plan);
+
+  torch::Tensor forward(torch::Tensor x);
+  // Forward that calls `observe(op_index, output)` after every op of the plan
+  // (after BN and ReLU for convs, after ReLU for dense layers), e.g. for
+  // activation calibration and layerwise statistics.
+  torch::Tensor forward_observed(torch::Tensor x,
+                                 const std::function<void(size_t, const torch::Tensor&)>& observe);
+
+  const Plan& plan() const { return plan_; }
+
+  // The modules behind op i of the plan (null where the op has none).
+  struct Unit {
+    torch::nn::Conv2d conv{nullptr};
+    torch::nn::BatchNorm2d bn{nullptr};
+    torch::nn::Linear linear{nullptr};
+  };
+  const Unit& unit(size_t op) const { return units_.at(op); }
+
+ private:
+  torch::Tensor Apply(size_t i, torch::Tensor x);
+
+  Plan plan_;
+  std::vector<Unit> units_;
+};
+TORCH_MODULE(FactorizeNet);
+
+}  // namespace fnas::space

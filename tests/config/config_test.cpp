@@ -1,0 +1,145 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+
+namespace fnas {
+namespace {
+
+const char* kIssueExample = R"(name: factorizenet-cifar10
+model:
+  input: [3, 32, 32]
+  width: 1.0
+  classes: 10
+space:
+  paths:
+    - regular
+    - depthwise
+    - uniform: [2, 4, 8, 16]
+    - reverse_pyramid: [2, 4]
+    - per_layer: [[1, 2, 4, 4, 8, 16, 32, 64]]
+)";
+
+std::string ErrorOf(const std::string& yaml) {
+  try {
+    ParseConfig(yaml, "study.yaml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ConfigTest, IssueExampleParses) {
+  Config c = ParseConfig(kIssueExample, "study.yaml");
+  EXPECT_EQ(c.name, "factorizenet-cifar10");
+  EXPECT_EQ(c.model.in_channels, 3);
+  EXPECT_EQ(c.paths.size(), 5u);
+  auto cands = c.candidates();
+  ASSERT_EQ(cands.size(), 9u);  // regular, depthwise, 4 uniform, 2 rpyr, 1 per-layer
+  EXPECT_EQ(cands[0].name, "regular");
+  EXPECT_EQ(cands[6].name, "rpyr-finit2");
+  EXPECT_EQ(cands[8].name, "layers-1.2.4.4.8.16.32.64");
+  EXPECT_EQ(c.db_path(), "runs/factorizenet-cifar10.db");
+  EXPECT_EQ(c.checkpoint_dir(), "runs/factorizenet-cifar10.ckpt");
+  EXPECT_EQ(c.yaml_text, kIssueExample);
+}
+
+TEST(ConfigTest, DefaultsComeFromTheStructs) {
+  Config c = ParseConfig("name: x\nspace: {paths: [regular]}\n");
+  EXPECT_EQ(c.training.epochs, 200);
+  EXPECT_EQ(c.training.batch_size, 128);
+  EXPECT_DOUBLE_EQ(c.training.lr, 0.01);
+  EXPECT_EQ(c.quantization.calibration_samples, 1024);
+  EXPECT_EQ(c.data.dataset, "fashion_mnist");
+  // The input follows the dataset when model.input is absent.
+  EXPECT_EQ(c.model.in_channels, 1);
+  EXPECT_EQ(c.model.in_height, 28);
+}
+
+TEST(ConfigTest, UnknownKeyNamesKeyAndLine) {
+  const std::string e = ErrorOf("name: x\nmodel:\n  widht: 0.5\nspace: {paths: [regular]}\n");
+  EXPECT_NE(e.find("study.yaml:3"), std::string::npos) << e;
+  EXPECT_NE(e.find("model.widht"), std::string::npos) << e;
+  EXPECT_NE(e.find("width"), std::string::npos) << e;  // the known keys are listed
+}
+
+TEST(ConfigTest, WrongTypeNamesKeyValueAndLine) {
+  const std::string e =
+      ErrorOf("name: x\nspace: {paths: [regular]}\ntraining:\n  lr: fast\n");
+  EXPECT_NE(e.find("study.yaml:4"), std::string::npos) << e;
+  EXPECT_NE(e.find("training.lr"), std::string::npos) << e;
+  EXPECT_NE(e.find("'fast'"), std::string::npos) << e;
+  EXPECT_NE(e.find("number"), std::string::npos) << e;
+}
+
+TEST(ConfigTest, OutOfRangeNamesKeyValueAndLine) {
+  const std::string e = ErrorOf("name: x\nspace: {paths: [regular]}\ntraining:\n\n  epochs: 0\n");
+  EXPECT_NE(e.find("study.yaml:5"), std::string::npos) << e;
+  EXPECT_NE(e.find("training.epochs = '0'"), std::string::npos) << e;
+  EXPECT_NE(e.find("[1, 100000]"), std::string::npos) << e;
+}
+
+TEST(ConfigTest, BadFactorizationNamesPathLayerAndLine) {
+  const std::string e = ErrorOf(
+      "name: x\nmodel: {input: [3, 32, 32]}\nspace:\n  paths:\n    - regular\n"
+      "    - uniform: [2, 3]\n");
+  EXPECT_NE(e.find("study.yaml:6"), std::string::npos) << e;
+  EXPECT_NE(e.find("uniform f=3"), std::string::npos) << e;
+  EXPECT_NE(e.find("conv_64_1"), std::string::npos) << e;
+  EXPECT_NE(e.find("in-depth 64"), std::string::npos) << e;
+}
+
+TEST(ConfigTest, PerLayerAcceptsListsAndDottedStrings) {
+  Config c = ParseConfig(
+      "name: x\nmodel: {input: [3, 32, 32]}\nspace:\n  paths:\n"
+      "    - per_layer: [[1, 1, 1, 1, 1, 1, 1, 2], '2.2.2.2.2.2.2.2']\n");
+  auto cands = c.candidates();
+  ASSERT_EQ(cands.size(), 2u);
+  EXPECT_EQ(cands[1].name, "uniform-f2");
+  EXPECT_NE(ErrorOf("name: x\nspace:\n  paths:\n    - per_layer: [[1, 2]]\n").find("needs 8 rates"),
+            std::string::npos);
+}
+
+TEST(ConfigTest, OtherErrors) {
+  EXPECT_NE(ErrorOf("name: x\nspace: {paths: [zigzag]}\n").find("unknown path"), std::string::npos);
+  EXPECT_NE(ErrorOf("name: x\n").find("missing key 'space'"), std::string::npos);
+  EXPECT_NE(ErrorOf("space: {paths: [regular]}\n").find("missing key 'name'"), std::string::npos);
+  EXPECT_NE(ErrorOf("name: x\nspace: {paths: [regular\n").find("not valid YAML"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("name: x\nspace: {paths: [regular]}\nexecution: {device: gpu}\n")
+                .find("execution.device"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("name: x\nspace: {paths: [regular]}\ntraining: {init: {name: rand_uniform}}\n")
+                .find("needs a scale"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("name: x\nspace: {paths: [regular]}\ndata: {dataset: cifar10}\n")
+                .find("needs data.path"),
+            std::string::npos);
+  // The macro's own checks point at the model section.
+  const std::string tiny = ErrorOf("name: x\nmodel:\n  input: [1, 2, 2]\nspace: {paths: [regular]}\n");
+  EXPECT_NE(tiny.find("study.yaml:3"), std::string::npos) << tiny;
+  EXPECT_NE(tiny.find("too small"), std::string::npos) << tiny;
+}
+
+TEST(ConfigTest, MilestoneFractionsFollowTheBudget) {
+  Config c = ParseConfig("name: x\nspace: {paths: [regular]}\ntraining: {milestones: [0.375, 0.6, 0.85]}\n");
+  EXPECT_EQ(c.milestone_epochs(200), (std::vector<int>{75, 120, 170}));
+  EXPECT_EQ(c.milestone_epochs(8), (std::vector<int>{3, 5, 7}));
+  Config d = ParseConfig("name: x\nspace: {paths: [regular]}\n");
+  EXPECT_EQ(d.milestone_epochs(200), (std::vector<int>{75, 120, 170}));
+  EXPECT_NE(ErrorOf("name: x\nspace: {paths: [regular]}\ntraining: {milestones: [5, 3]}\n")
+                .find("must increase"),
+            std::string::npos);
+}
+
+TEST(ConfigTest, ShippedConfigsLoad) {
+  for (const char* name : {"factorizenet-cifar10.yaml", "quickstart.yaml"}) {
+    Config c = LoadConfig(std::string(FNAS_SOURCE_DIR) + "/configs/" + name);
+    EXPECT_GE(c.candidates().size(), 4u) << name;
+  }
+  EXPECT_THROW(LoadConfig("/nonexistent/x.yaml"), ConfigError);
+}
+
+}  // namespace
+}  // namespace fnas

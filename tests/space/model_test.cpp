@@ -1,0 +1,87 @@
+#include "space/model.h"
+
+#include <gtest/gtest.h>
+
+#include "space/paths.h"
+
+namespace fnas::space {
+namespace {
+
+int64_t CountParams(FactorizeNet& net) {
+  int64_t n = 0;
+  for (const auto& p : net->parameters()) n += p.numel();
+  return n;
+}
+
+MacroOptions Small(int c, int side, double width) {
+  MacroOptions o;
+  o.in_channels = c;
+  o.in_height = o.in_width = side;
+  o.width = width;
+  o.dense = {64, 32};
+  return o;
+}
+
+// Every path's model: forward shape and the counter's parameter count.
+TEST(ModelTest, EveryPathBuildsRunsAndMatchesTheCounter) {
+  torch::manual_seed(0);
+  for (auto opts : {Small(3, 32, 0.25), Small(1, 28, 0.25)}) {
+    Macro m{opts};
+    PathSpec reg{PathSpec::Kind::kRegular, {}, {}, ""};
+    PathSpec dw{PathSpec::Kind::kDepthwise, {}, {}, ""};
+    PathSpec un{PathSpec::Kind::kUniform, {2, 4, 8, 16}, {}, ""};
+    PathSpec rp{PathSpec::Kind::kReversePyramid, {2, 4}, {}, ""};
+    PathSpec pl{PathSpec::Kind::kPerLayer, {}, {{1, 2, 4, 4, 8, 16, 32, 64}}, ""};
+    for (const Candidate& c : ExpandPaths(m, {reg, dw, un, rp, pl})) {
+      Plan plan = BuildPlan(m, c.f);
+      FactorizeNet net(plan);
+      EXPECT_EQ(CountParams(net), plan.params) << c.name;
+      net->eval();
+      auto y = net->forward(torch::randn({2, opts.in_channels, opts.in_height, opts.in_width}));
+      EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 10})) << c.name;
+    }
+  }
+}
+
+TEST(ModelTest, FullSizeParamsMatchCounter) {
+  Macro m{MacroOptions{}};
+  for (const Factorization& f : {RegularFactorization(m), ReversePyramidFactorization(m, 2)}) {
+    Plan plan = BuildPlan(m, f);
+    FactorizeNet net(plan);
+    EXPECT_EQ(CountParams(net), plan.params);
+  }
+}
+
+TEST(ModelTest, ModulesAreNamedAfterTheTable) {
+  Macro m{Small(3, 32, 0.25)};
+  FactorizeNet net(BuildPlan(m, {1, 2, 2, 4, 4, 4, 8, 8}));
+  std::set<std::string> names;
+  for (const auto& item : net->named_parameters()) names.insert(item.key());
+  EXPECT_TRUE(names.count("stem.conv.weight"));
+  EXPECT_TRUE(names.count("stem.bn.weight"));
+  EXPECT_TRUE(names.count("conv_64_1.conv.weight"));
+  EXPECT_TRUE(names.count("conv_64_2.group.weight"));
+  EXPECT_TRUE(names.count("conv_64_2.point_bn.bias"));
+  EXPECT_TRUE(names.count("conv_256_3.point.weight"));
+  EXPECT_TRUE(names.count("dense_1.weight"));
+  EXPECT_TRUE(names.count("dense_3.bias"));
+  const auto& g = net->unit(net->plan().Find("conv_64_2.group"));
+  EXPECT_EQ(g.conv->options.groups(), 2);
+}
+
+TEST(ModelTest, ObservedForwardSeesEveryOp) {
+  Macro m{Small(1, 28, 0.125)};
+  FactorizeNet net(BuildPlan(m, RegularFactorization(m)));
+  net->eval();
+  std::vector<std::vector<int64_t>> shapes;
+  auto x = torch::randn({3, 1, 28, 28});
+  auto y = net->forward_observed(
+      x, [&](size_t, const torch::Tensor& t) { shapes.push_back(t.sizes().vec()); });
+  ASSERT_EQ(shapes.size(), net->plan().ops.size());
+  EXPECT_TRUE(torch::allclose(y, net->forward(x)));
+  EXPECT_EQ(shapes[0], (std::vector<int64_t>{3, 8, 28, 28}));
+  EXPECT_EQ(shapes.back(), (std::vector<int64_t>{3, 10}));
+}
+
+}  // namespace
+}  // namespace fnas::space
