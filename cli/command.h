@@ -1,13 +1,13 @@
-// The command-line program's subcommands. Each cmd_*.cpp registers one
-// subcommand on the root CLI11 app and returns the function that runs it;
-// main() parses, runs the chosen one and maps errors to exit codes.
+// The command-line program's subcommands. Each cmd_*.cpp defines one
+// subcommand and registers it with a static CommandRegistrar, so adding a
+// command touches no other file; main() parses, runs the chosen one and maps
+// errors to exit codes (common/error.h).
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 namespace fnas::cli {
 
@@ -16,9 +16,21 @@ struct Command {
   std::function<int()> run;
 };
 
-using Registry = std::vector<Command>;
+// Adds a subcommand to `root` and returns it with the function that runs it.
+using CommandFactory = std::function<Command(CLI::App& root)>;
 
-void RegisterSpace(CLI::App& root, Registry& commands);
+// Registered factories, ordered by `order` (the order of `--help`).
+struct RegisteredCommand {
+  int order;
+  CommandFactory factory;
+};
+std::vector<RegisteredCommand>& CommandFactories();
+
+struct CommandRegistrar {
+  CommandRegistrar(int order, CommandFactory factory) {
+    CommandFactories().push_back({order, std::move(factory)});
+  }
+};
 
 // Adds the common --format option (table|csv|json) to a subcommand.
 void AddFormatOption(CLI::App* app, std::string& format);

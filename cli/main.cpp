@@ -1,4 +1,5 @@
 // factorize-nas: thin command-line front end over the libraries.
+#include <algorithm>
 #include <iostream>
 
 #include "cli/command.h"
@@ -10,8 +11,13 @@
 
 namespace fnas::cli {
 
+std::vector<RegisteredCommand>& CommandFactories() {
+  static std::vector<RegisteredCommand> factories;
+  return factories;
+}
+
 void AddFormatOption(CLI::App* app, std::string& format) {
-  app->add_option("--format", format, "Output format")
+  app->add_option("--format", format, "Output format: table, csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}))
       ->capture_default_str();
 }
@@ -27,8 +33,11 @@ int main(int argc, char** argv) {
       "factorize-nas"};
   app.set_version_flag("--version", std::string("factorize-nas ") + FNAS_VERSION);
   app.require_subcommand(1);
-  cli::Registry commands;
-  cli::RegisterSpace(app, commands);
+  auto factories = cli::CommandFactories();
+  std::stable_sort(factories.begin(), factories.end(),
+                   [](const auto& a, const auto& b) { return a.order < b.order; });
+  std::vector<cli::Command> commands;
+  for (const auto& f : factories) commands.push_back(f.factory(app));
 
   try {
     app.parse(argc, argv);
