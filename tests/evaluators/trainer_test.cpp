@@ -129,6 +129,31 @@ TEST_F(TrainerTest, ResumeFromCheckpointEqualsStraightRun) {
   EXPECT_EQ(again.records.size(), 3u);
 }
 
+TEST_F(TrainerTest, CheckpointPerEpochAndResumeFromAnotherFile) {
+  const Config c = TinyConfig();
+  const Dataset data = LoadDataset(c.data, c.model, c.seed);
+  TrainerRunOptions o;
+  o.checkpoint_for_epoch = [&](int e) { return dir_ + "/epoch-" + std::to_string(e) + ".pt"; };
+  std::vector<std::string> seen;
+  Trainer first(c, Regular(c), data, o);
+  first.Run([&](const EpochRecord& r, space::FactorizeNet&) {
+    seen.push_back(first.last_checkpoint());
+    return r.epoch < 2;
+  });
+  EXPECT_EQ(seen, (std::vector<std::string>{dir_ + "/epoch-1.pt", dir_ + "/epoch-2.pt"}));
+  o.resume = true;
+  o.resume_from = dir_ + "/epoch-2.pt";
+  Trainer second(c, Regular(c), data, o);
+  TrainResult r = second.Run();
+  EXPECT_EQ(r.status, TrainResult::Status::kCompleted);
+  EXPECT_EQ(r.records.size(), 3u);
+  EXPECT_EQ(second.last_checkpoint(), dir_ + "/epoch-3.pt");
+  EXPECT_EQ(LoadModelCheckpoint(dir_ + "/epoch-3.pt", c.macro()).epoch, 3);
+  // Same numbers as a straight run.
+  TrainResult straight = Trainer(c, Regular(c), data).Run();
+  EXPECT_EQ(straight.records[2].train_loss, r.records[2].train_loss);
+}
+
 TEST_F(TrainerTest, DivergenceEndsTheRunWithAClearResult) {
   Config c = TinyConfig();
   c.training.lr = 1e12;
