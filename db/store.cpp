@@ -1,6 +1,7 @@
 #include "db/store.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -332,6 +333,12 @@ Store::Store(const std::string& path, Mode mode) : path_(path), read_only_(mode 
     db_->exec("PRAGMA foreign_keys = ON");
   } catch (const StoreError&) {
     throw;
+  } catch (const SQLite::Exception& e) {
+    if (e.getErrorCode() == SQLITE_NOTADB) {
+      throw StoreError(path + ": not a factorize-nas database (not an SQLite file); refusing to "
+                       "touch it");
+    }
+    throw StoreError(path + ": cannot open as a factorize-nas database: " + e.what());
   } catch (const std::exception& e) {
     throw StoreError(path + ": cannot open as a factorize-nas database: " + e.what());
   }

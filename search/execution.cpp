@@ -17,6 +17,11 @@ int ThreadsPerWorker(const ExecutionOptions& options, int cores) {
 }
 
 int SetIntraOpThreads(int threads) {
+  // ATen's OpenMP backend initializes each thread lazily, on its first
+  // parallel call, from the process-wide count (the last set_num_threads of
+  // any thread). Trigger that initialization first so it cannot later replace
+  // this thread's own count with another worker's.
+  (void)at::get_num_threads();
   at::set_num_threads(std::max(1, threads));
   return at::get_num_threads();
 }

@@ -149,6 +149,10 @@ TEST(ExecutionTest, IntraOpThreadsArePerCallingThread) {
     SetIntraOpThreads(n);
     ++ready;
     while (ready.load() < 2) std::this_thread::yield();
+    // Some autograd and a parallel op in between must not reset the count.
+    auto x = torch::randn({16, 16}, torch::requires_grad());
+    x.mm(x).sum().backward();
+    at::parallel_for(0, 64, 1, [](int64_t, int64_t) {});
     *seen = at::get_num_threads();
   };
   std::thread a(worker, 1, &seen_a), b(worker, 3, &seen_b);
