@@ -37,15 +37,14 @@ Command MakeFrontCommand(CLI::App& root) {
               points.push_back({t.id, t.macs_conv, q8 ? t.test.acc_q : t.test.acc_fp32});
               trials[t.id] = t;
             }
-            Table table({"trial", "candidate", "factorization", "macs_conv", "mmacs_conv",
-                         "params", "acc_fp32", "acc_quint8", "rel_decrease", "qmse", "qce"});
+            Table table({"trial", "candidate", "factorization", "macs_conv", "mmacs_conv", "params",
+                         "acc_fp32", "acc_quint8", "rel_decrease", "qmse", "qce"});
             for (const auto& p : search::ParetoFront(points)) {
               const db::TrialRow& t = trials.at(p.id);
               table.AddRow({t.id, t.candidate_name, t.candidate_key, t.macs_conv,
                             static_cast<double>(t.macs_conv) / 1e6, t.params,
                             Metric(t.test.acc_fp32), Metric(t.test.acc_q),
-                            Metric(t.test.rel_decrease), Metric(t.test.qmse),
-                            Metric(t.test.qce)});
+                            Metric(t.test.rel_decrease), Metric(t.test.qmse), Metric(t.test.qce)});
             }
             if (format == Format::kTable) {
               std::cout << "Pareto front of " << store.Study().name << " (" << points.size()

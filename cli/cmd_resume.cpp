@@ -22,8 +22,9 @@ Command MakeResumeCommand(CLI::App& root) {
   };
   auto args = std::make_shared<Args>();
   CLI::App* app = root.add_subcommand(
-      "resume", "Continue a stopped study: finished trials are kept, interrupted ones restart "
-                "from their last checkpoint, the rest run");
+      "resume",
+      "Continue a stopped study: finished trials are kept, interrupted ones restart "
+      "from their last checkpoint, the rest run");
   app->add_option("db", args->db, "The study's SQLite database")->required();
   app->add_flag("--quiet,-q", args->quiet, "Print nothing but errors and the final outcome");
   app->add_option("--evaluator", args->evaluator, "Evaluator (development)")->group("");

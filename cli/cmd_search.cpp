@@ -27,8 +27,9 @@ Command MakeSearchCommand(CLI::App& root) {
   };
   auto args = std::make_shared<Args>();
   CLI::App* app = root.add_subcommand(
-      "search", "Create a study from a config and run every candidate's trial (train, quantize, "
-                "evaluate, analyse, store); Ctrl-C stops cleanly, `resume` continues");
+      "search",
+      "Create a study from a config and run every candidate's trial (train, quantize, "
+      "evaluate, analyse, store); Ctrl-C stops cleanly, `resume` continues");
   app->add_option("config", args->config, "Study config (YAML)")->required();
   app->add_option("--db", args->db, "SQLite database (default: storage.db or runs/<name>.db)");
   app->add_flag("--quiet,-q", args->quiet, "Print nothing but errors and the final outcome");

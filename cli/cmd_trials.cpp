@@ -31,13 +31,12 @@ Command MakeTrialsCommand(CLI::App& root) {
                          "attempts", "reason"});
             for (const auto& t : store.Trials()) {
               if (only && t.state != *only) continue;
-              table.AddRow({t.id, t.candidate_name, t.candidate_key,
-                            static_cast<double>(t.macs_conv) / 1e6,
-                            std::string(db::TrialStateName(t.state)),
-                            static_cast<int64_t>(t.epochs_done), Metric(t.test.acc_fp32),
-                            Metric(t.test.acc_q), Metric(t.test.rel_decrease),
-                            Metric(t.test.qmse), Metric(t.test.qce), t.seconds,
-                            static_cast<int64_t>(t.attempts), t.reason});
+              table.AddRow(
+                  {t.id, t.candidate_name, t.candidate_key, static_cast<double>(t.macs_conv) / 1e6,
+                   std::string(db::TrialStateName(t.state)), static_cast<int64_t>(t.epochs_done),
+                   Metric(t.test.acc_fp32), Metric(t.test.acc_q), Metric(t.test.rel_decrease),
+                   Metric(t.test.qmse), Metric(t.test.qce), t.seconds,
+                   static_cast<int64_t>(t.attempts), t.reason});
             }
             table.Print(std::cout, format);
             return 0;

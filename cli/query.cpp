@@ -1,9 +1,8 @@
 #include "cli/query.h"
 
 #include <cmath>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 namespace fnas::cli {
 

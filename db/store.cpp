@@ -1,13 +1,13 @@
 #include "db/store.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
-#include <sqlite3.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -142,17 +142,26 @@ std::string DerivedObjects() {
     const std::string m = metric;
     s << "CREATE VIEW " << (m == "acc_quint8" ? "pareto_front" : "pareto_front_fp32")
       << " AS\nSELECT s.* FROM trial_summary s\n"
-         "WHERE s.state = 'COMPLETE' AND s." << m << " IS NOT NULL AND NOT EXISTS (\n"
+         "WHERE s.state = 'COMPLETE' AND s."
+      << m
+      << " IS NOT NULL AND NOT EXISTS (\n"
          "  SELECT 1 FROM trial_summary o\n"
-         "  WHERE o.state = 'COMPLETE' AND o." << m << " IS NOT NULL AND o.trial_id <> s.trial_id\n"
-         "    AND o.macs_conv <= s.macs_conv AND o." << m << " >= s." << m << "\n"
-         "    AND (o.macs_conv < s.macs_conv OR o." << m << " > s." << m
+         "  WHERE o.state = 'COMPLETE' AND o."
+      << m
+      << " IS NOT NULL AND o.trial_id <> s.trial_id\n"
+         "    AND o.macs_conv <= s.macs_conv AND o."
+      << m << " >= s." << m
+      << "\n"
+         "    AND (o.macs_conv < s.macs_conv OR o."
+      << m << " > s." << m
       << " OR o.trial_id < s.trial_id))\n"
          "ORDER BY s.macs_conv, s.trial_id;\n";
   }
-  const std::string raise = " BEGIN SELECT RAISE(ABORT, 'trial is finished and cannot change'); END;\n";
+  const std::string raise =
+      " BEGIN SELECT RAISE(ABORT, 'trial is finished and cannot change'); END;\n";
   for (const char* op : {"UPDATE", "DELETE"}) {
-    const std::string name = std::string("trials_finished_no_") + (op[0] == 'U' ? "update" : "delete");
+    const std::string name =
+        std::string("trials_finished_no_") + (op[0] == 'U' ? "update" : "delete");
     s << "DROP TRIGGER IF EXISTS " << name << ";\n"
       << "CREATE TRIGGER " << name << " BEFORE " << op << " ON trials WHEN OLD.state IN "
       << kFinished << raise;
@@ -226,11 +235,16 @@ std::string Text(const SQLite::Column& c) { return c.isNull() ? std::string() : 
 
 const char* TrialStateName(TrialState state) {
   switch (state) {
-    case TrialState::kRunning: return "RUNNING";
-    case TrialState::kComplete: return "COMPLETE";
-    case TrialState::kPruned: return "PRUNED";
-    case TrialState::kFailed: return "FAILED";
-    case TrialState::kInterrupted: return "INTERRUPTED";
+    case TrialState::kRunning:
+      return "RUNNING";
+    case TrialState::kComplete:
+      return "COMPLETE";
+    case TrialState::kPruned:
+      return "PRUNED";
+    case TrialState::kFailed:
+      return "FAILED";
+    case TrialState::kInterrupted:
+      return "INTERRUPTED";
   }
   return "?";
 }
@@ -263,8 +277,7 @@ std::string TextHash(const std::string& text) {
 }
 
 double NowSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string HostName() {
@@ -273,7 +286,8 @@ std::string HostName() {
   return buf;
 }
 
-Store::Store(const std::string& path, Mode mode) : path_(path), read_only_(mode == Mode::kReadOnly) {
+Store::Store(const std::string& path, Mode mode)
+    : path_(path), read_only_(mode == Mode::kReadOnly) {
   std::error_code ec;
   const bool exists = fs::exists(path, ec);
   if (!exists && mode != Mode::kCreate) {
@@ -284,7 +298,8 @@ Store::Store(const std::string& path, Mode mode) : path_(path), read_only_(mode 
     const fs::path parent = fs::path(path).parent_path();
     if (!parent.empty()) {
       fs::create_directories(parent, ec);
-      if (ec) throw StoreError(path + ": cannot create folder " + parent.string() + ": " + ec.message());
+      if (ec)
+        throw StoreError(path + ": cannot create folder " + parent.string() + ": " + ec.message());
     }
   }
   int flags = read_only_ ? SQLite::OPEN_READONLY : SQLite::OPEN_READWRITE;
@@ -309,11 +324,11 @@ Store::Store(const std::string& path, Mode mode) : path_(path), read_only_(mode 
     }
     if (version < kSchemaVersion) {
       if (read_only_) {
-        throw StoreError(path + (empty ? ": empty database (no study)"
-                                       : ": schema version " + std::to_string(version) +
-                                             " needs a migration to " +
-                                             std::to_string(kSchemaVersion) +
-                                             "; open it without read-only mode"));
+        throw StoreError(
+            path + (empty
+                        ? ": empty database (no study)"
+                        : ": schema version " + std::to_string(version) + " needs a migration to " +
+                              std::to_string(kSchemaVersion) + "; open it without read-only mode"));
       }
       if (empty) db_->exec("PRAGMA journal_mode = WAL");
       SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -335,7 +350,8 @@ Store::Store(const std::string& path, Mode mode) : path_(path), read_only_(mode 
     throw;
   } catch (const SQLite::Exception& e) {
     if (e.getErrorCode() == SQLITE_NOTADB) {
-      throw StoreError(path + ": not a factorize-nas database (not an SQLite file); refusing to "
+      throw StoreError(path +
+                       ": not a factorize-nas database (not an SQLite file); refusing to "
                        "touch it");
     }
     throw StoreError(path + ": cannot open as a factorize-nas database: " + e.what());
@@ -443,7 +459,8 @@ bool Store::OwnerAlive(const Owner& owner, double stale_after_s, double now) {
 std::optional<Owner> Store::CurrentOwner() const {
   std::lock_guard<std::mutex> lock(mu_);
   try {
-    SQLite::Statement st(*db_, "SELECT pid, host, started_at, heartbeat_at FROM owner WHERE id = 1");
+    SQLite::Statement st(*db_,
+                         "SELECT pid, host, started_at, heartbeat_at FROM owner WHERE id = 1");
     if (!st.executeStep()) return std::nullopt;
     Owner o;
     o.pid = st.getColumn(0).getInt64();
@@ -460,7 +477,8 @@ void Store::AcquireOwnership(double stale_after_s) {
   std::lock_guard<std::mutex> lock(mu_);
   try {
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement st(*db_, "SELECT pid, host, started_at, heartbeat_at FROM owner WHERE id = 1");
+    SQLite::Statement st(*db_,
+                         "SELECT pid, host, started_at, heartbeat_at FROM owner WHERE id = 1");
     const int64_t me = getpid();
     const std::string host = HostName();
     const double now = NowSeconds();
@@ -600,7 +618,8 @@ TrialRow TrialFrom(SQLite::Statement& st) {
 
 void InsertLayers(SQLite::Database& db, int64_t trial_id, const std::string& split, int epoch,
                   const std::vector<evaluators::LayerStats>& layers) {
-  SQLite::Statement del(db, "DELETE FROM layer_stats WHERE trial_id = ? AND split = ? AND epoch = ?");
+  SQLite::Statement del(db,
+                        "DELETE FROM layer_stats WHERE trial_id = ? AND split = ? AND epoch = ?");
   del.bind(1, trial_id);
   del.bind(2, split);
   del.bind(3, epoch);

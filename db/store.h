@@ -47,7 +47,7 @@ struct StudyRow {
   std::string yaml_hash;  // TextHash(yaml)
   std::string source;     // the file it came from
   uint64_t seed = 0;
-  std::string checkpoint_dir;  // absolute
+  std::string checkpoint_dir;          // absolute
   std::string created_at, updated_at;  // ISO-8601 UTC
   int schema_version = 0;
 };
@@ -65,16 +65,16 @@ struct TrialRow {
   std::string candidate_key, candidate_name;
   int64_t macs_conv = 0, params = 0;
   TrialState state = TrialState::kRunning;
-  std::string reason;    // why it failed / was pruned / interrupted
-  std::string worker;    // "host:pid/w<slot>"
+  std::string reason;  // why it failed / was pruned / interrupted
+  std::string worker;  // "host:pid/w<slot>"
   int64_t pid = 0;
   std::string host;
-  int attempts = 0;      // 1 + times it was restarted
+  int attempts = 0;  // 1 + times it was restarted
   std::string started_at, ended_at;
   double heartbeat = 0;  // unix seconds of the last sign of life
   int epochs_done = 0;
-  double seconds = 0;    // compute spent (sum of epoch seconds)
-  bool has_test = false; // final test metrics present (COMPLETE)
+  double seconds = 0;     // compute spent (sum of epoch seconds)
+  bool has_test = false;  // final test metrics present (COMPLETE)
   evaluators::QuantMetrics test;
   std::string checkpoint;  // latest checkpoint file, empty if none
   int checkpoint_epoch = 0;

@@ -1,5 +1,9 @@
 #include "search/driver.h"
 
+#include <tbb/global_control.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+#include <torch/cuda.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -10,11 +14,6 @@
 #include <filesystem>
 #include <map>
 #include <thread>
-
-#include <tbb/global_control.h>
-#include <tbb/parallel_for.h>
-#include <tbb/task_arena.h>
-#include <torch/cuda.h>
 
 #include "common/error.h"
 #include "search/execution.h"
@@ -162,9 +161,9 @@ SearchSummary Driver::Run() {
     // Enough TBB threads for `workers` concurrent trials even on fewer cores.
     tbb::global_control parallelism(
         tbb::global_control::max_allowed_parallelism,
-        std::max<size_t>(static_cast<size_t>(workers),
-                         tbb::global_control::active_value(
-                             tbb::global_control::max_allowed_parallelism)));
+        std::max<size_t>(
+            static_cast<size_t>(workers),
+            tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism)));
     tbb::task_arena arena(workers);
     arena.execute([&] {
       tbb::parallel_for(
@@ -210,8 +209,8 @@ SearchSummary Driver::Run() {
 
 void Driver::RunTrial(const Work& work, int slot) {
   const space::Candidate& candidate = work.candidate.candidate;
-  const std::string worker = db::HostName() + ":" + std::to_string(getpid()) + "/w" +
-                             std::to_string(slot);
+  const std::string worker =
+      db::HostName() + ":" + std::to_string(getpid()) + "/w" + std::to_string(slot);
   TrialSpec spec;
   spec.study = config_->name;
   spec.candidate = candidate;
@@ -233,8 +232,8 @@ void Driver::RunTrial(const Work& work, int slot) {
   std::error_code ec;
   fs::create_directories(spec.checkpoint_dir, ec);
   if (ec) {
-    throw RuntimeError(spec.checkpoint_dir + ": cannot create the checkpoint folder: " +
-                       ec.message());
+    throw RuntimeError(spec.checkpoint_dir +
+                       ": cannot create the checkpoint folder: " + ec.message());
   }
   SetIntraOpThreads(spec.threads);
 
@@ -256,7 +255,8 @@ void Driver::RunTrial(const Work& work, int slot) {
     outcome.message = "unknown exception";
   }
   if (outcome.status == TrialOutcome::Status::kCompleted &&
-      !(std::isfinite(outcome.test.metrics.acc_fp32) && std::isfinite(outcome.test.metrics.acc_q))) {
+      !(std::isfinite(outcome.test.metrics.acc_fp32) &&
+        std::isfinite(outcome.test.metrics.acc_q))) {
     outcome.status = TrialOutcome::Status::kFailed;
     outcome.message = "diverged: the final test accuracy is not finite";
   }
@@ -267,8 +267,8 @@ void Driver::RunTrial(const Work& work, int slot) {
       store_.CompleteTrial(spec.trial_id, outcome.test);
       const auto& m = outcome.test.metrics;
       char buf[160];
-      std::snprintf(buf, sizeof buf, "COMPLETE fp32 %.4f quint8 %.4f (-%.2f%%) qmse %.4g", m.acc_fp32,
-                    m.acc_q, m.rel_decrease, m.qmse);
+      std::snprintf(buf, sizeof buf, "COMPLETE fp32 %.4f quint8 %.4f (-%.2f%%) qmse %.4g",
+                    m.acc_fp32, m.acc_q, m.rel_decrease, m.qmse);
       text = buf;
       std::lock_guard<std::mutex> lock(mu_);
       ++summary_.completed;

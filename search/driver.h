@@ -28,16 +28,16 @@
 namespace fnas::search {
 
 struct DriverOptions {
-  double heartbeat_s = 1.0;     // how often the owner and running trials show they live
-  double stale_after_s = 30.0;  // an owner silent this long is dead (any host)
+  double heartbeat_s = 1.0;              // how often the owner and running trials show they live
+  double stale_after_s = 30.0;           // an owner silent this long is dead (any host)
   std::function<bool()> stop_requested;  // polled (e.g. a SIGINT flag); may be empty
-  int cores = 0;                // cores to share between workers; 0 = hardware concurrency
+  int cores = 0;                         // cores to share between workers; 0 = hardware concurrency
 };
 
 struct SearchSummary {
-  int total = 0;        // candidates of the study
-  int skipped = 0;      // already finished before this run
-  int completed = 0;    // finished COMPLETE in this run
+  int total = 0;      // candidates of the study
+  int skipped = 0;    // already finished before this run
+  int completed = 0;  // finished COMPLETE in this run
   int failed = 0;
   int interrupted = 0;  // stopped, resumable
   int not_started = 0;  // left pending by a stop

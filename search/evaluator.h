@@ -32,7 +32,7 @@ struct TrialSpec {
   int threads = 1;                 // intra-op threads (already set on the calling thread)
   std::string device = "cpu";      // cpu | cuda | cuda:N
 
-  std::string checkpoint_dir;      // this trial's folder for checkpoints (exists)
+  std::string checkpoint_dir;  // this trial's folder for checkpoints (exists)
   // Resume: continue after `start_epoch` epochs from `resume_checkpoint`
   // (model, optimizer, RNG state). start_epoch == 0: a fresh start.
   int start_epoch = 0;
@@ -53,10 +53,10 @@ class TrialObserver {
   // on the validation split when spec.RecordsEpoch(epoch), else null. The
   // driver commits the epoch and the checkpoint path in one transaction.
   virtual void OnEpoch(const evaluators::EpochRecord& record,
-                       const evaluators::QuantReport* validation, const std::string& checkpoint) = 0;
+                       const evaluators::QuantReport* validation,
+                       const std::string& checkpoint) = 0;
   // Within an epoch, as often as convenient (the driver throttles display).
-  virtual void OnProgress(int epoch, int batch, int batches, double loss,
-                          double images_per_s) = 0;
+  virtual void OnProgress(int epoch, int batch, int batches, double loss, double images_per_s) = 0;
   // Checked after each OnEpoch: when true and epochs remain (or the final
   // evaluation has not started), the evaluator returns kInterrupted.
   virtual bool StopRequested() const = 0;
@@ -65,7 +65,7 @@ class TrialObserver {
 struct TrialOutcome {
   enum class Status { kCompleted, kInterrupted, kFailed };
   Status status = Status::kFailed;
-  std::string message;           // why it failed (kFailed) or stopped
+  std::string message;  // why it failed (kFailed) or stopped
   int epochs_done = 0;
   evaluators::QuantReport test;  // final model on the test split (kCompleted)
 };

@@ -38,8 +38,8 @@ void CheckDevice(const ExecutionOptions& options) {
     const int count = static_cast<int>(torch::cuda::device_count());
     if (n >= count) {
       throw ConfigError("execution.device = '" + options.device + "': this machine has " +
-                        std::to_string(count) + " CUDA device(s), cuda:0 .. cuda:" +
-                        std::to_string(count - 1));
+                        std::to_string(count) +
+                        " CUDA device(s), cuda:0 .. cuda:" + std::to_string(count - 1));
     }
   }
 }

@@ -37,8 +37,8 @@ bool IncrementalFront::Insert(const FrontPoint& p) {
   auto after = front_.upper_bound(p.macs);
   if (after != front_.begin()) {
     const FrontPoint& q = std::prev(after)->second;
-    const bool dominated = q.accuracy > p.accuracy ||
-                           (q.accuracy == p.accuracy && (q.macs < p.macs || q.id < p.id));
+    const bool dominated =
+        q.accuracy > p.accuracy || (q.accuracy == p.accuracy && (q.macs < p.macs || q.id < p.id));
     if (dominated) return false;
   }
   // p is on the front: drop the points it dominates (MACs >= p.macs, accuracy <= p's).

@@ -22,8 +22,8 @@ int ParseInt(const std::string& key, const std::string& value, int lo) {
     if (used == value.size() && v >= lo) return v;
   } catch (const std::exception&) {
   }
-  throw UsageError("scripted evaluator: " + key + " = '" + value + "': expected an integer >= " +
-                   std::to_string(lo));
+  throw UsageError("scripted evaluator: " + key + " = '" + value +
+                   "': expected an integer >= " + std::to_string(lo));
 }
 
 std::vector<std::string> Split(const std::string& text, char sep) {
@@ -42,8 +42,7 @@ void WriteCheckpoint(const std::string& path, const std::string& key, int epoch,
     std::ofstream out(tmp, std::ios::trunc);
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.17g", state);
-    out << "scripted-checkpoint 1\nkey " << key << "\nepoch " << epoch << "\nstate " << buf
-        << "\n";
+    out << "scripted-checkpoint 1\nkey " << key << "\nepoch " << epoch << "\nstate " << buf << "\n";
     if (!out) throw RuntimeError(tmp + ": cannot write the checkpoint");
   }
   std::filesystem::rename(tmp, path);
@@ -59,9 +58,8 @@ double ReadCheckpoint(const std::string& path, const std::string& key, int epoch
     throw RuntimeError(path + ": cannot read the checkpoint to resume from");
   }
   if (got_key != key || got_epoch != epoch) {
-    throw RuntimeError(path + ": checkpoint of " + got_key + " epoch " +
-                       std::to_string(got_epoch) + ", expected " + key + " epoch " +
-                       std::to_string(epoch));
+    throw RuntimeError(path + ": checkpoint of " + got_key + " epoch " + std::to_string(got_epoch) +
+                       ", expected " + key + " epoch " + std::to_string(epoch));
   }
   return state;
 }

@@ -19,11 +19,11 @@
 namespace fnas::search {
 
 struct ScriptedOptions {
-  int epoch_ms = 0;                // wall time of one epoch (slept over the batches)
-  int batches = 4;                 // OnProgress calls per epoch
-  std::vector<std::string> fail;   // candidates (name or key) that fail
-  int fail_epoch = 1;              // ... during this epoch
-  bool fail_throws = true;         // throw RuntimeError (true) or return kFailed
+  int epoch_ms = 0;               // wall time of one epoch (slept over the batches)
+  int batches = 4;                // OnProgress calls per epoch
+  std::vector<std::string> fail;  // candidates (name or key) that fail
+  int fail_epoch = 1;             // ... during this epoch
+  bool fail_throws = true;        // throw RuntimeError (true) or return kFailed
 };
 
 // "epoch_ms=50,batches=2,fail=uniform-f2+depthwise,fail_epoch=1,fail_mode=return";

@@ -10,7 +10,7 @@
 namespace fnas::search {
 
 struct StudyRows {
-  db::StudyRow study;  // checkpoint_dir is made absolute
+  db::StudyRow study;                        // checkpoint_dir is made absolute
   std::vector<db::CandidateRow> candidates;  // config order, with exact MACs and params
 };
 

@@ -166,7 +166,8 @@ TEST_F(StoreTest, FinishedTrialNeverChanges) {
         "DELETE FROM layer_stats WHERE trial_id = " + sid,
         "UPDATE checkpoints SET path = 'x' WHERE trial_id = " + sid,
         "INSERT INTO prune_decisions (trial_id, rung_epoch, decision, reason, decided_at) "
-        "VALUES (" + sid + ", 1, 'prune', 'r', 'now')"}) {
+        "VALUES (" +
+            sid + ", 1, 'prune', 'r', 'now')"}) {
     try {
       store.ExecForTesting(sql);
       ADD_FAILURE() << "not refused: " << sql;
@@ -187,9 +188,10 @@ TEST_F(StoreTest, NoCandidateRunsTwice) {
   const int64_t cand = store.Candidates()[1].id;
   store.StartTrial(cand, "w0");
   EXPECT_THROW(store.StartTrial(cand, "w1"), StoreError);
-  EXPECT_THROW(store.ExecForTesting("INSERT INTO trials (candidate_id, state, started_at) VALUES (" +
-                                    std::to_string(cand) + ", 'RUNNING', 'now')"),
-               StoreError);
+  EXPECT_THROW(
+      store.ExecForTesting("INSERT INTO trials (candidate_id, state, started_at) VALUES (" +
+                           std::to_string(cand) + ", 'RUNNING', 'now')"),
+      StoreError);
   EXPECT_EQ(store.Trials().size(), 1u);
 }
 
@@ -292,7 +294,8 @@ TEST_F(StoreTest, MigratesAnOlderSchemaKeepingItsData) {
   {
     SQLite::Database db(Path(), SQLite::OPEN_READWRITE);
     db.exec(
-        "INSERT INTO study VALUES (1, 'old', 'name: old\n', 'h', 'old.yaml', 3, '/ck', 't', 't', 1);"
+        "INSERT INTO study VALUES (1, 'old', 'name: old\n', 'h', 'old.yaml', 3, '/ck', 't', 't', "
+        "1);"
         "INSERT INTO candidates VALUES (1, 0, '1.1', 'regular', '[1,1]', 30, 5, 100);"
         "INSERT INTO trials (id, candidate_id, state, started_at, epochs_done, acc_quint8, "
         "acc_fp32) VALUES (1, 1, 'COMPLETE', 't', 2, 0.75, 0.8);"
@@ -341,7 +344,10 @@ TEST_F(StoreTest, ConcurrentWritersThroughOneStore) {
 }
 
 TEST_F(StoreTest, ConcurrentWritersThroughTwoConnections) {
-  { Store s(Path(), Store::Mode::kCreate); Populate(s); }
+  {
+    Store s(Path(), Store::Mode::kCreate);
+    Populate(s);
+  }
   Store one(Path(), Store::Mode::kReadWrite), two(Path(), Store::Mode::kReadWrite);
   const auto c = one.Candidates();
   const int64_t a = one.StartTrial(c[0].id, "w0");

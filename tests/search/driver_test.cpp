@@ -1,12 +1,11 @@
 // The driver with the scripted evaluator: no training.
 #include "search/driver.h"
 
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <torch/cuda.h>
 #include <unistd.h>
-
-#include <ATen/Parallel.h>
 
 #include <atomic>
 #include <filesystem>
@@ -30,9 +29,12 @@ std::string ConfigText(int workers, int epochs) {
          "model: {input: [1, 28, 28], width: 0.125, dense: [16]}\n"
          "space:\n  paths: [regular, depthwise, {uniform: [2, 4]}]\n"
          "data: {dataset: synthetic}\n"
-         "training: {epochs: " + std::to_string(epochs) + "}\n"
+         "training: {epochs: " +
+         std::to_string(epochs) +
+         "}\n"
          "search: {record_every: 2}\n"
-         "execution: {workers: " + std::to_string(workers) + ", threads_per_worker: 1}\n";
+         "execution: {workers: " +
+         std::to_string(workers) + ", threads_per_worker: 1}\n";
 }
 
 // Wraps an evaluator: counts concurrent runs and can ask the driver to stop.
@@ -176,7 +178,8 @@ TEST(ExecutionTest, CudaWithoutCudaIsAConfigError) {
 }
 
 TEST(ScriptedEvaluatorTest, OptionsAndFormulas) {
-  const ScriptedOptions o = ParseScriptedOptions("epoch_ms=5,fail=a+b,fail_epoch=2,fail_mode=return");
+  const ScriptedOptions o =
+      ParseScriptedOptions("epoch_ms=5,fail=a+b,fail_epoch=2,fail_mode=return");
   EXPECT_EQ(o.epoch_ms, 5);
   EXPECT_EQ(o.fail, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(o.fail_epoch, 2);
@@ -234,7 +237,7 @@ TEST_F(DriverTest, RunsEveryCandidateAndRecordsEverything) {
   // The front: regular is the most accurate, depthwise the cheapest.
   ASSERT_FALSE(s.front.empty());
   EXPECT_EQ(s.front.front().macs, store->Candidates()[1].macs_conv);  // depthwise
-  EXPECT_FALSE(store->CurrentOwner().has_value());  // released
+  EXPECT_FALSE(store->CurrentOwner().has_value());                    // released
 }
 
 TEST_F(DriverTest, FailedTrialsAreRecordedAndTheSearchGoesOn) {
@@ -330,8 +333,8 @@ TEST_F(DriverTest, StaleRunningTrialOfADeadProcessRestartsFromItsCheckpoint) {
   const int64_t id = store->StartTrial(cand.id, "ghost");
   const double d = ScriptedEvaluator::Degree(cand.candidate);
   const fs::path ckpt = dir_ / "ghost-epoch-1.pt";
-  std::ofstream(ckpt) << "scripted-checkpoint 1\nkey " << cand.candidate.key
-                      << "\nepoch 1\nstate " << ScriptedEvaluator::Loss(d, 1) << "\n";
+  std::ofstream(ckpt) << "scripted-checkpoint 1\nkey " << cand.candidate.key << "\nepoch 1\nstate "
+                      << ScriptedEvaluator::Loss(d, 1) << "\n";
   evaluators::EpochRecord r;
   r.epoch = 1;
   store->RecordEpoch(id, r, nullptr, ckpt.string());

@@ -1,14 +1,13 @@
 #include "search/pareto.h"
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <random>
-
-#include <SQLiteCpp/SQLiteCpp.h>
-#include <unistd.h>
 
 #include "db/store.h"
 

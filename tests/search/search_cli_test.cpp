@@ -1,6 +1,7 @@
 // The search, resume and query commands as a user runs them, with the
 // scripted evaluator (hidden --evaluator option): no training. Includes a
 // real kill -9 of a running `factorize-nas search` and Ctrl-C handling.
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -11,11 +12,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <SQLiteCpp/SQLiteCpp.h>
-#include <nlohmann/json.hpp>
 
 #include "db/store.h"
 #include "tests/testing/cli.h"
@@ -239,8 +238,8 @@ TEST_F(SearchCliTest, ResumeAfterKill9EqualsAnUninterruptedRun) {
   const std::string ref = P("ref.db"), db = P("k.db");
   ASSERT_EQ(RunCli("search " + cfg + " --db " + ref + " --evaluator scripted --quiet").code, 0);
 
-  const pid_t pid = Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=300"},
-                          P("k.log"));
+  const pid_t pid =
+      Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=300"}, P("k.log"));
   ASSERT_TRUE(WaitForEpochs(db, 2)) << Read(P("k.log"));
   std::this_thread::sleep_for(std::chrono::milliseconds(120));  // mid-epoch
   kill(pid, SIGKILL);
@@ -279,13 +278,12 @@ TEST_F(SearchCliTest, ResumeAfterKill9EqualsAnUninterruptedRun) {
 TEST_F(SearchCliTest, SecondProcessOnTheSameStudyIsRefused) {
   const std::string cfg = WriteConfig("two", "", 4);
   const std::string db = P("two.db");
-  const pid_t pid = Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=300"},
-                          P("two.log"));
+  const pid_t pid =
+      Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=300"}, P("two.log"));
   ASSERT_TRUE(WaitForEpochs(db, 1)) << Read(P("two.log"));
   const auto r = RunCli("resume " + db + " --evaluator scripted");
   EXPECT_EQ(r.code, 1) << r.out;
-  EXPECT_NE(r.out.find("being run by process " + std::to_string(pid)), std::string::npos)
-      << r.out;
+  EXPECT_NE(r.out.find("being run by process " + std::to_string(pid)), std::string::npos) << r.out;
   kill(pid, SIGINT);
   EXPECT_EQ(Wait(pid), 130);
 }
@@ -293,9 +291,19 @@ TEST_F(SearchCliTest, SecondProcessOnTheSameStudyIsRefused) {
 TEST_F(SearchCliTest, CtrlCInterruptsCleanlyAndResumeFinishes) {
   const std::string cfg = WriteConfig("c", "", 4);
   const std::string db = P("c.db");
-  const pid_t pid = Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=300"},
-                          P("c.log"));
+  // Epochs long enough (8 s in all) that the search still runs when Ctrl-C comes.
+  const pid_t pid =
+      Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=1000"}, P("c.log"));
   ASSERT_TRUE(WaitForEpochs(db, 1)) << Read(P("c.log"));
+  {
+    const auto status = RunCli("status " + db + " --format json");
+    ASSERT_EQ(status.code, 0) << status.out;
+    const auto s = nlohmann::json::parse(status.out);
+    EXPECT_EQ(s[0]["state"], "running");
+    EXPECT_GE(s[0]["running"].get<int>(), 1);
+    EXPECT_EQ(s[0]["stale"], 0);
+    EXPECT_NE(s[0]["owner"].get<std::string>().find(std::to_string(pid) + "@"), std::string::npos);
+  }
   kill(pid, SIGINT);
   EXPECT_EQ(Wait(pid), 130);
   const std::string log = Read(P("c.log"));
@@ -324,8 +332,8 @@ TEST_F(SearchCliTest, CtrlCInterruptsCleanlyAndResumeFinishes) {
 TEST_F(SearchCliTest, SecondCtrlCExitsAtOnceLeavingAConsistentDatabase) {
   const std::string cfg = WriteConfig("cc", "", 4);
   const std::string db = P("cc.db");
-  const pid_t pid = Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=5000"},
-                          P("cc.log"));
+  const pid_t pid =
+      Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=5000"}, P("cc.log"));
   ASSERT_TRUE(WaitForRunning(db, 2)) << Read(P("cc.log"));
   kill(pid, SIGINT);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
