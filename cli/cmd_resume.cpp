@@ -35,8 +35,9 @@ Command MakeResumeCommand(CLI::App& root) {
                 ParseConfig(study.yaml, args->db + " (stored config of study " + study.name + ")"));
             config->storage.db = args->db;
             search::CheckDevice(config->execution);
-            (void)search::MakeEvaluator(args->evaluator, *config);
-            return RunStudy(config, store, args->evaluator, args->quiet);
+            // The evaluator (data loaded) before the database is touched.
+            auto evaluator = search::MakeEvaluator(args->evaluator, *config);
+            return RunStudy(config, store, *evaluator, args->quiet);
           }};
 }
 

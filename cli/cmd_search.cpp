@@ -39,7 +39,6 @@ Command MakeSearchCommand(CLI::App& root) {
             auto config = std::make_shared<Config>(LoadConfig(args->config));
             if (!args->db.empty()) config->storage.db = args->db;
             search::CheckDevice(config->execution);
-            (void)search::MakeEvaluator(args->evaluator, *config);
             const search::StudyRows rows = search::PrepareStudy(*config);
             const std::string db_path = config->db_path();
 
@@ -57,6 +56,8 @@ Command MakeSearchCommand(CLI::App& root) {
                                  "'; give another --db");
               }
             }
+            // The evaluator (data loaded) before the database is touched.
+            auto evaluator = search::MakeEvaluator(args->evaluator, *config);
             std::unique_ptr<db::Store> store;
             try {
               store = std::make_unique<db::Store>(db_path, db::Store::Mode::kCreate);
@@ -73,7 +74,7 @@ Command MakeSearchCommand(CLI::App& root) {
               std::cout << "study " << config->name << ": " << rows.candidates.size()
                         << " candidates -> " << db_path << "\n";
             }
-            return RunStudy(config, *store, args->evaluator, args->quiet);
+            return RunStudy(config, *store, *evaluator, args->quiet);
           }};
 }
 

@@ -63,15 +63,14 @@ std::string ShellQuote(const std::string& s) {
 
 }  // namespace
 
-int RunStudy(std::shared_ptr<const Config> config, db::Store& store,
-             const std::string& evaluator_spec, bool quiet) {
-  std::unique_ptr<search::Evaluator> evaluator = search::MakeEvaluator(evaluator_spec, *config);
+int RunStudy(std::shared_ptr<const Config> config, db::Store& store, search::Evaluator& evaluator,
+             bool quiet) {
   const bool tty = isatty(STDOUT_FILENO) != 0;
   std::unique_ptr<search::Progress> progress = search::MakeProgress(std::cout, quiet, tty);
   InterruptGuard guard;
   search::DriverOptions options;
   options.stop_requested = [] { return g_interrupts.load() > 0; };
-  search::Driver driver(config, store, *evaluator, *progress, options);
+  search::Driver driver(config, store, evaluator, *progress, options);
   const search::SearchSummary s = driver.Run();
 
   const std::string resume = "factorize-nas resume " + ShellQuote(store.path());

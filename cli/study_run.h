@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "db/store.h"
+#include "search/evaluator.h"
 
 namespace fnas::cli {
 
@@ -17,7 +18,7 @@ constexpr const char* kDefaultEvaluator = "training";
 // Runs every unfinished trial. The first SIGINT/SIGTERM stops starting
 // trials and lets running ones finish their epoch (exit 130 with the resume
 // command); a second one exits at once with 130. Returns the exit code.
-int RunStudy(std::shared_ptr<const Config> config, db::Store& store,
-             const std::string& evaluator_spec, bool quiet);
+int RunStudy(std::shared_ptr<const Config> config, db::Store& store, search::Evaluator& evaluator,
+             bool quiet);
 
 }  // namespace fnas::cli

@@ -19,7 +19,8 @@ bool TrialSpec::RecordsEpoch(int epoch) const {
 namespace {
 
 std::map<std::string, EvaluatorFactory>& Registry() {
-  // Built-in evaluators; the training evaluator registers itself as "training".
+  // Built-in evaluators. The training evaluator is added here as "training"
+  // (a static registrar in a static library would be dropped by the linker).
   static std::map<std::string, EvaluatorFactory> registry = {
       {"scripted",
        [](const Config&, const std::string& options) -> std::unique_ptr<Evaluator> {

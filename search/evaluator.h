@@ -33,8 +33,12 @@ struct TrialSpec {
   std::string device = "cpu";      // cpu | cuda | cuda:N
 
   std::string checkpoint_dir;  // this trial's folder for checkpoints (exists)
-  // Resume: continue after `start_epoch` epochs from `resume_checkpoint`
-  // (model, optimizer, RNG state). start_epoch == 0: a fresh start.
+  // Resume: the store has committed `start_epoch` epochs, the last of them with
+  // the checkpoint `resume_checkpoint` (model, optimizer, RNG state); 0 and ""
+  // = a fresh start. An evaluator that overwrites one checkpoint file may find
+  // it one epoch ahead (the process died between writing it and the store's
+  // commit): it then reports that epoch with OnEpoch before going on, so the
+  // store misses no epoch.
   int start_epoch = 0;
   std::string resume_checkpoint;
 
@@ -48,9 +52,10 @@ struct TrialSpec {
 class TrialObserver {
  public:
   virtual ~TrialObserver() = default;
-  // After every epoch, once its checkpoint is written to `checkpoint`
-  // (spec.CheckpointPath(epoch)). `validation` is the quantized model's report
-  // on the validation split when spec.RecordsEpoch(epoch), else null. The
+  // After every epoch, once its checkpoint is written to `checkpoint`: either
+  // spec.CheckpointPath(epoch) (the driver then deletes the previous epoch's
+  // file once this one is committed) or one file the evaluator overwrites. `validation` is the
+  // quantized model's report on the validation split when spec.RecordsEpoch(epoch), else null. The
   // driver commits the epoch and the checkpoint path in one transaction.
   virtual void OnEpoch(const evaluators::EpochRecord& record,
                        const evaluators::QuantReport* validation,
