@@ -739,11 +739,12 @@ TrialRow Store::RestartTrial(int64_t trial_id, const std::string& worker) {
       del.bind(2, from);
       del.exec();
     }
-    SQLite::Statement st(*db_,
-                         "UPDATE trials SET state = 'RUNNING', reason = '', worker = ?, pid = ?, "
-                         "host = ?, attempts = attempts + 1, heartbeat_at = ?, epochs_done = ?, "
-                         "seconds = (SELECT coalesce(sum(seconds), 0) FROM epochs "
-                         "WHERE trial_id = ?) WHERE id = ?");
+    SQLite::Statement st(
+        *db_,
+        "UPDATE trials SET state = 'RUNNING', reason = '', ended_at = NULL, worker = ?, pid = ?, "
+        "host = ?, attempts = attempts + 1, heartbeat_at = ?, epochs_done = ?, "
+        "seconds = (SELECT coalesce(sum(seconds), 0) FROM epochs "
+        "WHERE trial_id = ?) WHERE id = ?");
     st.bind(1, worker);
     st.bind(2, static_cast<int64_t>(getpid()));
     st.bind(3, HostName());

@@ -208,6 +208,7 @@ TEST_F(StoreTest, RestartKeepsOnlyWhatTheCheckpointHolds) {
   const TrialRow t = store.RestartTrial(id, "w1");
   EXPECT_EQ(t.state, TrialState::kRunning);
   EXPECT_EQ(t.attempts, 2);
+  EXPECT_TRUE(t.ended_at.empty());
   EXPECT_EQ(t.epochs_done, 2);
   EXPECT_EQ(t.checkpoint, "/ck/epoch-2.pt");
   EXPECT_DOUBLE_EQ(t.seconds, 4.0);
