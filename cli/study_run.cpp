@@ -20,7 +20,9 @@ namespace {
 std::atomic<int> g_interrupts{0};
 static_assert(std::atomic<int>::is_always_lock_free, "signal handler needs a lock-free atomic");
 
-extern "C" void OnInterrupt(int) {
+// A C++ function with internal linkage (extern "C" would clash with other
+// commands' handlers at link time).
+void OnStudyInterrupt(int) {
   if (g_interrupts.fetch_add(1) >= 1) {
     static const char kMsg[] = "\ninterrupted again: exiting now (the database stays consistent)\n";
     const ssize_t n = write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
@@ -36,7 +38,7 @@ class InterruptGuard {
     g_interrupts.store(0);
     struct sigaction sa;
     std::memset(&sa, 0, sizeof sa);
-    sa.sa_handler = OnInterrupt;
+    sa.sa_handler = OnStudyInterrupt;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int_);
     sigaction(SIGTERM, &sa, &old_term_);
