@@ -1,0 +1,48 @@
+// factorize-nas resume DB [--quiet]: continue the study stored in DB from its
+// own stored config.
+#include <iostream>
+
+#include "cli/command.h"
+#include "cli/study_run.h"
+#include "common/error.h"
+#include "config/config.h"
+#include "db/store.h"
+#include "search/evaluator.h"
+#include "search/execution.h"
+
+namespace fnas::cli {
+
+namespace {
+
+Command MakeResumeCommand(CLI::App& root) {
+  struct Args {
+    std::string db;
+    bool quiet = false;
+    std::string evaluator = kDefaultEvaluator;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* app = root.add_subcommand(
+      "resume",
+      "Continue a stopped study: finished trials are kept, interrupted ones restart "
+      "from their last checkpoint, the rest run");
+  app->add_option("db", args->db, "The study's SQLite database")->required();
+  app->add_flag("--quiet,-q", args->quiet, "Print nothing but errors and the final outcome");
+  app->add_option("--evaluator", args->evaluator, "Evaluator (development)")->group("");
+  return {app, [args]() {
+            db::Store store(args->db, db::Store::Mode::kReadWrite);
+            const db::StudyRow study = store.Study();
+            auto config = std::make_shared<Config>(
+                ParseConfig(study.yaml, args->db + " (stored config of study " + study.name + ")"));
+            config->storage.db = args->db;
+            search::CheckDevice(config->execution);
+            // The evaluator (data loaded) before the database is touched.
+            auto evaluator = search::MakeEvaluator(args->evaluator, *config);
+            return RunStudy(config, store, *evaluator, args->quiet);
+          }};
+}
+
+const CommandRegistrar kRegistrar(60, MakeResumeCommand);
+
+}  // namespace
+
+}  // namespace fnas::cli

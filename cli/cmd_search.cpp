@@ -1,0 +1,85 @@
+// factorize-nas search CONFIG [--db PATH] [--quiet]: create a study from a
+// config and run its trials.
+#include <filesystem>
+#include <iostream>
+
+#include "cli/command.h"
+#include "cli/study_run.h"
+#include "common/error.h"
+#include "config/config.h"
+#include "db/store.h"
+#include "search/evaluator.h"
+#include "search/execution.h"
+#include "search/study.h"
+
+namespace fnas::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+Command MakeSearchCommand(CLI::App& root) {
+  struct Args {
+    std::string config;
+    std::string db;
+    bool quiet = false;
+    std::string evaluator = kDefaultEvaluator;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* app = root.add_subcommand(
+      "search",
+      "Create a study from a config and run every candidate's trial (train, quantize, "
+      "evaluate, analyse, store); Ctrl-C stops cleanly, `resume` continues");
+  app->add_option("config", args->config, "Study config (YAML)")->required();
+  app->add_option("--db", args->db, "SQLite database (default: storage.db or runs/<name>.db)");
+  app->add_flag("--quiet,-q", args->quiet, "Print nothing but errors and the final outcome");
+  app->add_option("--evaluator", args->evaluator, "Evaluator (development)")->group("");
+  return {app, [args]() {
+            // Everything is validated before the database file is created.
+            auto config = std::make_shared<Config>(LoadConfig(args->config));
+            if (!args->db.empty()) config->storage.db = args->db;
+            search::CheckDevice(config->execution);
+            const search::StudyRows rows = search::PrepareStudy(*config);
+            const std::string db_path = config->db_path();
+
+            const bool existed = fs::exists(db_path);
+            if (existed) {
+              db::Store existing(db_path, db::Store::Mode::kReadWrite);
+              if (existing.HasStudy()) {
+                const db::StudyRow held = existing.Study();
+                if (held.name == config->name) {
+                  throw UsageError(db_path + " already holds study '" + held.name +
+                                   "'; continue it with: factorize-nas resume " + db_path +
+                                   " (or give another --db)");
+                }
+                throw UsageError(db_path + " holds another study, '" + held.name +
+                                 "'; give another --db");
+              }
+            }
+            // The evaluator (data loaded) before the database is touched.
+            auto evaluator = search::MakeEvaluator(args->evaluator, *config);
+            std::unique_ptr<db::Store> store;
+            try {
+              store = std::make_unique<db::Store>(db_path, db::Store::Mode::kCreate);
+              store->CreateStudy(rows.study, rows.candidates);
+            } catch (...) {
+              store.reset();
+              if (!existed) {
+                std::error_code ec;
+                for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db_path + suffix, ec);
+              }
+              throw;
+            }
+            if (!args->quiet) {
+              std::cout << "study " << config->name << ": " << rows.candidates.size()
+                        << " candidates -> " << db_path << "\n";
+            }
+            return RunStudy(config, *store, *evaluator, args->quiet);
+          }};
+}
+
+const CommandRegistrar kRegistrar(50, MakeSearchCommand);
+
+}  // namespace
+
+}  // namespace fnas::cli

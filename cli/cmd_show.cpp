@@ -1,0 +1,133 @@
+// factorize-nas show DB TRIAL: one trial: its candidate's per-layer
+// configuration, its metrics, per-epoch records and layerwise statistics.
+#include <iostream>
+
+#include "cli/command.h"
+#include "cli/query.h"
+#include "common/error.h"
+#include "config/config.h"
+#include "db/store.h"
+#include "space/plan.h"
+
+namespace fnas::cli {
+
+namespace {
+
+// TRIAL is a trial id, a candidate name or a candidate key.
+db::TrialRow FindTrial(const db::Store& store, const std::string& text) {
+  const auto trials = store.Trials();
+  for (const auto& t : trials) {
+    if (std::to_string(t.id) == text || t.candidate_name == text || t.candidate_key == text) {
+      return t;
+    }
+  }
+  for (const auto& c : store.Candidates()) {
+    if (c.candidate.name == text || c.candidate.key == text) {
+      throw UsageError("candidate " + c.candidate.name + " has no trial yet (pending)");
+    }
+  }
+  throw UsageError("no trial '" + text + "' in " + store.path() +
+                   " (give a trial id, a candidate name or a factorization key; see "
+                   "`factorize-nas trials`)");
+}
+
+Command MakeShowCommand(CLI::App& root) {
+  struct Args {
+    std::string db;
+    std::string trial;
+    std::string format = "table";
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* app = root.add_subcommand(
+      "show", "One trial: per-layer configuration, metrics, per-epoch records, layerwise table");
+  app->add_option("db", args->db, "The study's SQLite database")->required();
+  app->add_option("trial", args->trial, "Trial id, candidate name or factorization key")
+      ->required();
+  AddFormatOption(app, args->format);
+  return {
+      app, [args]() {
+        const Format format = ParseFormat(args->format);
+        db::Store store(args->db, db::Store::Mode::kReadWrite);
+        const db::TrialRow t = FindTrial(store, args->trial);
+        const Config config = ParseConfig(store.Study().yaml, args->db + " (stored config)");
+
+        Table trial({"trial",      "candidate",    "factorization", "state",       "reason",
+                     "worker",     "attempts",     "started_at",    "ended_at",    "epochs_done",
+                     "seconds",    "macs_conv",    "params",        "test_images", "acc_fp32",
+                     "acc_quint8", "rel_decrease", "qmse",          "qce",         "checkpoint"});
+        trial.AddRow({t.id,
+                      t.candidate_name,
+                      t.candidate_key,
+                      std::string(db::TrialStateName(t.state)),
+                      t.reason,
+                      t.worker,
+                      static_cast<int64_t>(t.attempts),
+                      t.started_at,
+                      t.ended_at,
+                      static_cast<int64_t>(t.epochs_done),
+                      t.seconds,
+                      t.macs_conv,
+                      t.params,
+                      t.has_test ? Table::Cell(t.test.images) : Table::Cell(),
+                      Metric(t.test.acc_fp32),
+                      Metric(t.test.acc_q),
+                      Metric(t.test.rel_decrease),
+                      Metric(t.test.qmse),
+                      Metric(t.test.qce),
+                      t.checkpoint});
+
+        // The candidate's configuration: each factorizable layer and its rate.
+        const space::Macro macro = config.macro();
+        const space::Factorization f = space::ParseFactorization(t.candidate_key);
+        const space::Plan plan = space::BuildPlan(macro, f);
+        Table layers({"layer", "in_depth", "out_depth", "size", "f", "conv", "macs"});
+        for (const auto& l : macro.layers()) {
+          const int rate = f.at(static_cast<size_t>(l.index));
+          int64_t macs = 0;
+          for (const auto& op : plan.ops) {
+            if (op.layer == l.name) macs += op.Macs();
+          }
+          const std::string kind = rate == 1            ? "regular"
+                                   : rate == l.in_depth ? "depthwise separable"
+                                                        : "groupwise separable";
+          layers.AddRow({l.name, static_cast<int64_t>(l.in_depth),
+                         static_cast<int64_t>(l.out_depth),
+                         std::to_string(l.height) + "x" + std::to_string(l.width),
+                         static_cast<int64_t>(rate), kind, macs});
+        }
+
+        Table epochs({"epoch", "train_loss", "train_acc", "val_acc", "lr", "seconds",
+                      "images_per_s", "val_acc_fp32", "val_acc_quint8", "val_rel_decrease",
+                      "val_qmse", "val_qce"});
+        for (const auto& e : store.Epochs(t.id)) {
+          const auto& r = e.record;
+          auto v = [&](double x) { return e.recorded ? Metric(x) : Table::Cell(); };
+          epochs.AddRow({static_cast<int64_t>(r.epoch), Metric(r.train_loss), Metric(r.train_acc),
+                         Metric(r.val_acc), Metric(r.lr), Metric(r.seconds), Metric(r.images_per_s),
+                         v(e.validation.acc_fp32), v(e.validation.acc_q),
+                         v(e.validation.rel_decrease), v(e.validation.qmse), v(e.validation.qce)});
+        }
+
+        Table stats({"split", "epoch", "op", "layer", "w_range", "w_chprec", "folded_range",
+                     "folded_chprec", "act_range", "act_chprec", "sqnr_db"});
+        for (const auto& l : store.Layers(t.id)) {
+          const auto& s = l.stats;
+          stats.AddRow({l.split, static_cast<int64_t>(l.epoch), s.op, s.layer,
+                        Metric(s.weights.range), Metric(s.weights.channel_precision),
+                        Metric(s.folded.range), Metric(s.folded.channel_precision),
+                        Metric(s.activations.range), Metric(s.activations.channel_precision),
+                        Metric(s.sqnr_db)});
+        }
+        PrintSections(
+            std::cout,
+            {{"=trial", trial}, {"layers", layers}, {"epochs", epochs}, {"layerwise", stats}},
+            format);
+        return 0;
+      }};
+}
+
+const CommandRegistrar kRegistrar(90, MakeShowCommand);
+
+}  // namespace
+
+}  // namespace fnas::cli

@@ -1,0 +1,50 @@
+// factorize-nas trials DB [--state S]: every trial with its metrics.
+#include <iostream>
+
+#include "cli/command.h"
+#include "cli/query.h"
+#include "db/store.h"
+
+namespace fnas::cli {
+
+namespace {
+
+Command MakeTrialsCommand(CLI::App& root) {
+  struct Args {
+    std::string db;
+    std::string state;
+    std::string format = "table";
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* app = root.add_subcommand("trials", "Every trial of a study with its metrics");
+  app->add_option("db", args->db, "The study's SQLite database")->required();
+  app->add_option("--state", args->state,
+                  "Only trials in this state: RUNNING, COMPLETE, PRUNED, FAILED, INTERRUPTED");
+  AddFormatOption(app, args->format);
+  return {app, [args]() {
+            const Format format = ParseFormat(args->format);
+            std::optional<db::TrialState> only;
+            if (!args->state.empty()) only = db::ParseTrialState(args->state);
+            db::Store store(args->db, db::Store::Mode::kReadWrite);
+            Table table({"trial", "candidate", "factorization", "mmacs_conv", "state", "epochs",
+                         "acc_fp32", "acc_quint8", "rel_decrease", "qmse", "qce", "seconds",
+                         "attempts", "reason"});
+            for (const auto& t : store.Trials()) {
+              if (only && t.state != *only) continue;
+              table.AddRow(
+                  {t.id, t.candidate_name, t.candidate_key, static_cast<double>(t.macs_conv) / 1e6,
+                   std::string(db::TrialStateName(t.state)), static_cast<int64_t>(t.epochs_done),
+                   Metric(t.test.acc_fp32), Metric(t.test.acc_q), Metric(t.test.rel_decrease),
+                   Metric(t.test.qmse), Metric(t.test.qce), t.seconds,
+                   static_cast<int64_t>(t.attempts), t.reason});
+            }
+            table.Print(std::cout, format);
+            return 0;
+          }};
+}
+
+const CommandRegistrar kRegistrar(80, MakeTrialsCommand);
+
+}  // namespace
+
+}  // namespace fnas::cli

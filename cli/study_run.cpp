@@ -1,0 +1,95 @@
+#include "cli/study_run.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include "common/error.h"
+#include "search/driver.h"
+#include "search/evaluator.h"
+#include "search/progress.h"
+
+namespace fnas::cli {
+
+namespace {
+
+std::atomic<int> g_interrupts{0};
+static_assert(std::atomic<int>::is_always_lock_free, "signal handler needs a lock-free atomic");
+
+// A C++ function with internal linkage (extern "C" would clash with other
+// commands' handlers at link time).
+void OnStudyInterrupt(int) {
+  if (g_interrupts.fetch_add(1) >= 1) {
+    static const char kMsg[] = "\ninterrupted again: exiting now (the database stays consistent)\n";
+    const ssize_t n = write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
+    (void)n;
+    _exit(kExitInterrupted);
+  }
+}
+
+// Installs the handler for the lifetime of a run.
+class InterruptGuard {
+ public:
+  InterruptGuard() {
+    g_interrupts.store(0);
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_handler = OnStudyInterrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~InterruptGuard() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_, old_term_;
+};
+
+std::string ShellQuote(const std::string& s) {
+  if (s.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:+") ==
+      std::string::npos) {
+    return s;
+  }
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+int RunStudy(std::shared_ptr<const Config> config, db::Store& store, search::Evaluator& evaluator,
+             bool quiet) {
+  const bool tty = isatty(STDOUT_FILENO) != 0;
+  std::unique_ptr<search::Progress> progress = search::MakeProgress(std::cout, quiet, tty);
+  InterruptGuard guard;
+  search::DriverOptions options;
+  options.stop_requested = [] { return g_interrupts.load() > 0; };
+  search::Driver driver(config, store, evaluator, *progress, options);
+  const search::SearchSummary s = driver.Run();
+
+  const std::string resume = "factorize-nas resume " + ShellQuote(store.path());
+  if (s.stopped) {
+    std::cout << "interrupted: " << s.completed << " trial(s) completed, " << s.failed
+              << " failed, " << s.interrupted << " interrupted, " << s.not_started
+              << " not started in this run\n"
+              << "continue with: " << resume << "\n";
+    return kExitInterrupted;
+  }
+  if (!quiet) {
+    std::cout << "done: " << s.total << " trials (" << s.skipped << " finished before, "
+              << s.completed << " completed, " << s.failed << " failed); front of "
+              << s.front.size() << " trial(s)\n"
+              << "show it with: factorize-nas front " << ShellQuote(store.path()) << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace fnas::cli

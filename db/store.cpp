@@ -1,0 +1,1041 @@
+#include "db/store.h"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <sstream>
+
+#include "common/error.h"
+
+namespace fnas::db {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kFinished = "('COMPLETE', 'PRUNED', 'FAILED')";
+
+// Migration N (1-based) brings a file from schema N-1 to N. Append only:
+// never edit a released step.
+const char* const kMigrations[] = {
+    // 1: the study, its candidates, trials, epochs, layer statistics, checkpoints.
+    R"sql(
+CREATE TABLE study (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  name TEXT NOT NULL,
+  yaml TEXT NOT NULL,
+  yaml_hash TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT '',
+  seed INTEGER NOT NULL,
+  checkpoint_dir TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  schema_version INTEGER NOT NULL
+);
+CREATE TABLE candidates (
+  id INTEGER PRIMARY KEY,
+  position INTEGER NOT NULL,
+  key TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  f TEXT NOT NULL,
+  macs_conv INTEGER NOT NULL,
+  macs_dense INTEGER NOT NULL,
+  params INTEGER NOT NULL
+);
+CREATE TABLE trials (
+  id INTEGER PRIMARY KEY,
+  candidate_id INTEGER NOT NULL UNIQUE REFERENCES candidates(id),
+  state TEXT NOT NULL CHECK (state IN ('RUNNING', 'COMPLETE', 'PRUNED', 'FAILED', 'INTERRUPTED')),
+  reason TEXT NOT NULL DEFAULT '',
+  worker TEXT NOT NULL DEFAULT '',
+  pid INTEGER,
+  host TEXT,
+  attempts INTEGER NOT NULL DEFAULT 1,
+  started_at TEXT NOT NULL,
+  ended_at TEXT,
+  epochs_done INTEGER NOT NULL DEFAULT 0,
+  seconds REAL NOT NULL DEFAULT 0,
+  test_images INTEGER,
+  acc_fp32 REAL,
+  acc_quint8 REAL,
+  rel_decrease REAL,
+  qmse REAL,
+  qce REAL
+);
+CREATE TABLE epochs (
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  epoch INTEGER NOT NULL,
+  train_loss REAL, train_acc REAL, val_acc REAL, lr REAL, seconds REAL, images_per_s REAL,
+  recorded INTEGER NOT NULL DEFAULT 0,
+  val_images INTEGER, val_acc_fp32 REAL, val_acc_quint8 REAL, val_rel_decrease REAL,
+  val_qmse REAL, val_qce REAL,
+  PRIMARY KEY (trial_id, epoch)
+);
+CREATE TABLE layer_stats (
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  split TEXT NOT NULL CHECK (split IN ('validation', 'test')),
+  epoch INTEGER NOT NULL,
+  position INTEGER NOT NULL,
+  op TEXT NOT NULL,
+  layer TEXT NOT NULL,
+  w_min REAL, w_max REAL, w_range REAL, w_channel_precision REAL,
+  folded_min REAL, folded_max REAL, folded_range REAL, folded_channel_precision REAL,
+  act_min REAL, act_max REAL, act_range REAL, act_channel_precision REAL,
+  sqnr_db REAL,
+  PRIMARY KEY (trial_id, split, epoch, op)
+);
+CREATE TABLE checkpoints (
+  trial_id INTEGER PRIMARY KEY REFERENCES trials(id),
+  epoch INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+)sql",
+    // 2: trial heartbeats, the study's owner (one running process), pruning decisions.
+    R"sql(
+ALTER TABLE trials ADD COLUMN heartbeat_at REAL;
+CREATE TABLE owner (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  pid INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  heartbeat_at REAL NOT NULL
+);
+CREATE TABLE prune_decisions (
+  id INTEGER PRIMARY KEY,
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  rung_epoch INTEGER NOT NULL,
+  decision TEXT NOT NULL CHECK (decision IN ('continue', 'prune')),
+  reason TEXT NOT NULL,
+  evidence TEXT NOT NULL DEFAULT '{}',
+  decided_at TEXT NOT NULL
+);
+)sql",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion,
+              "one migration per schema version");
+
+// Views and triggers of the current schema, recreated after every migration.
+std::string DerivedObjects() {
+  std::ostringstream s;
+  s << "DROP VIEW IF EXISTS trial_summary;\n"
+       "DROP VIEW IF EXISTS pareto_front;\n"
+       "DROP VIEW IF EXISTS pareto_front_fp32;\n"
+       "CREATE VIEW trial_summary AS\n"
+       "SELECT t.id AS trial_id, c.name AS candidate, c.key AS factorization, c.macs_conv,\n"
+       "  c.macs_dense, c.params, t.state, t.epochs_done, t.acc_fp32, t.acc_quint8,\n"
+       "  t.rel_decrease, t.qmse, t.qce, t.seconds, t.attempts, t.worker, t.started_at,\n"
+       "  t.ended_at, t.reason\n"
+       "FROM trials t JOIN candidates c ON c.id = t.candidate_id;\n";
+  // A COMPLETE trial is on the front unless another one has no more MACs and no
+  // less accuracy and is better in one of them, or is an exact duplicate with a
+  // smaller id (search/pareto.h computes the same set in O(n log n)).
+  for (const char* metric : {"acc_quint8", "acc_fp32"}) {
+    const std::string m = metric;
+    s << "CREATE VIEW " << (m == "acc_quint8" ? "pareto_front" : "pareto_front_fp32")
+      << " AS\nSELECT s.* FROM trial_summary s\n"
+         "WHERE s.state = 'COMPLETE' AND s."
+      << m
+      << " IS NOT NULL AND NOT EXISTS (\n"
+         "  SELECT 1 FROM trial_summary o\n"
+         "  WHERE o.state = 'COMPLETE' AND o."
+      << m
+      << " IS NOT NULL AND o.trial_id <> s.trial_id\n"
+         "    AND o.macs_conv <= s.macs_conv AND o."
+      << m << " >= s." << m
+      << "\n"
+         "    AND (o.macs_conv < s.macs_conv OR o."
+      << m << " > s." << m
+      << " OR o.trial_id < s.trial_id))\n"
+         "ORDER BY s.macs_conv, s.trial_id;\n";
+  }
+  const std::string raise =
+      " BEGIN SELECT RAISE(ABORT, 'trial is finished and cannot change'); END;\n";
+  for (const char* op : {"UPDATE", "DELETE"}) {
+    const std::string name =
+        std::string("trials_finished_no_") + (op[0] == 'U' ? "update" : "delete");
+    s << "DROP TRIGGER IF EXISTS " << name << ";\n"
+      << "CREATE TRIGGER " << name << " BEFORE " << op << " ON trials WHEN OLD.state IN "
+      << kFinished << raise;
+  }
+  for (const char* table : {"epochs", "layer_stats", "checkpoints", "prune_decisions"}) {
+    for (const char* op : {"INSERT", "UPDATE", "DELETE"}) {
+      const std::string row = op[0] == 'I' ? "NEW" : "OLD";
+      std::string name = std::string(table) + "_finished_no_" + op;
+      for (auto& ch : name) ch = static_cast<char>(std::tolower(ch));
+      s << "DROP TRIGGER IF EXISTS " << name << ";\n"
+        << "CREATE TRIGGER " << name << " BEFORE " << op << " ON " << table
+        << " WHEN (SELECT state FROM trials WHERE id = " << row << ".trial_id) IN " << kFinished
+        << raise;
+    }
+  }
+  return s.str();
+}
+
+std::string NowIso() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+std::string FText(const space::Factorization& f) {
+  std::string s = "[";
+  for (size_t i = 0; i < f.size(); ++i) s += (i ? "," : "") + std::to_string(f[i]);
+  return s + "]";
+}
+
+space::Factorization ParseFText(const std::string& text) {
+  space::Factorization f;
+  std::string num;
+  for (char ch : text) {
+    if (ch >= '0' && ch <= '9') {
+      num += ch;
+    } else if (!num.empty()) {
+      f.push_back(std::stoi(num));
+      num.clear();
+    }
+  }
+  if (!num.empty()) f.push_back(std::stoi(num));
+  return f;
+}
+
+// Binds a double, NULL when it is not finite (SQLite has no NaN).
+void BindReal(SQLite::Statement& st, int index, double v) {
+  if (std::isfinite(v)) {
+    st.bind(index, v);
+  } else {
+    st.bind(index);
+  }
+}
+
+double Real(const SQLite::Column& c) { return c.isNull() ? std::nan("") : c.getDouble(); }
+std::string Text(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
+
+[[noreturn]] void Rethrow(const std::string& path, const std::exception& e) {
+  if (dynamic_cast<const Error*>(&e)) throw;
+  throw StoreError(path + ": " + e.what());
+}
+
+}  // namespace
+
+const char* TrialStateName(TrialState state) {
+  switch (state) {
+    case TrialState::kRunning:
+      return "RUNNING";
+    case TrialState::kComplete:
+      return "COMPLETE";
+    case TrialState::kPruned:
+      return "PRUNED";
+    case TrialState::kFailed:
+      return "FAILED";
+    case TrialState::kInterrupted:
+      return "INTERRUPTED";
+  }
+  return "?";
+}
+
+TrialState ParseTrialState(const std::string& name) {
+  std::string up;
+  for (char ch : name) up += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  for (TrialState s : {TrialState::kRunning, TrialState::kComplete, TrialState::kPruned,
+                       TrialState::kFailed, TrialState::kInterrupted}) {
+    if (up == TrialStateName(s)) return s;
+  }
+  throw UsageError("unknown trial state '" + name +
+                   "' (expected RUNNING, COMPLETE, PRUNED, FAILED or INTERRUPTED)");
+}
+
+bool IsFinished(TrialState state) {
+  return state == TrialState::kComplete || state == TrialState::kPruned ||
+         state == TrialState::kFailed;
+}
+
+std::string TextHash(const std::string& text) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char ch : text) {
+    h ^= ch;
+    h *= 0x100000001b3ULL;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+double NowSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string HostName() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+Store::Store(const std::string& path, Mode mode)
+    : path_(path), read_only_(mode == Mode::kReadOnly) {
+  std::error_code ec;
+  const bool exists = fs::exists(path, ec);
+  if (!exists && mode != Mode::kCreate) {
+    throw StoreError(path + ": no such database");
+  }
+  if (exists && fs::is_directory(path, ec)) throw StoreError(path + ": is a directory");
+  if (!exists) {
+    const fs::path parent = fs::path(path).parent_path();
+    if (!parent.empty()) {
+      fs::create_directories(parent, ec);
+      if (ec)
+        throw StoreError(path + ": cannot create folder " + parent.string() + ": " + ec.message());
+    }
+  }
+  int flags = read_only_ ? SQLite::OPEN_READONLY : SQLite::OPEN_READWRITE;
+  if (mode == Mode::kCreate) flags |= SQLite::OPEN_CREATE;
+  try {
+    db_ = std::make_unique<SQLite::Database>(path, flags, /*busy timeout ms=*/30000);
+    const int app_id = db_->execAndGet("PRAGMA application_id").getInt();
+    const int version = db_->execAndGet("PRAGMA user_version").getInt();
+    const int objects = db_->execAndGet("SELECT count(*) FROM sqlite_master").getInt();
+    const bool empty = app_id == 0 && version == 0 && objects == 0;
+    if (!empty && app_id != kApplicationId) {
+      char id[16];
+      std::snprintf(id, sizeof id, "0x%08x", static_cast<unsigned>(app_id));
+      throw StoreError(path + ": not a factorize-nas database (application_id " + id +
+                       ", user_version " + std::to_string(version) + ", " +
+                       std::to_string(objects) + " schema objects); refusing to touch it");
+    }
+    if (version > kSchemaVersion) {
+      throw StoreError(path + ": written by a newer factorize-nas (schema version " +
+                       std::to_string(version) + "; this build knows up to " +
+                       std::to_string(kSchemaVersion) + "); use a newer factorize-nas");
+    }
+    if (version < kSchemaVersion) {
+      if (read_only_) {
+        throw StoreError(
+            path + (empty
+                        ? ": empty database (no study)"
+                        : ": schema version " + std::to_string(version) + " needs a migration to " +
+                              std::to_string(kSchemaVersion) + "; open it without read-only mode"));
+      }
+      if (empty) db_->exec("PRAGMA journal_mode = WAL");
+      SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+      // Re-read under the write lock: another process may have migrated it.
+      const int now_version = db_->execAndGet("PRAGMA user_version").getInt();
+      for (int v = now_version + 1; v <= kSchemaVersion; ++v) db_->exec(kMigrations[v - 1]);
+      db_->exec(DerivedObjects());
+      db_->exec("PRAGMA application_id = " + std::to_string(kApplicationId));
+      db_->exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
+      db_->exec("UPDATE study SET schema_version = " + std::to_string(kSchemaVersion));
+      tx.commit();
+    }
+    if (!read_only_) {
+      db_->exec("PRAGMA journal_mode = WAL");
+      db_->exec("PRAGMA synchronous = NORMAL");
+    }
+    db_->exec("PRAGMA foreign_keys = ON");
+  } catch (const StoreError&) {
+    throw;
+  } catch (const SQLite::Exception& e) {
+    if (e.getErrorCode() == SQLITE_NOTADB) {
+      throw StoreError(path +
+                       ": not a factorize-nas database (not an SQLite file); refusing to "
+                       "touch it");
+    }
+    throw StoreError(path + ": cannot open as a factorize-nas database: " + e.what());
+  } catch (const std::exception& e) {
+    throw StoreError(path + ": cannot open as a factorize-nas database: " + e.what());
+  }
+}
+
+Store::~Store() {
+  try {
+    ReleaseOwnership();
+  } catch (...) {
+  }
+}
+
+int Store::schema_version() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return db_->execAndGet("PRAGMA user_version").getInt();
+}
+
+bool Store::HasStudy() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    return db_->execAndGet("SELECT count(*) FROM study").getInt() > 0;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+StudyRow Store::Study() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    SQLite::Statement st(*db_,
+                         "SELECT name, yaml, yaml_hash, source, seed, checkpoint_dir, created_at, "
+                         "updated_at, schema_version FROM study WHERE id = 1");
+    if (!st.executeStep()) throw StoreError(path_ + ": holds no study");
+    StudyRow s;
+    s.name = st.getColumn(0).getString();
+    s.yaml = st.getColumn(1).getString();
+    s.yaml_hash = st.getColumn(2).getString();
+    s.source = st.getColumn(3).getString();
+    s.seed = static_cast<uint64_t>(st.getColumn(4).getInt64());
+    s.checkpoint_dir = st.getColumn(5).getString();
+    s.created_at = st.getColumn(6).getString();
+    s.updated_at = st.getColumn(7).getString();
+    s.schema_version = st.getColumn(8).getInt();
+    return s;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+void Store::CreateStudy(const StudyRow& study, const std::vector<CandidateRow>& candidates) {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    if (db_->execAndGet("SELECT count(*) FROM study").getInt() > 0) {
+      throw StoreError(path_ + ": already holds study '" +
+                       db_->execAndGet("SELECT name FROM study").getString() + "'");
+    }
+    const std::string now = NowIso();
+    SQLite::Statement st(*db_,
+                         "INSERT INTO study (id, name, yaml, yaml_hash, source, seed, "
+                         "checkpoint_dir, created_at, updated_at, schema_version) "
+                         "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    st.bind(1, study.name);
+    st.bind(2, study.yaml);
+    st.bind(3, TextHash(study.yaml));
+    st.bind(4, study.source);
+    st.bind(5, static_cast<int64_t>(study.seed));
+    st.bind(6, study.checkpoint_dir);
+    st.bind(7, now);
+    st.bind(8, now);
+    st.bind(9, kSchemaVersion);
+    st.exec();
+    SQLite::Statement ins(*db_,
+                          "INSERT INTO candidates (position, key, name, f, macs_conv, macs_dense, "
+                          "params) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    int position = 0;
+    for (const auto& c : candidates) {
+      ins.reset();
+      ins.bind(1, position++);
+      ins.bind(2, c.candidate.key);
+      ins.bind(3, c.candidate.name);
+      ins.bind(4, FText(c.candidate.f));
+      ins.bind(5, c.macs_conv);
+      ins.bind(6, c.macs_dense);
+      ins.bind(7, c.params);
+      ins.exec();
+    }
+    tx.commit();
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+bool Store::OwnerAlive(const Owner& owner, double stale_after_s, double now) {
+  if (now - owner.heartbeat > stale_after_s) return false;
+  if (owner.host == HostName() && owner.pid > 0) {
+    if (kill(static_cast<pid_t>(owner.pid), 0) != 0 && errno == ESRCH) return false;
+  }
+  return true;
+}
+
+std::optional<Owner> Store::CurrentOwner() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    SQLite::Statement st(*db_,
+                         "SELECT pid, host, started_at, heartbeat_at FROM owner WHERE id = 1");
+    if (!st.executeStep()) return std::nullopt;
+    Owner o;
+    o.pid = st.getColumn(0).getInt64();
+    o.host = st.getColumn(1).getString();
+    o.started_at = st.getColumn(2).getString();
+    o.heartbeat = st.getColumn(3).getDouble();
+    return o;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+void Store::AcquireOwnership(double stale_after_s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement st(*db_,
+                         "SELECT pid, host, started_at, heartbeat_at FROM owner WHERE id = 1");
+    const int64_t me = getpid();
+    const std::string host = HostName();
+    const double now = NowSeconds();
+    if (st.executeStep()) {
+      Owner o;
+      o.pid = st.getColumn(0).getInt64();
+      o.host = st.getColumn(1).getString();
+      o.started_at = st.getColumn(2).getString();
+      o.heartbeat = st.getColumn(3).getDouble();
+      const bool self = o.pid == me && o.host == host;
+      if (!self && OwnerAlive(o, stale_after_s, now)) {
+        char ago[32];
+        std::snprintf(ago, sizeof ago, "%.1f", now - o.heartbeat);
+        throw StoreError(path_ + ": the study is being run by process " + std::to_string(o.pid) +
+                         " on " + o.host + " (started " + o.started_at + ", heartbeat " + ago +
+                         " s ago); wait for it to finish or stop it (Ctrl-C) first");
+      }
+    }
+    st.reset();
+    SQLite::Statement up(*db_,
+                         "INSERT OR REPLACE INTO owner (id, pid, host, started_at, heartbeat_at) "
+                         "VALUES (1, ?, ?, ?, ?)");
+    up.bind(1, me);
+    up.bind(2, host);
+    up.bind(3, NowIso());
+    up.bind(4, now);
+    up.exec();
+    tx.commit();
+    owner_ = true;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+void Store::Heartbeat() {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    const double now = NowSeconds();
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement o(*db_, "UPDATE owner SET heartbeat_at = ? WHERE pid = ? AND host = ?");
+    o.bind(1, now);
+    o.bind(2, static_cast<int64_t>(getpid()));
+    o.bind(3, HostName());
+    o.exec();
+    SQLite::Statement t(*db_,
+                        "UPDATE trials SET heartbeat_at = ? "
+                        "WHERE state = 'RUNNING' AND pid = ? AND host = ?");
+    t.bind(1, now);
+    t.bind(2, static_cast<int64_t>(getpid()));
+    t.bind(3, HostName());
+    t.exec();
+    tx.commit();
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+void Store::ReleaseOwnership() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!owner_) return;
+  try {
+    SQLite::Statement st(*db_, "DELETE FROM owner WHERE pid = ? AND host = ?");
+    st.bind(1, static_cast<int64_t>(getpid()));
+    st.bind(2, HostName());
+    st.exec();
+    owner_ = false;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+std::vector<CandidateRow> Store::Candidates() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    std::vector<CandidateRow> out;
+    SQLite::Statement st(*db_,
+                         "SELECT id, position, key, name, f, macs_conv, macs_dense, params "
+                         "FROM candidates ORDER BY position, id");
+    while (st.executeStep()) {
+      CandidateRow c;
+      c.id = st.getColumn(0).getInt64();
+      c.position = st.getColumn(1).getInt();
+      c.candidate.key = st.getColumn(2).getString();
+      c.candidate.name = st.getColumn(3).getString();
+      c.candidate.f = ParseFText(st.getColumn(4).getString());
+      c.macs_conv = st.getColumn(5).getInt64();
+      c.macs_dense = st.getColumn(6).getInt64();
+      c.params = st.getColumn(7).getInt64();
+      out.push_back(std::move(c));
+    }
+    return out;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+namespace {
+
+const char* const kTrialColumns =
+    "t.id, t.candidate_id, c.key, c.name, c.macs_conv, c.params, t.state, t.reason, t.worker, "
+    "t.pid, t.host, t.attempts, t.started_at, t.ended_at, t.heartbeat_at, t.epochs_done, "
+    "t.seconds, t.test_images, t.acc_fp32, t.acc_quint8, t.rel_decrease, t.qmse, t.qce, "
+    "k.path, k.epoch "
+    "FROM trials t JOIN candidates c ON c.id = t.candidate_id "
+    "LEFT JOIN checkpoints k ON k.trial_id = t.id ";
+
+TrialRow TrialFrom(SQLite::Statement& st) {
+  TrialRow t;
+  t.id = st.getColumn(0).getInt64();
+  t.candidate_id = st.getColumn(1).getInt64();
+  t.candidate_key = st.getColumn(2).getString();
+  t.candidate_name = st.getColumn(3).getString();
+  t.macs_conv = st.getColumn(4).getInt64();
+  t.params = st.getColumn(5).getInt64();
+  t.state = ParseTrialState(st.getColumn(6).getString());
+  t.reason = Text(st.getColumn(7));
+  t.worker = Text(st.getColumn(8));
+  t.pid = st.getColumn(9).getInt64();
+  t.host = Text(st.getColumn(10));
+  t.attempts = st.getColumn(11).getInt();
+  t.started_at = Text(st.getColumn(12));
+  t.ended_at = Text(st.getColumn(13));
+  t.heartbeat = st.getColumn(14).isNull() ? 0 : st.getColumn(14).getDouble();
+  t.epochs_done = st.getColumn(15).getInt();
+  t.seconds = st.getColumn(16).getDouble();
+  t.has_test = !st.getColumn(17).isNull();
+  t.test.images = st.getColumn(17).getInt64();
+  t.test.acc_fp32 = Real(st.getColumn(18));
+  t.test.acc_q = Real(st.getColumn(19));
+  t.test.rel_decrease = Real(st.getColumn(20));
+  t.test.qmse = Real(st.getColumn(21));
+  t.test.qce = Real(st.getColumn(22));
+  t.checkpoint = Text(st.getColumn(23));
+  t.checkpoint_epoch = st.getColumn(24).getInt();
+  return t;
+}
+
+void InsertLayers(SQLite::Database& db, int64_t trial_id, const std::string& split, int epoch,
+                  const std::vector<evaluators::LayerStats>& layers) {
+  SQLite::Statement del(db,
+                        "DELETE FROM layer_stats WHERE trial_id = ? AND split = ? AND epoch = ?");
+  del.bind(1, trial_id);
+  del.bind(2, split);
+  del.bind(3, epoch);
+  del.exec();
+  SQLite::Statement st(db,
+                       "INSERT INTO layer_stats (trial_id, split, epoch, position, op, layer, "
+                       "w_min, w_max, w_range, w_channel_precision, folded_min, folded_max, "
+                       "folded_range, folded_channel_precision, act_min, act_max, act_range, "
+                       "act_channel_precision, sqnr_db) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  int position = 0;
+  for (const auto& l : layers) {
+    st.reset();
+    st.bind(1, trial_id);
+    st.bind(2, split);
+    st.bind(3, epoch);
+    st.bind(4, position++);
+    st.bind(5, l.op);
+    st.bind(6, l.layer);
+    int i = 7;
+    for (const evaluators::RangeStats* r : {&l.weights, &l.folded, &l.activations}) {
+      BindReal(st, i++, r->min);
+      BindReal(st, i++, r->max);
+      BindReal(st, i++, r->range);
+      BindReal(st, i++, r->channel_precision);
+    }
+    BindReal(st, i, l.sqnr_db);
+    st.exec();
+  }
+}
+
+}  // namespace
+
+std::vector<TrialRow> Store::Trials() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    std::vector<TrialRow> out;
+    SQLite::Statement st(*db_, std::string("SELECT ") + kTrialColumns + "ORDER BY t.id");
+    while (st.executeStep()) out.push_back(TrialFrom(st));
+    return out;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+TrialRow Store::ReadTrial(int64_t id) const {
+  SQLite::Statement st(*db_, std::string("SELECT ") + kTrialColumns + "WHERE t.id = ?");
+  st.bind(1, id);
+  if (!st.executeStep()) throw StoreError(path_ + ": no trial " + std::to_string(id));
+  return TrialFrom(st);
+}
+
+std::optional<TrialRow> Store::Trial(int64_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    SQLite::Statement st(*db_, std::string("SELECT ") + kTrialColumns + "WHERE t.id = ?");
+    st.bind(1, id);
+    if (!st.executeStep()) return std::nullopt;
+    return TrialFrom(st);
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+void Store::Touch() {
+  SQLite::Statement st(*db_, "UPDATE study SET updated_at = ?");
+  st.bind(1, NowIso());
+  st.exec();
+}
+
+int64_t Store::StartTrial(int64_t candidate_id, const std::string& worker) {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement q(*db_, "SELECT id, state FROM trials WHERE candidate_id = ?");
+    q.bind(1, candidate_id);
+    if (q.executeStep()) {
+      throw StoreError(path_ + ": candidate " + std::to_string(candidate_id) +
+                       " already has trial " + std::to_string(q.getColumn(0).getInt64()) + " (" +
+                       q.getColumn(1).getString() + "); a candidate never runs twice");
+    }
+    SQLite::Statement st(*db_,
+                         "INSERT INTO trials (candidate_id, state, worker, pid, host, started_at, "
+                         "heartbeat_at) VALUES (?, 'RUNNING', ?, ?, ?, ?, ?)");
+    st.bind(1, candidate_id);
+    st.bind(2, worker);
+    st.bind(3, static_cast<int64_t>(getpid()));
+    st.bind(4, HostName());
+    st.bind(5, NowIso());
+    st.bind(6, NowSeconds());
+    st.exec();
+    const int64_t id = db_->getLastInsertRowid();
+    Touch();
+    tx.commit();
+    return id;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+TrialRow Store::RestartTrial(int64_t trial_id, const std::string& worker) {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    const TrialRow t = ReadTrial(trial_id);
+    if (IsFinished(t.state)) {
+      throw StoreError(path_ + ": trial " + std::to_string(trial_id) + " is " +
+                       TrialStateName(t.state) + " and cannot run again");
+    }
+    // Only what the checkpoint holds survives: later epochs are run again.
+    const int from = t.checkpoint.empty() ? 0 : t.checkpoint_epoch;
+    for (const char* sql : {"DELETE FROM epochs WHERE trial_id = ? AND epoch > ?",
+                            "DELETE FROM layer_stats WHERE trial_id = ? AND epoch > ?",
+                            "DELETE FROM prune_decisions WHERE trial_id = ? AND rung_epoch > ?"}) {
+      SQLite::Statement del(*db_, sql);
+      del.bind(1, trial_id);
+      del.bind(2, from);
+      del.exec();
+    }
+    SQLite::Statement st(
+        *db_,
+        "UPDATE trials SET state = 'RUNNING', reason = '', ended_at = NULL, worker = ?, pid = ?, "
+        "host = ?, attempts = attempts + 1, heartbeat_at = ?, epochs_done = ?, "
+        "seconds = (SELECT coalesce(sum(seconds), 0) FROM epochs "
+        "WHERE trial_id = ?) WHERE id = ?");
+    st.bind(1, worker);
+    st.bind(2, static_cast<int64_t>(getpid()));
+    st.bind(3, HostName());
+    st.bind(4, NowSeconds());
+    st.bind(5, from);
+    st.bind(6, trial_id);
+    st.bind(7, trial_id);
+    st.exec();
+    Touch();
+    TrialRow out = ReadTrial(trial_id);
+    tx.commit();
+    return out;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+namespace {
+
+void RequireRunning(const TrialRow& t, const std::string& path, const char* what) {
+  if (t.state != TrialState::kRunning) {
+    throw StoreError(path + ": cannot " + what + " trial " + std::to_string(t.id) + ": it is " +
+                     TrialStateName(t.state) +
+                     (IsFinished(t.state) ? " (a finished trial never changes)" : ""));
+  }
+}
+
+}  // namespace
+
+void Store::RecordEpoch(int64_t trial_id, const evaluators::EpochRecord& r,
+                        const evaluators::QuantReport* validation, const std::string& checkpoint) {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    RequireRunning(ReadTrial(trial_id), path_, "record an epoch of");
+    SQLite::Statement st(*db_,
+                         "INSERT OR REPLACE INTO epochs (trial_id, epoch, train_loss, train_acc, "
+                         "val_acc, lr, seconds, images_per_s, recorded, val_images, val_acc_fp32, "
+                         "val_acc_quint8, val_rel_decrease, val_qmse, val_qce) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    st.bind(1, trial_id);
+    st.bind(2, r.epoch);
+    BindReal(st, 3, r.train_loss);
+    BindReal(st, 4, r.train_acc);
+    BindReal(st, 5, r.val_acc);
+    BindReal(st, 6, r.lr);
+    BindReal(st, 7, r.seconds);
+    BindReal(st, 8, r.images_per_s);
+    st.bind(9, validation ? 1 : 0);
+    if (validation) {
+      const auto& m = validation->metrics;
+      st.bind(10, m.images);
+      BindReal(st, 11, m.acc_fp32);
+      BindReal(st, 12, m.acc_q);
+      BindReal(st, 13, m.rel_decrease);
+      BindReal(st, 14, m.qmse);
+      BindReal(st, 15, m.qce);
+    } else {
+      for (int i = 10; i <= 15; ++i) st.bind(i);
+    }
+    st.exec();
+    if (validation) InsertLayers(*db_, trial_id, "validation", r.epoch, validation->layers);
+    SQLite::Statement up(*db_,
+                         "UPDATE trials SET epochs_done = ?, heartbeat_at = ?, seconds = "
+                         "(SELECT coalesce(sum(seconds), 0) FROM epochs WHERE trial_id = ?) "
+                         "WHERE id = ?");
+    up.bind(1, r.epoch);
+    up.bind(2, NowSeconds());
+    up.bind(3, trial_id);
+    up.bind(4, trial_id);
+    up.exec();
+    if (!checkpoint.empty()) {
+      SQLite::Statement k(*db_,
+                          "INSERT OR REPLACE INTO checkpoints (trial_id, epoch, path, created_at) "
+                          "VALUES (?, ?, ?, ?)");
+      k.bind(1, trial_id);
+      k.bind(2, r.epoch);
+      k.bind(3, checkpoint);
+      k.bind(4, NowIso());
+      k.exec();
+    }
+    Touch();
+    tx.commit();
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+void Store::CompleteTrial(int64_t trial_id, const evaluators::QuantReport& test) {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    const TrialRow t = ReadTrial(trial_id);
+    RequireRunning(t, path_, "complete");
+    InsertLayers(*db_, trial_id, "test", t.epochs_done, test.layers);
+    SQLite::Statement st(*db_,
+                         "UPDATE trials SET state = 'COMPLETE', ended_at = ?, heartbeat_at = ?, "
+                         "test_images = ?, acc_fp32 = ?, acc_quint8 = ?, rel_decrease = ?, "
+                         "qmse = ?, qce = ? WHERE id = ?");
+    st.bind(1, NowIso());
+    st.bind(2, NowSeconds());
+    st.bind(3, test.metrics.images);
+    BindReal(st, 4, test.metrics.acc_fp32);
+    BindReal(st, 5, test.metrics.acc_q);
+    BindReal(st, 6, test.metrics.rel_decrease);
+    BindReal(st, 7, test.metrics.qmse);
+    BindReal(st, 8, test.metrics.qce);
+    st.bind(9, trial_id);
+    st.exec();
+    Touch();
+    tx.commit();
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+void Store::FinishTrial(int64_t trial_id, TrialState state, const std::string& reason) {
+  if (state != TrialState::kFailed && state != TrialState::kPruned) {
+    throw StoreError(std::string("FinishTrial: state must be FAILED or PRUNED, not ") +
+                     TrialStateName(state));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    RequireRunning(ReadTrial(trial_id), path_, "finish");
+    SQLite::Statement st(*db_,
+                         "UPDATE trials SET state = ?, reason = ?, ended_at = ?, heartbeat_at = ? "
+                         "WHERE id = ?");
+    st.bind(1, TrialStateName(state));
+    st.bind(2, reason);
+    st.bind(3, NowIso());
+    st.bind(4, NowSeconds());
+    st.bind(5, trial_id);
+    st.exec();
+    Touch();
+    tx.commit();
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+void Store::InterruptTrial(int64_t trial_id, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    RequireRunning(ReadTrial(trial_id), path_, "interrupt");
+    SQLite::Statement st(*db_,
+                         "UPDATE trials SET state = 'INTERRUPTED', reason = ?, ended_at = ?, "
+                         "heartbeat_at = ? WHERE id = ?");
+    st.bind(1, reason);
+    st.bind(2, NowIso());
+    st.bind(3, NowSeconds());
+    st.bind(4, trial_id);
+    st.exec();
+    Touch();
+    tx.commit();
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+void Store::AddPruneDecision(const PruneDecision& d) {
+  if (d.decision != "continue" && d.decision != "prune") {
+    throw StoreError("prune decision must be 'continue' or 'prune', not '" + d.decision + "'");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    RequireRunning(ReadTrial(d.trial_id), path_, "add a pruning decision to");
+    SQLite::Statement st(*db_,
+                         "INSERT INTO prune_decisions (trial_id, rung_epoch, decision, reason, "
+                         "evidence, decided_at) VALUES (?, ?, ?, ?, ?, ?)");
+    st.bind(1, d.trial_id);
+    st.bind(2, d.rung_epoch);
+    st.bind(3, d.decision);
+    st.bind(4, d.reason);
+    st.bind(5, d.evidence.empty() ? std::string("{}") : d.evidence);
+    st.bind(6, NowIso());
+    st.exec();
+    tx.commit();
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+std::vector<EpochRow> Store::Epochs(int64_t trial_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    std::vector<EpochRow> out;
+    SQLite::Statement st(*db_,
+                         "SELECT epoch, train_loss, train_acc, val_acc, lr, seconds, images_per_s, "
+                         "recorded, val_images, val_acc_fp32, val_acc_quint8, val_rel_decrease, "
+                         "val_qmse, val_qce FROM epochs WHERE trial_id = ? ORDER BY epoch");
+    st.bind(1, trial_id);
+    while (st.executeStep()) {
+      EpochRow e;
+      e.record.epoch = st.getColumn(0).getInt();
+      e.record.train_loss = Real(st.getColumn(1));
+      e.record.train_acc = Real(st.getColumn(2));
+      e.record.val_acc = Real(st.getColumn(3));
+      e.record.lr = Real(st.getColumn(4));
+      e.record.seconds = Real(st.getColumn(5));
+      e.record.images_per_s = Real(st.getColumn(6));
+      e.recorded = st.getColumn(7).getInt() != 0;
+      e.validation.images = st.getColumn(8).getInt64();
+      e.validation.acc_fp32 = Real(st.getColumn(9));
+      e.validation.acc_q = Real(st.getColumn(10));
+      e.validation.rel_decrease = Real(st.getColumn(11));
+      e.validation.qmse = Real(st.getColumn(12));
+      e.validation.qce = Real(st.getColumn(13));
+      out.push_back(e);
+    }
+    return out;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+std::vector<LayerRow> Store::Layers(int64_t trial_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    std::vector<LayerRow> out;
+    SQLite::Statement st(*db_,
+                         "SELECT split, epoch, position, op, layer, w_min, w_max, w_range, "
+                         "w_channel_precision, folded_min, folded_max, folded_range, "
+                         "folded_channel_precision, act_min, act_max, act_range, "
+                         "act_channel_precision, sqnr_db FROM layer_stats WHERE trial_id = ? "
+                         "ORDER BY split = 'test', epoch, position");
+    st.bind(1, trial_id);
+    while (st.executeStep()) {
+      LayerRow l;
+      l.split = st.getColumn(0).getString();
+      l.epoch = st.getColumn(1).getInt();
+      l.position = st.getColumn(2).getInt();
+      l.stats.op = st.getColumn(3).getString();
+      l.stats.layer = st.getColumn(4).getString();
+      int i = 5;
+      for (evaluators::RangeStats* r : {&l.stats.weights, &l.stats.folded, &l.stats.activations}) {
+        r->min = Real(st.getColumn(i++));
+        r->max = Real(st.getColumn(i++));
+        r->range = Real(st.getColumn(i++));
+        r->channel_precision = Real(st.getColumn(i++));
+      }
+      l.stats.sqnr_db = Real(st.getColumn(i));
+      out.push_back(std::move(l));
+    }
+    return out;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+std::vector<PruneDecision> Store::PruneDecisions(int64_t trial_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    std::vector<PruneDecision> out;
+    SQLite::Statement st(*db_,
+                         "SELECT rung_epoch, decision, reason, evidence FROM prune_decisions "
+                         "WHERE trial_id = ? ORDER BY rung_epoch, id");
+    st.bind(1, trial_id);
+    while (st.executeStep()) {
+      PruneDecision d;
+      d.trial_id = trial_id;
+      d.rung_epoch = st.getColumn(0).getInt();
+      d.decision = st.getColumn(1).getString();
+      d.reason = st.getColumn(2).getString();
+      d.evidence = st.getColumn(3).getString();
+      out.push_back(std::move(d));
+    }
+    return out;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+void Store::ExecForTesting(const std::string& sql) {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    db_->exec(sql);
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+void Store::CreateAtVersionForTesting(const std::string& path, int version) {
+  SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  SQLite::Transaction tx(db);
+  for (int v = 1; v <= version; ++v) db.exec(kMigrations[v - 1]);
+  db.exec("PRAGMA application_id = " + std::to_string(kApplicationId));
+  db.exec("PRAGMA user_version = " + std::to_string(version));
+  tx.commit();
+}
+
+}  // namespace fnas::db

@@ -1,0 +1,212 @@
+// The SQLite store of one study: its config, candidates, trials, per-epoch
+// records, layerwise statistics, pruning decisions and checkpoint paths
+// (docs/database.md documents every table and view).
+//
+// A Store owns one SQLite connection. Every method is thread-safe: calls are
+// serialized by one mutex, so the worker threads of a search share one Store
+// and that Store is the study's single writer path (they never see "database
+// is locked"). Other processes may read the file at the same time (WAL mode);
+// a second process that wants to *run* the study is refused by
+// AcquireOwnership while the first one is alive.
+//
+// Contract: a finished trial (COMPLETE, PRUNED, FAILED) never changes. The
+// methods refuse it (StoreError) and SQL triggers refuse it for any client.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "evaluators/records.h"
+#include "space/candidate.h"
+
+namespace SQLite {
+class Database;
+}
+
+namespace fnas::db {
+
+enum class TrialState { kRunning, kComplete, kPruned, kFailed, kInterrupted };
+
+// "RUNNING", "COMPLETE", "PRUNED", "FAILED", "INTERRUPTED".
+const char* TrialStateName(TrialState state);
+// Parses a state name, case-insensitive; throws UsageError listing the names.
+TrialState ParseTrialState(const std::string& name);
+// COMPLETE, PRUNED and FAILED are final: such a trial never changes.
+bool IsFinished(TrialState state);
+
+// FNV-1a 64-bit hash of `text` as "fnv1a64:<16 hex digits>" (the study's YAML hash).
+std::string TextHash(const std::string& text);
+
+struct StudyRow {
+  std::string name;
+  std::string yaml;       // the config text exactly as given
+  std::string yaml_hash;  // TextHash(yaml)
+  std::string source;     // the file it came from
+  uint64_t seed = 0;
+  std::string checkpoint_dir;          // absolute
+  std::string created_at, updated_at;  // ISO-8601 UTC
+  int schema_version = 0;
+};
+
+struct CandidateRow {
+  int64_t id = 0;
+  int position = 0;  // order of the config's paths
+  space::Candidate candidate;
+  int64_t macs_conv = 0, macs_dense = 0, params = 0;
+};
+
+struct TrialRow {
+  int64_t id = 0;
+  int64_t candidate_id = 0;
+  std::string candidate_key, candidate_name;
+  int64_t macs_conv = 0, params = 0;
+  TrialState state = TrialState::kRunning;
+  std::string reason;  // why it failed / was pruned / interrupted
+  std::string worker;  // "host:pid/w<slot>"
+  int64_t pid = 0;
+  std::string host;
+  int attempts = 0;  // 1 + times it was restarted
+  std::string started_at, ended_at;
+  double heartbeat = 0;  // unix seconds of the last sign of life
+  int epochs_done = 0;
+  double seconds = 0;     // compute spent (sum of epoch seconds)
+  bool has_test = false;  // final test metrics present (COMPLETE)
+  evaluators::QuantMetrics test;
+  std::string checkpoint;  // latest checkpoint file, empty if none
+  int checkpoint_epoch = 0;
+};
+
+struct EpochRow {
+  evaluators::EpochRecord record;
+  bool recorded = false;  // validation quant metrics present
+  evaluators::QuantMetrics validation;
+};
+
+// Layerwise statistics at one recorded epoch ("validation") or of the final
+// model on the test split ("test").
+struct LayerRow {
+  std::string split;
+  int epoch = 0;
+  int position = 0;  // order in the plan
+  evaluators::LayerStats stats;
+};
+
+struct PruneDecision {
+  int64_t trial_id = 0;
+  int rung_epoch = 0;
+  std::string decision;  // "continue" | "prune"
+  std::string reason;
+  std::string evidence;  // JSON text
+};
+
+// The process that runs the study, as recorded in the store.
+struct Owner {
+  int64_t pid = 0;
+  std::string host;
+  std::string started_at;
+  double heartbeat = 0;  // unix seconds
+};
+
+// Seconds since the Unix epoch, as the store records heartbeats.
+double NowSeconds();
+// This machine's host name.
+std::string HostName();
+
+class Store {
+ public:
+  // Version of the schema this build writes; older files are migrated.
+  static constexpr int kSchemaVersion = 2;
+  // PRAGMA application_id of our files ("FNAS").
+  static constexpr int kApplicationId = 0x464E4153;
+
+  enum class Mode {
+    kReadOnly,   // the file must exist; no write is made (query commands)
+    kReadWrite,  // the file must exist; older schemas are migrated
+    kCreate,     // created if absent (with its parent folders)
+  };
+
+  // Opens the database, refusing a file that is not ours or whose schema is
+  // newer than this build (StoreError naming the path and the versions).
+  Store(const std::string& path, Mode mode);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::string& path() const { return path_; }
+  int schema_version() const;
+
+  // --- The study (one per file) ---
+  bool HasStudy() const;
+  StudyRow Study() const;  // StoreError if the file holds no study
+  // Writes the study and its candidates in one transaction. StoreError if the
+  // file already holds a study.
+  void CreateStudy(const StudyRow& study, const std::vector<CandidateRow>& candidates);
+
+  // --- Ownership: one process runs a study at a time ---
+  // Becomes the study's owner. An owner is alive when its heartbeat is younger
+  // than `stale_after_s` and, on this host, its pid exists; a live owner other
+  // than this process makes this throw StoreError (naming its pid and host).
+  // A dead owner is replaced: its RUNNING trials are stale.
+  void AcquireOwnership(double stale_after_s);
+  // Refreshes the owner's heartbeat and that of this process's RUNNING trials.
+  void Heartbeat();
+  // Gives up ownership (no-op if not the owner).
+  void ReleaseOwnership();
+  std::optional<Owner> CurrentOwner() const;
+  // Whether `owner` is alive (see AcquireOwnership).
+  static bool OwnerAlive(const Owner& owner, double stale_after_s, double now);
+
+  // --- Candidates and trials ---
+  std::vector<CandidateRow> Candidates() const;
+  std::vector<TrialRow> Trials() const;  // ordered by id
+  std::optional<TrialRow> Trial(int64_t id) const;
+
+  // A new RUNNING trial of a candidate. StoreError if the candidate already has
+  // a trial (no candidate runs twice).
+  int64_t StartTrial(int64_t candidate_id, const std::string& worker);
+  // An INTERRUPTED (or stale RUNNING) trial runs again from its checkpoint:
+  // RUNNING, attempts + 1; epochs after its checkpoint are forgotten.
+  // StoreError if the trial is finished. Returns the updated row.
+  TrialRow RestartTrial(int64_t trial_id, const std::string& worker);
+  // One finished epoch, in one transaction: its record, the validation report
+  // when the epoch is recorded (metrics and layer statistics), epochs_done and
+  // the checkpoint path (replacing the previous one; empty = none).
+  void RecordEpoch(int64_t trial_id, const evaluators::EpochRecord& record,
+                   const evaluators::QuantReport* validation, const std::string& checkpoint);
+  // COMPLETE with its final test report (metrics and layer statistics).
+  void CompleteTrial(int64_t trial_id, const evaluators::QuantReport& test);
+  // FAILED or PRUNED with the reason.
+  void FinishTrial(int64_t trial_id, TrialState state, const std::string& reason);
+  // INTERRUPTED (resumable) with the reason.
+  void InterruptTrial(int64_t trial_id, const std::string& reason);
+  // A pruning decision (rung epoch, decision, reason, evidence JSON).
+  void AddPruneDecision(const PruneDecision& decision);
+
+  std::vector<EpochRow> Epochs(int64_t trial_id) const;
+  std::vector<LayerRow> Layers(int64_t trial_id) const;
+  std::vector<PruneDecision> PruneDecisions(int64_t trial_id) const;
+
+  // Runs `sql` on the connection (tests and maintenance; not thread-safe
+  // against a running search's semantics, but serialized).
+  void ExecForTesting(const std::string& sql);
+
+  // Applies migrations 1..version to an empty database file, for tests that
+  // simulate a file written by an older build.
+  static void CreateAtVersionForTesting(const std::string& path, int version);
+
+ private:
+  TrialRow ReadTrial(int64_t id) const;  // mutex held
+  void Touch();                          // study.updated_at; mutex held
+
+  std::string path_;
+  std::unique_ptr<SQLite::Database> db_;
+  mutable std::mutex mu_;
+  bool owner_ = false;
+  bool read_only_ = false;
+};
+
+}  // namespace fnas::db

@@ -1,0 +1,79 @@
+// The search driver: runs the trials of the study stored in a Store, `workers`
+// at a time on oneTBB, and records everything in the store.
+//
+// A Driver is used from one thread (Run); RequestStop may be called from any
+// thread. The store, evaluator and progress are borrowed and must outlive Run.
+//
+// Run: becomes the study's owner (a second process is refused), then for each
+// candidate in config order: skips finished trials, restarts RUNNING (stale)
+// and INTERRUPTED trials from their last checkpoint, starts the others. A
+// trial that fails is recorded FAILED and the search goes on. After a stop
+// request no trial starts; running ones finish their epoch, checkpoint and are
+// recorded INTERRUPTED. Store errors end the search (thrown).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "db/store.h"
+#include "search/evaluator.h"
+#include "search/pareto.h"
+#include "search/progress.h"
+
+namespace fnas::search {
+
+struct DriverOptions {
+  double heartbeat_s = 1.0;              // how often the owner and running trials show they live
+  double stale_after_s = 30.0;           // an owner silent this long is dead (any host)
+  std::function<bool()> stop_requested;  // polled (e.g. a SIGINT flag); may be empty
+  int cores = 0;                         // cores to share between workers; 0 = hardware concurrency
+};
+
+struct SearchSummary {
+  int total = 0;      // candidates of the study
+  int skipped = 0;    // already finished before this run
+  int completed = 0;  // finished COMPLETE in this run
+  int failed = 0;
+  int interrupted = 0;  // stopped, resumable
+  int not_started = 0;  // left pending by a stop
+  bool stopped = false;
+  std::vector<FrontPoint> front;  // quint8 front of every COMPLETE trial
+};
+
+class Driver {
+ public:
+  Driver(std::shared_ptr<const Config> config, db::Store& store, Evaluator& evaluator,
+         Progress& progress, DriverOptions options = {});
+  SearchSummary Run();
+  void RequestStop() { stop_.store(true); }
+  bool Stopping() const;
+
+ private:
+  struct Work {
+    db::CandidateRow candidate;
+    int64_t trial_id = 0;  // 0 = new
+  };
+  class Observer;
+  void RunTrial(const Work& work, int slot);
+
+  std::shared_ptr<const Config> config_;
+  db::Store& store_;
+  Evaluator& evaluator_;
+  Progress& progress_;
+  DriverOptions options_;
+  std::atomic<bool> stop_{false};
+  std::string checkpoint_root_;
+  int threads_ = 1;
+  int cuda_devices_ = 0;
+
+  std::mutex mu_;  // guards summary_ and front_
+  SearchSummary summary_;
+  IncrementalFront front_;
+};
+
+}  // namespace fnas::search

@@ -1,0 +1,79 @@
+#include "search/execution.h"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <algorithm>
+#include <set>
+
+#include "common/error.h"
+
+namespace fnas::search {
+
+int ThreadsPerWorker(const ExecutionOptions& options, int cores) {
+  if (options.deterministic) return 1;
+  if (options.threads_per_worker > 0) return options.threads_per_worker;
+  return std::max(1, cores / std::max(1, options.workers));
+}
+
+int SetIntraOpThreads(int threads) {
+  // ATen's OpenMP backend initializes each thread lazily, on its first
+  // parallel call, from the process-wide count (the last set_num_threads of
+  // any thread). Trigger that initialization first so it cannot later replace
+  // this thread's own count with another worker's.
+  (void)at::get_num_threads();
+  at::set_num_threads(std::max(1, threads));
+  return at::get_num_threads();
+}
+
+void CheckDevice(const ExecutionOptions& options) {
+  if (options.device.rfind("cuda", 0) != 0) return;
+  if (!torch::cuda::is_available()) {
+    throw ConfigError("execution.device = '" + options.device +
+                      "': this LibTorch build has no usable CUDA (torch::cuda::is_available() "
+                      "is false); use execution.device: cpu");
+  }
+  if (options.device.size() > 5) {
+    const int n = std::stoi(options.device.substr(5));
+    const int count = static_cast<int>(torch::cuda::device_count());
+    if (n >= count) {
+      throw ConfigError("execution.device = '" + options.device + "': this machine has " +
+                        std::to_string(count) +
+                        " CUDA device(s), cuda:0 .. cuda:" + std::to_string(count - 1));
+    }
+  }
+}
+
+std::string WorkerDevice(const ExecutionOptions& options, int slot, int cuda_devices) {
+  if (options.device == "cuda") {
+    return "cuda:" + std::to_string(cuda_devices > 0 ? slot % cuda_devices : 0);
+  }
+  return options.device;
+}
+
+uint64_t TrialSeed(uint64_t study_seed, const std::string& candidate_key) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char ch : candidate_key) {
+    h ^= ch;
+    h *= 0x100000001b3ULL;
+  }
+  uint64_t z = study_seed ^ h;
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+std::vector<int> RecordEpochs(const SearchOptions& options, int epochs) {
+  std::set<int> out;
+  if (options.record_every > 0) {
+    for (int e = options.record_every; e <= epochs; e += options.record_every) out.insert(e);
+  }
+  for (int e : options.record_epochs) {
+    if (e >= 1 && e <= epochs) out.insert(e);
+  }
+  if (epochs >= 1) out.insert(epochs);
+  return {out.begin(), out.end()};
+}
+
+}  // namespace fnas::search

@@ -1,0 +1,40 @@
+// How trials map onto the machine: worker count, intra-op threads, devices,
+// per-trial seeds and recorded epochs. Pure functions except where noted.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "search/options.h"
+
+namespace fnas::search {
+
+// Intra-op threads of each worker: threads_per_worker, or cores / workers
+// (at least 1); 1 in deterministic mode.
+int ThreadsPerWorker(const ExecutionOptions& options, int cores);
+
+// Sets the calling thread's intra-op thread count (at::set_num_threads). With
+// LibTorch's OpenMP backend (this build) the count is per calling thread, so
+// each worker thread sets its own (verified by tests/search/driver_test: two
+// threads with 1 and 3 threads each keep theirs, also after a backward pass).
+// Returns at::get_num_threads() afterwards.
+int SetIntraOpThreads(int threads);
+
+// Throws ConfigError when execution.device asks for CUDA that this LibTorch
+// build or this machine does not have (names the key and the value).
+void CheckDevice(const ExecutionOptions& options);
+// The device of worker `slot`: cpu, the configured cuda:N, or for "cuda" the
+// GPUs round-robin (cuda:slot % count).
+std::string WorkerDevice(const ExecutionOptions& options, int slot, int cuda_devices);
+
+// A trial's seed: the study seed mixed with the candidate key (SplitMix64 over
+// FNV-1a), so a candidate gets the same seed in every run of the study.
+uint64_t TrialSeed(uint64_t study_seed, const std::string& candidate_key);
+
+// Epochs whose validation report is recorded: every record_every-th epoch,
+// the listed record_epochs within the budget, and always the last epoch;
+// ascending, each once.
+std::vector<int> RecordEpochs(const SearchOptions& options, int epochs);
+
+}  // namespace fnas::search

@@ -1,0 +1,370 @@
+// The driver with the scripted evaluator: no training.
+#include "search/driver.h"
+
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <torch/cuda.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "common/error.h"
+#include "search/execution.h"
+#include "search/scripted_evaluator.h"
+#include "search/study.h"
+
+namespace fnas::search {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ConfigText(int workers, int epochs) {
+  return "name: drv\n"
+         "seed: 5\n"
+         "model: {input: [1, 28, 28], width: 0.125, dense: [16]}\n"
+         "space:\n  paths: [regular, depthwise, {uniform: [2, 4]}]\n"
+         "data: {dataset: synthetic}\n"
+         "training: {epochs: " +
+         std::to_string(epochs) +
+         "}\n"
+         "search: {record_every: 2}\n"
+         "execution: {workers: " +
+         std::to_string(workers) + ", threads_per_worker: 1}\n";
+}
+
+// Wraps an evaluator: counts concurrent runs and can ask the driver to stop.
+class Probe : public Evaluator {
+ public:
+  explicit Probe(Evaluator& inner) : inner_(inner) {}
+  TrialOutcome Run(const TrialSpec& spec, TrialObserver& observer) override {
+    const int now = ++running_;
+    int seen = max_running_.load();
+    while (now > seen && !max_running_.compare_exchange_weak(seen, now)) {
+    }
+    threads_seen_ = at::get_num_threads();
+    struct Stopper : TrialObserver {
+      TrialObserver& o;
+      Probe& p;
+      Stopper(TrialObserver& obs, Probe& probe) : o(obs), p(probe) {}
+      void OnEpoch(const evaluators::EpochRecord& r, const evaluators::QuantReport* v,
+                   const std::string& c) override {
+        o.OnEpoch(r, v, c);
+        if (p.stop_after_epochs_ > 0 && ++p.epochs_ >= p.stop_after_epochs_) p.stop_ = true;
+      }
+      void OnProgress(int e, int b, int n, double l, double i) override {
+        o.OnProgress(e, b, n, l, i);
+      }
+      bool StopRequested() const override { return o.StopRequested(); }
+    } stopper(observer, *this);
+    TrialOutcome out;
+    try {
+      out = inner_.Run(spec, stopper);
+    } catch (...) {
+      --running_;
+      throw;
+    }
+    --running_;
+    return out;
+  }
+  Evaluator& inner_;
+  std::atomic<int> running_{0}, max_running_{0}, epochs_{0}, threads_seen_{0};
+  int stop_after_epochs_ = 0;
+  std::atomic<bool> stop_{false};
+};
+
+class DriverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("fnas-driver-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::shared_ptr<Config> MakeConfig(const std::string& db, int workers = 1, int epochs = 3) {
+    auto c = std::make_shared<Config>(ParseConfig(ConfigText(workers, epochs)));
+    c->storage.db = (dir_ / db).string();
+    return c;
+  }
+  std::unique_ptr<db::Store> NewStudy(const Config& config) {
+    auto store = std::make_unique<db::Store>(config.db_path(), db::Store::Mode::kCreate);
+    const StudyRows rows = PrepareStudy(config);
+    store->CreateStudy(rows.study, rows.candidates);
+    return store;
+  }
+  // Final test metrics by candidate key.
+  static std::map<std::string, evaluators::QuantMetrics> Finals(const db::Store& store) {
+    std::map<std::string, evaluators::QuantMetrics> out;
+    for (const auto& t : store.Trials()) out[t.candidate_key] = t.test;
+    return out;
+  }
+  SearchSummary RunAll(std::shared_ptr<const Config> config, db::Store& store, Evaluator& ev,
+                       std::function<bool()> stop = nullptr) {
+    QuietProgress progress;
+    DriverOptions options;
+    options.stop_requested = std::move(stop);
+    Driver driver(std::move(config), store, ev, progress, options);
+    return driver.Run();
+  }
+
+  fs::path dir_;
+};
+
+TEST(ExecutionTest, ThreadsSeedsAndRecordedEpochs) {
+  ExecutionOptions e;
+  e.workers = 2;
+  EXPECT_EQ(ThreadsPerWorker(e, 8), 4);
+  EXPECT_EQ(ThreadsPerWorker(e, 1), 1);
+  e.threads_per_worker = 3;
+  EXPECT_EQ(ThreadsPerWorker(e, 8), 3);
+  e.deterministic = true;
+  EXPECT_EQ(ThreadsPerWorker(e, 8), 1);
+  EXPECT_EQ(TrialSeed(1, "1.2"), TrialSeed(1, "1.2"));
+  EXPECT_NE(TrialSeed(1, "1.2"), TrialSeed(2, "1.2"));
+  EXPECT_NE(TrialSeed(1, "1.2"), TrialSeed(1, "1.4"));
+  SearchOptions s;
+  s.record_every = 3;
+  s.record_epochs = {1, 20};
+  EXPECT_EQ(RecordEpochs(s, 10), (std::vector<int>{1, 3, 6, 9, 10}));
+  s.record_every = 0;
+  s.record_epochs = {};
+  EXPECT_EQ(RecordEpochs(s, 4), (std::vector<int>{4}));
+  ExecutionOptions cuda;
+  cuda.device = "cuda";
+  EXPECT_EQ(WorkerDevice(cuda, 3, 2), "cuda:1");
+  EXPECT_EQ(WorkerDevice(ExecutionOptions{}, 3, 0), "cpu");
+}
+
+TEST(ExecutionTest, IntraOpThreadsArePerCallingThread) {
+  // LibTorch's OpenMP backend keeps the count per thread: two workers may use
+  // different counts at the same time.
+  std::atomic<int> ready{0};
+  int seen_a = 0, seen_b = 0;
+  auto worker = [&](int n, int* seen) {
+    SetIntraOpThreads(n);
+    ++ready;
+    while (ready.load() < 2) std::this_thread::yield();
+    // Some autograd and a parallel op in between must not reset the count.
+    auto x = torch::randn({16, 16}, torch::requires_grad());
+    x.mm(x).sum().backward();
+    at::parallel_for(0, 64, 1, [](int64_t, int64_t) {});
+    *seen = at::get_num_threads();
+  };
+  std::thread a(worker, 1, &seen_a), b(worker, 3, &seen_b);
+  a.join();
+  b.join();
+  EXPECT_EQ(seen_a, 1);
+  EXPECT_EQ(seen_b, 3);
+}
+
+TEST(ExecutionTest, CudaWithoutCudaIsAConfigError) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "this LibTorch has CUDA";
+  ExecutionOptions e;
+  e.device = "cuda:0";
+  try {
+    CheckDevice(e);
+    FAIL();
+  } catch (const ConfigError& err) {
+    EXPECT_NE(std::string(err.what()).find("execution.device = 'cuda:0'"), std::string::npos);
+  }
+  EXPECT_NO_THROW(CheckDevice(ExecutionOptions{}));
+}
+
+TEST(ScriptedEvaluatorTest, OptionsAndFormulas) {
+  const ScriptedOptions o =
+      ParseScriptedOptions("epoch_ms=5,fail=a+b,fail_epoch=2,fail_mode=return");
+  EXPECT_EQ(o.epoch_ms, 5);
+  EXPECT_EQ(o.fail, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(o.fail_epoch, 2);
+  EXPECT_FALSE(o.fail_throws);
+  EXPECT_THROW(ParseScriptedOptions("epoch_ms=-1"), UsageError);
+  EXPECT_THROW(ParseScriptedOptions("speed=2"), UsageError);
+  space::Candidate c;
+  c.f = {1, 4};  // log2: 0 and 2 -> d = 1
+  EXPECT_DOUBLE_EQ(ScriptedEvaluator::Degree(c), 1.0);
+  EXPECT_DOUBLE_EQ(ScriptedEvaluator::Loss(1.0, 2), 0.55);
+  const auto m = ScriptedEvaluator::Metrics(1.0, 3, 2.0);
+  EXPECT_DOUBLE_EQ(m.acc_fp32, 0.9 - 0.02 - 0.1);
+  EXPECT_DOUBLE_EQ(m.acc_q, 0.775);
+  EXPECT_DOUBLE_EQ(m.qmse, 0.002);
+}
+
+TEST_F(DriverTest, RunsEveryCandidateAndRecordsEverything) {
+  auto config = MakeConfig("a.db");
+  auto store = NewStudy(*config);
+  ScriptedEvaluator ev;
+  const SearchSummary s = RunAll(config, *store, ev);
+  EXPECT_EQ(s.total, 4);
+  EXPECT_EQ(s.completed, 4);
+  EXPECT_FALSE(s.stopped);
+  const auto trials = store->Trials();
+  ASSERT_EQ(trials.size(), 4u);
+  for (const auto& t : trials) {
+    EXPECT_EQ(t.state, db::TrialState::kComplete);
+    EXPECT_EQ(t.epochs_done, 3);
+    EXPECT_EQ(t.attempts, 1);
+    // Metrics as the scripted formulas give them: state = sum of the losses.
+    space::Candidate c;
+    c.f = space::ParseFactorization(t.candidate_key);
+    const double d = ScriptedEvaluator::Degree(c);
+    const double state = ScriptedEvaluator::Loss(d, 1) + ScriptedEvaluator::Loss(d, 2) +
+                         ScriptedEvaluator::Loss(d, 3);
+    const auto expect = ScriptedEvaluator::Metrics(d, 3, state);
+    EXPECT_DOUBLE_EQ(t.test.acc_q, expect.acc_q);
+    EXPECT_DOUBLE_EQ(t.test.qmse, expect.qmse);
+    // Validation recorded at epochs 2 (record_every) and 3 (the last), not 1.
+    const auto epochs = store->Epochs(t.id);
+    ASSERT_EQ(epochs.size(), 3u);
+    EXPECT_FALSE(epochs[0].recorded);
+    EXPECT_TRUE(epochs[1].recorded);
+    EXPECT_TRUE(epochs[2].recorded);
+    int validation = 0, test = 0;
+    for (const auto& l : store->Layers(t.id)) (l.split == "test" ? test : validation)++;
+    EXPECT_GT(test, 0);
+    EXPECT_EQ(validation, 2 * test);
+    // Only the last checkpoint is kept.
+    EXPECT_EQ(t.checkpoint_epoch, 3);
+    EXPECT_TRUE(fs::exists(t.checkpoint));
+    EXPECT_FALSE(fs::exists(fs::path(t.checkpoint).parent_path() / "epoch-2.pt"));
+  }
+  // The front: regular is the most accurate, depthwise the cheapest.
+  ASSERT_FALSE(s.front.empty());
+  EXPECT_EQ(s.front.front().macs, store->Candidates()[1].macs_conv);  // depthwise
+  EXPECT_FALSE(store->CurrentOwner().has_value());                    // released
+}
+
+TEST_F(DriverTest, FailedTrialsAreRecordedAndTheSearchGoesOn) {
+  for (const char* m : {"throw", "return"}) {
+    const std::string mode = m;
+    auto config = MakeConfig("fail-" + mode + ".db");
+    auto store = NewStudy(*config);
+    ScriptedEvaluator ev(ParseScriptedOptions("fail=uniform-f2,fail_epoch=2,fail_mode=" + mode));
+    const SearchSummary s = RunAll(config, *store, ev);
+    EXPECT_EQ(s.failed, 1);
+    EXPECT_EQ(s.completed, 3);
+    for (const auto& t : store->Trials()) {
+      if (t.candidate_name == "uniform-f2") {
+        EXPECT_EQ(t.state, db::TrialState::kFailed);
+        EXPECT_NE(t.reason.find("scripted failure of uniform-f2 in epoch 2"), std::string::npos)
+            << t.reason;
+        EXPECT_EQ(t.epochs_done, 1);
+      } else {
+        EXPECT_EQ(t.state, db::TrialState::kComplete) << t.candidate_name;
+      }
+    }
+    // A second run leaves the failed trial alone.
+    ScriptedEvaluator ok;
+    EXPECT_EQ(RunAll(config, *store, ok).skipped, 4);
+  }
+}
+
+TEST_F(DriverTest, RunsWorkersConcurrentlyEachWithItsThreads) {
+  auto config = MakeConfig("w.db", /*workers=*/2);
+  config->execution.threads_per_worker = 2;
+  auto store = NewStudy(*config);
+  ScriptedEvaluator inner(ParseScriptedOptions("epoch_ms=60"));
+  Probe probe(inner);
+  const SearchSummary s = RunAll(config, *store, probe);
+  EXPECT_EQ(s.completed, 4);
+  EXPECT_EQ(probe.max_running_.load(), 2);
+  EXPECT_EQ(probe.threads_seen_.load(), 2);
+  EXPECT_EQ(store->Trials().size(), 4u);  // no duplicates
+}
+
+TEST_F(DriverTest, StopInterruptsAndResumeEqualsAnUninterruptedRun) {
+  // Reference: one uninterrupted run.
+  auto ref_config = MakeConfig("ref.db", 2, 4);
+  auto ref_store = NewStudy(*ref_config);
+  ScriptedEvaluator ref_ev;
+  RunAll(ref_config, *ref_store, ref_ev);
+
+  auto config = MakeConfig("stop.db", 2, 4);
+  auto store = NewStudy(*config);
+  ScriptedEvaluator inner(ParseScriptedOptions("epoch_ms=40"));
+  Probe probe(inner);
+  probe.stop_after_epochs_ = 1;  // "Ctrl-C" right after the first epoch anywhere
+  const SearchSummary s = RunAll(config, *store, probe, [&] { return probe.stop_.load(); });
+  EXPECT_TRUE(s.stopped);
+  EXPECT_GE(s.interrupted, 1);
+  EXPECT_EQ(s.completed, 0);
+  EXPECT_EQ(s.interrupted + s.not_started, 4);
+  for (const auto& t : store->Trials()) {
+    EXPECT_EQ(t.state, db::TrialState::kInterrupted);
+    EXPECT_GE(t.epochs_done, 1);  // finished its epoch and checkpointed
+    EXPECT_EQ(t.checkpoint_epoch, t.epochs_done);
+    EXPECT_TRUE(fs::exists(t.checkpoint));
+  }
+  const size_t interrupted = store->Trials().size();
+
+  ScriptedEvaluator ev;
+  const SearchSummary r = RunAll(config, *store, ev);
+  EXPECT_FALSE(r.stopped);
+  EXPECT_EQ(r.completed, 4);
+  const auto trials = store->Trials();
+  ASSERT_EQ(trials.size(), 4u);  // no candidate ran twice
+  size_t restarted = 0;
+  for (const auto& t : trials) {
+    EXPECT_EQ(t.state, db::TrialState::kComplete);
+    restarted += t.attempts == 2;
+    EXPECT_EQ(store->Epochs(t.id).size(), 4u);
+  }
+  EXPECT_EQ(restarted, interrupted);
+  const auto want = Finals(*ref_store), got = Finals(*store);
+  for (const auto& [key, m] : want) {
+    EXPECT_DOUBLE_EQ(got.at(key).acc_q, m.acc_q) << key;
+    EXPECT_DOUBLE_EQ(got.at(key).qmse, m.qmse) << key;  // depends on the checkpointed state
+  }
+  // Nothing left: a third run does nothing.
+  EXPECT_EQ(RunAll(config, *store, ev).skipped, 4);
+}
+
+TEST_F(DriverTest, StaleRunningTrialOfADeadProcessRestartsFromItsCheckpoint) {
+  auto config = MakeConfig("stale.db");
+  auto store = NewStudy(*config);
+  // A dead process left trial 1 RUNNING after committing epoch 1 and its checkpoint.
+  const auto cand = store->Candidates()[0];
+  const int64_t id = store->StartTrial(cand.id, "ghost");
+  const double d = ScriptedEvaluator::Degree(cand.candidate);
+  const fs::path ckpt = dir_ / "ghost-epoch-1.pt";
+  std::ofstream(ckpt) << "scripted-checkpoint 1\nkey " << cand.candidate.key << "\nepoch 1\nstate "
+                      << ScriptedEvaluator::Loss(d, 1) << "\n";
+  evaluators::EpochRecord r;
+  r.epoch = 1;
+  store->RecordEpoch(id, r, nullptr, ckpt.string());
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  store->AcquireOwnership(30);
+  store->ExecForTesting("UPDATE owner SET pid = " + std::to_string(child));
+
+  ScriptedEvaluator ev;
+  const SearchSummary s = RunAll(config, *store, ev);
+  EXPECT_EQ(s.completed, 4);
+  const db::TrialRow t = *store->Trial(id);
+  EXPECT_EQ(t.state, db::TrialState::kComplete);
+  EXPECT_EQ(t.attempts, 2);
+  const double state =
+      ScriptedEvaluator::Loss(d, 1) + ScriptedEvaluator::Loss(d, 2) + ScriptedEvaluator::Loss(d, 3);
+  EXPECT_DOUBLE_EQ(t.test.qmse, ScriptedEvaluator::Metrics(d, 3, state).qmse);
+  EXPECT_FALSE(fs::exists(ckpt));  // replaced by the newer checkpoints
+}
+
+TEST_F(DriverTest, ASecondLiveProcessIsRefused) {
+  auto config = MakeConfig("owned.db");
+  auto store = NewStudy(*config);
+  store->AcquireOwnership(30);
+  store->ExecForTesting("UPDATE owner SET pid = " + std::to_string(getppid()));
+  ScriptedEvaluator ev;
+  EXPECT_THROW(RunAll(config, *store, ev), StoreError);
+  EXPECT_TRUE(store->Trials().empty());
+}
+
+}  // namespace
+}  // namespace fnas::search
