@@ -111,7 +111,12 @@ PercentileHistogram::PercentileHistogram(double min, double max, int bins)
 void PercentileHistogram::Add(const float* values, int64_t n) {
   const int bins = static_cast<int>(counts_.size());
   const double inv = width_ > 0 ? 1.0 / width_ : 0.0;
+  const float at_min = static_cast<float>(min_);
   for (int64_t i = 0; i < n; ++i) {
+    if (values[i] <= at_min) {
+      ++at_min_;
+      continue;
+    }
     int b = static_cast<int>((values[i] - min_) * inv);
     b = std::clamp(b, 0, bins - 1);
     ++counts_[b];
@@ -121,23 +126,31 @@ void PercentileHistogram::Add(const float* values, int64_t n) {
 
 void PercentileHistogram::Merge(const PercentileHistogram& other) {
   for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
+  at_min_ += other.at_min_;
   count_ += other.count_;
 }
 
-double PercentileHistogram::Quantile(double rank) const {
-  if (width_ <= 0) return min_;
-  // The k-th smallest value (0-based) of a bin holding c values is placed at
-  // (k + 0.5) / c of the bin.
-  int64_t before = 0;
+double PercentileHistogram::OrderStatistic(int64_t k) const {
+  if (width_ <= 0 || k < at_min_) return min_;
+  // The j-th smallest of the c values of a bin is placed at (j + 0.5) / c of it.
+  int64_t before = at_min_;
   for (size_t b = 0; b < counts_.size(); ++b) {
     const int64_t c = counts_[b];
-    if (c > 0 && rank < before + c) {
-      const double frac = (rank - before + 0.5) / c;
+    if (k < before + c) {
+      const double frac = (k - before + 0.5) / static_cast<double>(c);
       return std::clamp(min_ + (b + frac) * width_, min_, max_);
     }
     before += c;
   }
   return max_;
+}
+
+double PercentileHistogram::Quantile(double rank) const {
+  // Linear interpolation between order statistics, as PercentileRange.
+  const int64_t lo = static_cast<int64_t>(std::floor(rank));
+  const double a = OrderStatistic(lo);
+  if (lo + 1 >= count_) return a;
+  return a + (rank - lo) * (OrderStatistic(lo + 1) - a);
 }
 
 Interval PercentileHistogram::Range(double percent) const {
