@@ -15,18 +15,18 @@ struct DataOptions {
   // Directory of the files; empty = the dataset's default
   // (/usr/share/datasets/fashion-mnist for fashion_mnist).
   std::string path;
-  int validation = 5000;    // images carved from the training set for decisions
-  int train_subset = 0;     // use only this many training images (0 = all)
-  int test_subset = 0;      // use only this many test images (0 = all)
-  bool normalize = true;    // per-channel mean/std from the training split
+  int validation = 5000;       // images carved from the training set for decisions
+  int train_subset = 0;        // use only this many training images (0 = all)
+  int test_subset = 0;         // use only this many test images (0 = all)
+  bool normalize = true;       // per-channel mean/std from the training split
   int synthetic_train = 2048;  // synthetic dataset sizes (train includes validation)
   int synthetic_test = 512;
 };
 
 struct AugmentOptions {
   bool enabled = true;
-  double shift = 0.1;      // max fraction of the side, each direction
-  double zoom = 0.1;       // scale drawn from [1 - zoom, 1 + zoom]
+  double shift = 0.1;  // max fraction of the side, each direction
+  double zoom = 0.1;   // scale drawn from [1 - zoom, 1 + zoom]
   bool hflip = true;
   bool vflip = true;
   double rotation = 15.0;  // max degrees, either way

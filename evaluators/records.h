@@ -13,9 +13,9 @@ namespace fnas::evaluators {
 struct EpochRecord {
   int epoch = 0;
   double train_loss = 0;
-  double train_acc = 0;     // fraction in [0, 1]
-  double val_acc = 0;       // fp32 accuracy on the validation split
-  double lr = 0;            // learning rate used in this epoch
+  double train_acc = 0;  // fraction in [0, 1]
+  double val_acc = 0;    // fp32 accuracy on the validation split
+  double lr = 0;         // learning rate used in this epoch
   double seconds = 0;
   double images_per_s = 0;
 };
@@ -39,12 +39,12 @@ struct RangeStats {
 
 // Statistics of one quantized op (a conv, or a dense layer) of the plan.
 struct LayerStats {
-  std::string op;         // plan op name: "stem", "conv_64_1.group", "dense_1", ...
-  std::string layer;      // table layer: "conv_64_1"
-  RangeStats weights;     // (a) the conv/dense weights as trained
-  RangeStats folded;      // (b) the BN-folded weights
-  RangeStats activations; // (c) the percentile-clipped output activations
-  double sqnr_db = 0;     // 10 log10(E[x^2] / E[(x - x_q)^2]) of the op's output
+  std::string op;          // plan op name: "stem", "conv_64_1.group", "dense_1", ...
+  std::string layer;       // table layer: "conv_64_1"
+  RangeStats weights;      // (a) the conv/dense weights as trained
+  RangeStats folded;       // (b) the BN-folded weights
+  RangeStats activations;  // (c) the percentile-clipped output activations
+  double sqnr_db = 0;      // 10 log10(E[x^2] / E[(x - x_q)^2]) of the op's output
 };
 
 struct QuantReport {

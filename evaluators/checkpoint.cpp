@@ -1,0 +1,247 @@
+#include "evaluators/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/error.h"
+#include "space/plan.h"
+
+namespace fnas::evaluators {
+
+namespace {
+
+constexpr int64_t kFormat = 1;
+constexpr const char* kMagic = "factorize-nas checkpoint";
+
+torch::Tensor RecordsToTensor(const std::vector<EpochRecord>& records) {
+  torch::Tensor t = torch::zeros({static_cast<int64_t>(records.size()), 7}, torch::kFloat64);
+  auto a = t.accessor<double, 2>();
+  for (size_t i = 0; i < records.size(); ++i) {
+    const EpochRecord& r = records[i];
+    const double v[7] = {double(r.epoch), r.train_loss,  r.train_acc, r.val_acc, r.lr,
+                         r.seconds,       r.images_per_s};
+    for (int j = 0; j < 7; ++j) a[i][j] = v[j];
+  }
+  return t;
+}
+
+std::vector<EpochRecord> RecordsFromTensor(const torch::Tensor& t) {
+  std::vector<EpochRecord> out;
+  auto a = t.accessor<double, 2>();
+  for (int64_t i = 0; i < t.size(0); ++i) {
+    EpochRecord r;
+    r.epoch = static_cast<int>(a[i][0]);
+    r.train_loss = a[i][1];
+    r.train_acc = a[i][2];
+    r.val_acc = a[i][3];
+    r.lr = a[i][4];
+    r.seconds = a[i][5];
+    r.images_per_s = a[i][6];
+    out.push_back(r);
+  }
+  return out;
+}
+
+void WriteAll(int fd, const char* data, size_t n, const std::string& path) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw RuntimeError(path + ": cannot write the checkpoint: " + std::strerror(errno));
+    }
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+// Writes `bytes` to `path` atomically: temporary file in the same directory,
+// fsync, rename, fsync of the directory.
+void WriteFileAtomically(const std::string& path, const std::vector<char>& bytes) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    throw RuntimeError(dir.string() + ": cannot create the checkpoint directory: " + ec.message());
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw RuntimeError(tmp + ": cannot create: " + std::strerror(errno));
+  try {
+    WriteAll(fd, bytes.data(), bytes.size(), tmp);
+    if (::fsync(fd) != 0) throw RuntimeError(tmp + ": fsync failed: " + std::strerror(errno));
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string err = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw RuntimeError(path + ": cannot rename the checkpoint into place: " + err);
+  }
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+c10::Dict<std::string, torch::Tensor> TensorDict(
+    const std::vector<std::pair<std::string, torch::Tensor>>& items) {
+  c10::Dict<std::string, torch::Tensor> d;
+  for (const auto& [k, v] : items) d.insert(k, v.detach().cpu().contiguous());
+  return d;
+}
+
+// The dict of the file, or a DataError saying why it is not a checkpoint.
+using Fields = std::map<std::string, c10::IValue>;
+
+Fields ReadDict(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError(path + ": no such checkpoint (or unreadable)");
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  c10::IValue v;
+  try {
+    v = torch::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    throw DataError(path + ": not a factorize-nas checkpoint (cannot unpickle: " +
+                    std::string(e.what()).substr(0, 200) + ")");
+  }
+  if (!v.isGenericDict()) throw DataError(path + ": not a factorize-nas checkpoint (not a dict)");
+  Fields d;
+  for (const auto& kv : v.toGenericDict()) {
+    if (!kv.key().isString()) throw DataError(path + ": not a factorize-nas checkpoint");
+    d[kv.key().toStringRef()] = kv.value();
+  }
+  auto magic = d.find("magic");
+  if (magic == d.end() || !magic->second.isString() || magic->second.toStringRef() != kMagic) {
+    throw DataError(path + ": not a factorize-nas checkpoint (no magic)");
+  }
+  auto format = d.find("format");
+  if (format == d.end() || !format->second.isInt() || format->second.toInt() != kFormat) {
+    throw DataError(path + ": checkpoint format " +
+                    (format != d.end() && format->second.isInt()
+                         ? std::to_string(format->second.toInt())
+                         : std::string("?")) +
+                    " (this program reads format " + std::to_string(kFormat) + ")");
+  }
+  return d;
+}
+
+const c10::IValue& Field(const Fields& d, const std::string& key, const std::string& path) {
+  auto it = d.find(key);
+  if (it == d.end()) throw DataError(path + ": checkpoint lacks '" + key + "'");
+  return it->second;
+}
+
+std::map<std::string, torch::Tensor> TensorMap(const c10::IValue& v, const std::string& key,
+                                               const std::string& path) {
+  if (!v.isGenericDict()) throw DataError(path + ": checkpoint field '" + key + "' is not a dict");
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& kv : v.toGenericDict()) {
+    if (!kv.key().isString() || !kv.value().isTensor()) {
+      throw DataError(path + ": checkpoint field '" + key + "' is not a dict of tensors");
+    }
+    out[kv.key().toStringRef()] = kv.value().toTensor();
+  }
+  return out;
+}
+
+}  // namespace
+
+void SaveCheckpoint(const std::string& path, const space::FactorizeNetImpl& model,
+                    const TrainingState& state) {
+  std::vector<std::pair<std::string, torch::Tensor>> weights;
+  for (const auto& p : model.named_parameters()) weights.emplace_back(p.key(), p.value());
+  for (const auto& b : model.named_buffers()) weights.emplace_back(b.key(), b.value());
+  std::vector<std::pair<std::string, torch::Tensor>> momentum(state.momentum.begin(),
+                                                              state.momentum.end());
+  c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
+  d.insert("magic", std::string(kMagic));
+  d.insert("format", kFormat);
+  d.insert("candidate", state.candidate_key);
+  d.insert("epoch", static_cast<int64_t>(state.epoch));
+  d.insert("records", RecordsToTensor(state.records));
+  d.insert("model", TensorDict(weights));
+  d.insert("momentum", TensorDict(momentum));
+  d.insert("order_rng", state.order_rng.defined() ? c10::IValue(state.order_rng) : c10::IValue());
+  d.insert("augment_rng",
+           state.augment_rng.defined() ? c10::IValue(state.augment_rng) : c10::IValue());
+  std::vector<char> bytes;
+  try {
+    bytes = torch::pickle_save(c10::IValue(d));
+  } catch (const std::exception& e) {
+    throw RuntimeError(path + ": cannot serialize the checkpoint: " + e.what());
+  }
+  WriteFileAtomically(path, bytes);
+}
+
+TrainingState LoadCheckpoint(const std::string& path, space::FactorizeNetImpl& model) {
+  const auto d = ReadDict(path);
+  TrainingState s;
+  s.candidate_key = Field(d, "candidate", path).toStringRef();
+  s.epoch = static_cast<int>(Field(d, "epoch", path).toInt());
+  s.records = RecordsFromTensor(Field(d, "records", path).toTensor());
+  s.momentum = TensorMap(Field(d, "momentum", path), "momentum", path);
+  const c10::IValue& orng = Field(d, "order_rng", path);
+  const c10::IValue& arng = Field(d, "augment_rng", path);
+  if (orng.isTensor()) s.order_rng = orng.toTensor();
+  if (arng.isTensor()) s.augment_rng = arng.toTensor();
+  const std::string have = space::JoinFactorization(model.plan().f);
+  if (s.candidate_key != have) {
+    throw DataError(path + ": checkpoint of candidate " + s.candidate_key + ", not of " + have);
+  }
+  std::map<std::string, torch::Tensor> weights = TensorMap(Field(d, "model", path), "model", path);
+  torch::NoGradGuard no_grad;
+  auto load = [&](const std::string& name, torch::Tensor& dst) {
+    auto it = weights.find(name);
+    if (it == weights.end()) throw DataError(path + ": checkpoint lacks tensor '" + name + "'");
+    if (it->second.sizes() != dst.sizes()) {
+      std::ostringstream os;
+      os << path << ": tensor '" << name << "' has shape " << it->second.sizes()
+         << ", the network expects " << dst.sizes() << " (another macro?)";
+      throw DataError(os.str());
+    }
+    dst.copy_(it->second);
+    weights.erase(it);
+  };
+  for (auto& p : model.named_parameters()) load(p.key(), p.value());
+  for (auto& b : model.named_buffers()) load(b.key(), b.value());
+  if (!weights.empty()) {
+    throw DataError(path + ": checkpoint has tensor '" + weights.begin()->first +
+                    "' the network lacks (another macro?)");
+  }
+  return s;
+}
+
+LoadedModel LoadModelCheckpoint(const std::string& path, const space::Macro& macro) {
+  const auto d = ReadDict(path);
+  const std::string key = Field(d, "candidate", path).toStringRef();
+  LoadedModel out;
+  try {
+    out.candidate = space::MakeCandidate(macro, space::ParseFactorization(key));
+  } catch (const Error& e) {
+    throw DataError(path + ": checkpoint of candidate " + key +
+                    ", which does not fit this macro: " + e.what());
+  }
+  out.model = space::FactorizeNet(space::BuildPlan(macro, out.candidate.f));
+  TrainingState s = LoadCheckpoint(path, *out.model);
+  out.epoch = s.epoch;
+  out.records = std::move(s.records);
+  out.model->eval();
+  return out;
+}
+
+std::string CheckpointFile(const std::string& dir, const space::Candidate& candidate) {
+  return (std::filesystem::path(dir) / (candidate.name + ".ckpt")).string();
+}
+
+}  // namespace fnas::evaluators

@@ -1,0 +1,235 @@
+#include "evaluators/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "common/error.h"
+#include "evaluators/augment.h"
+#include "evaluators/checkpoint.h"
+#include "evaluators/init.h"
+#include "space/plan.h"
+
+namespace fnas::evaluators {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// splitmix64: independent seeds for the trainer's generators from one seed.
+uint64_t Mix(uint64_t seed, uint64_t stream) {
+  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (stream + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+bool AllFinite(const std::vector<std::pair<std::string, torch::Tensor>>& params, std::string* bad) {
+  for (const auto& [name, p] : params) {
+    if (!torch::isfinite(p).all().item<bool>()) {
+      *bad = name;
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+const char* StatusName(TrainResult::Status status) {
+  switch (status) {
+    case TrainResult::Status::kCompleted:
+      return "completed";
+    case TrainResult::Status::kDiverged:
+      return "diverged";
+    case TrainResult::Status::kStopped:
+      return "stopped";
+  }
+  return "?";
+}
+
+double Accuracy(space::FactorizeNetImpl& model, const Dataset& data, const Split& split,
+                int batch) {
+  const int64_t n = split.size();
+  if (n == 0) return 0.0;
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  int64_t correct = 0;
+  for (int64_t b = 0; b < n; b += batch) {
+    const int64_t e = std::min(n, b + batch);
+    torch::Tensor logits = model.forward(data.Normalize(split.images.slice(0, b, e)));
+    correct += logits.argmax(1).eq(split.labels.slice(0, b, e)).sum().item<int64_t>();
+  }
+  if (was_training) model.train();
+  return static_cast<double>(correct) / static_cast<double>(n);
+}
+
+Trainer::Trainer(const Config& config, const space::Candidate& candidate, const Dataset& data,
+                 TrainerRunOptions options)
+    : data_(data), train_(config.training), options_(std::move(options)), candidate_(candidate) {
+  epochs_ = options_.epochs > 0 ? options_.epochs : train_.epochs;
+  milestones_ = config.milestone_epochs(epochs_);
+  const space::Macro macro = config.macro();
+  model_ = space::FactorizeNet(space::BuildPlan(macro, candidate.f));
+  if (data.channels != config.model.in_channels || data.height != config.model.in_height ||
+      data.width != config.model.in_width || data.classes > config.model.classes) {
+    throw DataError(data.source + ": the dataset does not fit model.input / model.classes");
+  }
+  const uint64_t seed = options_.seed.value_or(config.seed);
+  at::Generator init_gen = at::detail::createCPUGenerator(Mix(seed, 0));
+  order_gen_ = at::detail::createCPUGenerator(Mix(seed, 1));
+  augment_gen_ = at::detail::createCPUGenerator(Mix(seed, 2));
+  InitializeModel(*model_, train_.init, init_gen);
+  for (const auto& p : model_->named_parameters()) params_.emplace_back(p.key(), p.value());
+  momentum_.resize(params_.size());
+}
+
+double Trainer::LearningRate(int epoch) const {
+  double lr = train_.lr;
+  for (int m : milestones_) {
+    if (epoch > m) lr *= train_.gamma;
+  }
+  return lr;
+}
+
+// PyTorch's SGD (dampening 0, no Nesterov): d = g + wd p; buf = m buf + d
+// (buf = d at the first step); p -= lr buf.
+void Trainer::SgdStep(double lr) {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    torch::Tensor& p = params_[i].second;
+    const torch::Tensor& g = p.grad();
+    if (!g.defined()) continue;
+    torch::Tensor d = train_.weight_decay != 0 ? g.add(p, train_.weight_decay) : g;
+    if (train_.momentum != 0) {
+      torch::Tensor& buf = momentum_[i];
+      if (!buf.defined()) {
+        buf = d.clone();
+      } else {
+        buf.mul_(train_.momentum).add_(d);
+      }
+      d = buf;
+    }
+    p.add_(d, -lr);
+  }
+}
+
+double Trainer::Evaluate(const Split& split) {
+  return Accuracy(*model_, data_, split, options_.eval_batch);
+}
+
+TrainResult Trainer::Run(const EpochCallback& on_epoch, const BatchCallback& on_batch,
+                         const std::atomic<bool>* stop) {
+  TrainResult result;
+  result.model = model_;
+  int start = 0;
+  const std::string& ckpt = options_.checkpoint_path;
+  if (options_.resume && !ckpt.empty() && std::filesystem::exists(ckpt)) {
+    TrainingState s = LoadCheckpoint(ckpt, *model_);
+    start = s.epoch;
+    result.records = s.records;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      auto it = s.momentum.find(params_[i].first);
+      momentum_[i] = it == s.momentum.end() ? torch::Tensor() : it->second.clone();
+    }
+    if (s.order_rng.defined()) order_gen_.set_state(s.order_rng);
+    if (s.augment_rng.defined()) augment_gen_.set_state(s.augment_rng);
+  }
+  result.epochs_done = start;
+
+  const Split& train = data_.train;
+  const int64_t n = train.size();
+  const int64_t bs = train_.batch_size;
+  // A last batch of one image cannot be batch-normalized in training mode: dropped.
+  int64_t batches = (n + bs - 1) / bs;
+  if (batches > 0 && n - (batches - 1) * bs == 1) --batches;
+  if (batches == 0) throw DataError(data_.source + ": no training images to train on");
+
+  for (int epoch = start + 1; epoch <= epochs_; ++epoch) {
+    const auto t0 = Clock::now();
+    const double lr = LearningRate(epoch);
+    model_->train();
+    torch::Tensor perm = torch::randperm(n, order_gen_, torch::kLong);
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0;
+    for (int64_t b = 0; b < batches; ++b) {
+      torch::Tensor idx = perm.slice(0, b * bs, std::min(n, (b + 1) * bs));
+      torch::Tensor x = data_.Normalize(train.images.index_select(0, idx));
+      x = Augment(x, train_.augment, augment_gen_);
+      torch::Tensor y = train.labels.index_select(0, idx);
+      for (auto& [name, p] : params_) p.mutable_grad().reset();
+      torch::Tensor logits = model_->forward(x);
+      torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+      const double l = loss.item<double>();
+      if (!std::isfinite(l)) {
+        result.status = TrainResult::Status::kDiverged;
+        result.message = "diverged at epoch " + std::to_string(epoch) + " (loss " +
+                         std::to_string(l) + " at batch " + std::to_string(b) + ")";
+        return result;
+      }
+      loss.backward();
+      SgdStep(lr);
+      const int64_t m = idx.size(0);
+      loss_sum += l * m;
+      seen += m;
+      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+      if (on_batch) {
+        on_batch({epoch, b, batches, loss_sum / seen, seen / Since(t0)});
+      }
+    }
+    const double train_seconds = Since(t0);
+    std::string bad;
+    if (!AllFinite(params_, &bad)) {
+      result.status = TrainResult::Status::kDiverged;
+      result.message =
+          "diverged at epoch " + std::to_string(epoch) + " (non-finite weights in " + bad + ")";
+      return result;
+    }
+    EpochRecord r;
+    r.epoch = epoch;
+    r.train_loss = loss_sum / seen;
+    r.train_acc = static_cast<double>(correct) / seen;
+    r.val_acc = Evaluate(data_.validation);
+    r.lr = lr;
+    r.seconds = Since(t0);
+    r.images_per_s = seen / train_seconds;
+    result.records.push_back(r);
+    result.epochs_done = epoch;
+    if (!ckpt.empty()) {
+      TrainingState s;
+      s.candidate_key = candidate_.key;
+      s.epoch = epoch;
+      s.records = result.records;
+      for (size_t i = 0; i < params_.size(); ++i) {
+        if (momentum_[i].defined()) s.momentum[params_[i].first] = momentum_[i];
+      }
+      s.order_rng = order_gen_.get_state();
+      s.augment_rng = augment_gen_.get_state();
+      SaveCheckpoint(ckpt, *model_, s);
+    }
+    model_->eval();
+    const bool go_on = on_epoch ? on_epoch(r, model_) : true;
+    model_->train();
+    if (!go_on) {
+      result.status = TrainResult::Status::kStopped;
+      result.message = "stopped by the caller after epoch " + std::to_string(epoch);
+      return result;
+    }
+    if (stop && stop->load() && epoch < epochs_) {
+      result.status = TrainResult::Status::kStopped;
+      result.message = "stopped after epoch " + std::to_string(epoch);
+      return result;
+    }
+  }
+  model_->eval();
+  result.status = TrainResult::Status::kCompleted;
+  result.message = "completed " + std::to_string(epochs_) + " epochs";
+  return result;
+}
+
+}  // namespace fnas::evaluators

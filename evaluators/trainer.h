@@ -1,0 +1,104 @@
+// Trains one candidate with the paper's recipe (DESIGN.md §2): SGD with
+// momentum, step learning-rate schedule, thesis ch. 4 initializers, seeded
+// augmentation, a validation accuracy per epoch and an atomic checkpoint
+// after every epoch, from which Run(resume) continues bit-identically.
+//
+// A Trainer owns its model, optimizer state and torch::Generators (init, data
+// order, augmentation; never the global RNG); it reads the Dataset, which the
+// caller keeps alive and may share with other trainers. One Trainer is not
+// thread-safe, distinct Trainers may run in parallel threads. It never sets
+// the number of intra-op threads (the caller does).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "evaluators/dataset.h"
+#include "evaluators/records.h"
+#include "space/candidate.h"
+#include "space/model.h"
+
+namespace fnas::evaluators {
+
+struct TrainerRunOptions {
+  // The checkpoint file written after every epoch (see CheckpointFile); empty
+  // = no checkpoints (and no resume).
+  std::string checkpoint_path;
+  int epochs = 0;                // 0 = config.training.epochs (also sets the milestones' budget)
+  bool resume = false;           // continue from checkpoint_path when it exists
+  std::optional<uint64_t> seed;  // default config.seed
+  int eval_batch = 512;          // batch of the validation pass
+};
+
+// What the per-batch callback sees.
+struct BatchProgress {
+  int epoch = 0;        // from 1
+  int64_t batch = 0;    // from 0
+  int64_t batches = 0;  // per epoch
+  double loss = 0;      // running mean of the epoch's training loss
+  double images_per_s = 0;
+};
+
+struct TrainResult {
+  enum class Status { kCompleted, kDiverged, kStopped };
+  Status status = Status::kCompleted;
+  std::string message;               // "diverged at epoch 3 (loss nan at batch 12)", ...
+  std::vector<EpochRecord> records;  // every epoch done, those before a resume included
+  int epochs_done = 0;
+  space::FactorizeNet model{nullptr};  // the trainer's model after the last epoch done
+};
+const char* StatusName(TrainResult::Status status);  // completed | diverged | stopped
+
+// Called after every epoch (after its checkpoint is written) with the record
+// and the model (in eval() mode; the caller may quantize or analyse it, and
+// must not change its weights). Return false to stop training (status Stopped).
+using EpochCallback = std::function<bool(const EpochRecord&, space::FactorizeNet&)>;
+using BatchCallback = std::function<void(const BatchProgress&)>;
+
+class Trainer {
+ public:
+  // Builds the candidate's network from config.model and initializes it.
+  Trainer(const Config& config, const space::Candidate& candidate, const Dataset& data,
+          TrainerRunOptions options = {});
+
+  // Trains up to the epoch budget. `stop`, when set, is read at every epoch's
+  // end: the epoch finishes, its checkpoint is written, and Run returns
+  // Stopped. Divergence (NaN/inf loss or weights) returns Diverged; the last
+  // checkpoint stays that of the last good epoch. Throws RuntimeError on I/O
+  // failures and DataError for a checkpoint of another network.
+  TrainResult Run(const EpochCallback& on_epoch = nullptr, const BatchCallback& on_batch = nullptr,
+                  const std::atomic<bool>* stop = nullptr);
+
+  space::FactorizeNet model() const { return model_; }
+  int epochs() const { return epochs_; }
+  // The learning rate of `epoch` (from 1): lr * gamma^(milestones passed).
+  double LearningRate(int epoch) const;
+
+ private:
+  void SgdStep(double lr);
+  double Evaluate(const Split& split);
+
+  const Dataset& data_;
+  TrainOptions train_;
+  TrainerRunOptions options_;
+  space::Candidate candidate_;
+  int epochs_ = 0;
+  std::vector<int> milestones_;
+  space::FactorizeNet model_{nullptr};
+  std::vector<std::pair<std::string, torch::Tensor>> params_;
+  std::vector<torch::Tensor> momentum_;  // per params_, undefined before the first step
+  at::Generator order_gen_, augment_gen_;
+};
+
+// Accuracy of `model` (in eval mode, no grad) on a split; fraction in [0, 1].
+double Accuracy(space::FactorizeNetImpl& model, const Dataset& data, const Split& split,
+                int batch = 512);
+
+}  // namespace fnas::evaluators

@@ -1,0 +1,93 @@
+// The `train` subcommand, run as a user would.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/testing/cli.h"
+
+namespace fnas {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::RunCli;
+
+class TrainCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/fnas_train_cli_XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    Write("tiny.yaml", R"(
+name: tiny
+seed: 1
+model: {input: [1, 12, 12], width: 0.125, classes: 3, dense: [16]}
+space: {paths: [regular, depthwise]}
+data: {dataset: synthetic, synthetic_train: 200, synthetic_test: 30, validation: 40}
+training: {epochs: 2, batch_size: 32, lr: 0.05, milestones: [0.5]}
+storage: {db: )" + dir_ + "/tiny.db}\n");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string Write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ + "/" + name) << text;
+    return dir_ + "/" + name;
+  }
+  std::string dir_;
+};
+
+int CountLines(const std::string& out, const std::string& prefix) {
+  int n = 0;
+  size_t pos = 0;
+  while ((pos = out.find("\n" + prefix, pos)) != std::string::npos) {
+    ++n;
+    ++pos;
+  }
+  return n;
+}
+
+TEST_F(TrainCli, TrainsOneLinePerEpochAndResumes) {
+  auto r = RunCli("train " + dir_ + "/tiny.yaml --candidate depthwise --threads 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("train depthwise"), std::string::npos) << r.out;
+  EXPECT_EQ(CountLines(r.out, "     1 "), 1) << r.out;
+  EXPECT_EQ(CountLines(r.out, "     2 "), 1) << r.out;
+  EXPECT_NE(r.out.find("completed: 2 epochs"), std::string::npos) << r.out;
+  // Default checkpoint directory: the db path with .ckpt.
+  EXPECT_TRUE(fs::exists(dir_ + "/tiny.ckpt/depthwise.ckpt"));
+  // Resume to 3 epochs trains only epoch 3.
+  r = RunCli("train " + dir_ + "/tiny.yaml --candidate depthwise --resume --epochs 3 --format csv");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("epoch,train_loss,train_acc,val_acc,lr,seconds,images_per_s"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("completed: 3 epochs"), std::string::npos) << r.out;
+}
+
+TEST_F(TrainCli, CheckpointDirOption) {
+  auto r = RunCli("train " + dir_ + "/tiny.yaml --candidate 1.1.1.1.1.1.1.1 --epochs 1 " +
+                  "--checkpoint-dir " + dir_ + "/ck");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(dir_ + "/ck/regular.ckpt")) << r.out;
+}
+
+TEST_F(TrainCli, BadInputExitsTwo) {
+  auto r = RunCli("train " + dir_ + "/tiny.yaml --candidate nonsense");
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = RunCli("train " + dir_ + "/missing.yaml --candidate regular");
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = RunCli("train " + dir_ + "/tiny.yaml");  // --candidate is required
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = RunCli("train " + dir_ + "/tiny.yaml --candidate regular --epochs 0");
+  EXPECT_EQ(r.code, 2) << r.out;
+  const std::string fm = Write("fm.yaml", R"(
+name: fm
+model: {width: 0.125, dense: [16]}
+space: {paths: [regular]}
+data: {dataset: fashion_mnist, path: /nonexistent/fmnist}
+)");
+  r = RunCli("train " + fm + " --candidate regular");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("apt-get install dataset-fashion-mnist"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace fnas

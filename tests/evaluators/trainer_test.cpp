@@ -1,0 +1,177 @@
+#include "evaluators/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "evaluators/checkpoint.h"
+
+namespace fnas::evaluators {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A tiny study on synthetic 1x16x16 images of 4 classes (seconds to train).
+Config TinyConfig(const std::string& extra_training = "") {
+  return ParseConfig(R"(
+name: tiny
+seed: 3
+model: {input: [1, 16, 16], width: 0.125, classes: 4, dense: [32]}
+space: {paths: [regular, depthwise]}
+data: {dataset: synthetic, synthetic_train: 640, synthetic_test: 64, validation: 128}
+training:
+  epochs: 3
+  batch_size: 32
+  lr: 0.05
+  milestones: [0.67]
+)" + extra_training);
+}
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    at::set_num_threads(1);
+    char tmpl[] = "/tmp/fnas_trainer_XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string dir_;
+};
+
+space::Candidate Regular(const Config& c) {
+  return space::MakeCandidate(c.macro(), space::RegularFactorization(c.macro()));
+}
+
+TEST_F(TrainerTest, LearnsSyntheticClassesWellAboveChance) {
+  const Config c = TinyConfig("  augment: {shift: 0.05, zoom: 0.0, rotation: 0, vflip: false}\n");
+  const Dataset data = LoadDataset(c.data, c.model, c.seed);
+  Trainer trainer(c, Regular(c), data);
+  int64_t batch_calls = 0;
+  TrainResult r = trainer.Run(nullptr, [&](const BatchProgress& p) {
+    EXPECT_EQ(p.batches, 16);  // 512 training images / 32
+    ++batch_calls;
+  });
+  EXPECT_EQ(r.status, TrainResult::Status::kCompleted);
+  EXPECT_EQ(batch_calls, 3 * 16);
+  ASSERT_EQ(r.records.size(), 3u);
+  for (const auto& rec : r.records) {
+    EXPECT_GT(rec.images_per_s, 0);
+    EXPECT_GT(rec.seconds, 0);
+  }
+  EXPECT_DOUBLE_EQ(r.records[0].lr, 0.05);
+  EXPECT_DOUBLE_EQ(r.records[1].lr, 0.05);
+  EXPECT_DOUBLE_EQ(r.records[2].lr, 0.05 * 0.1);  // milestone 0.67 * 3 = epoch 2
+  EXPECT_LT(r.records[2].train_loss, r.records[0].train_loss);
+  // Chance is 0.25.
+  EXPECT_GT(r.records.back().val_acc, 0.6);
+  EXPECT_NEAR(Accuracy(*r.model, data, data.validation), r.records.back().val_acc, 1e-12);
+}
+
+TEST_F(TrainerTest, SameSeedSameNumbersBitForBit) {
+  const Config c = TinyConfig();
+  const Dataset data = LoadDataset(c.data, c.model, c.seed);
+  TrainerRunOptions o;
+  o.epochs = 2;
+  TrainResult a = Trainer(c, Regular(c), data, o).Run();
+  TrainResult b = Trainer(c, Regular(c), data, o).Run();
+  ASSERT_EQ(a.records.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(a.records[i].train_loss, b.records[i].train_loss);
+    EXPECT_EQ(a.records[i].val_acc, b.records[i].val_acc);
+  }
+  for (const auto& p : a.model->named_parameters()) {
+    EXPECT_TRUE(torch::equal(p.value(), b.model->named_parameters()[p.key()])) << p.key();
+  }
+  // Another seed, other weights.
+  o.seed = 4;
+  TrainResult d = Trainer(c, Regular(c), data, o).Run();
+  EXPECT_NE(a.records[1].train_loss, d.records[1].train_loss);
+}
+
+TEST_F(TrainerTest, ResumeFromCheckpointEqualsStraightRun) {
+  // Every augmentation on, weight decay, a milestone between the stop and the end.
+  const Config c = TinyConfig(
+      "  weight_decay: 0.0005\n  augment: {shift: 0.1, zoom: 0.1, rotation: 10, hflip: true, "
+      "vflip: true}\n");
+  const Dataset data = LoadDataset(c.data, c.model, c.seed);
+  const space::Candidate cand =
+      space::MakeCandidate(c.macro(), space::UniformFactorization(c.macro(), 2));
+  TrainerRunOptions straight;
+  straight.checkpoint_path = dir_ + "/straight.ckpt";
+  TrainResult a = Trainer(c, cand, data, straight).Run();
+  ASSERT_EQ(a.status, TrainResult::Status::kCompleted);
+
+  TrainerRunOptions o;
+  o.checkpoint_path = dir_ + "/resumed.ckpt";
+  std::atomic<bool> stop{true};
+  TrainResult first = Trainer(c, cand, data, o).Run(nullptr, nullptr, &stop);
+  EXPECT_EQ(first.status, TrainResult::Status::kStopped);
+  EXPECT_EQ(first.epochs_done, 1);
+  EXPECT_EQ(LoadModelCheckpoint(o.checkpoint_path, c.macro()).epoch, 1);
+  o.resume = true;
+  TrainResult b = Trainer(c, cand, data, o).Run();
+  EXPECT_EQ(b.status, TrainResult::Status::kCompleted);
+  ASSERT_EQ(b.records.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(a.records[i].train_loss, b.records[i].train_loss) << i;
+    EXPECT_EQ(a.records[i].val_acc, b.records[i].val_acc) << i;
+  }
+  for (const auto& p : a.model->named_parameters()) {
+    EXPECT_TRUE(torch::equal(p.value(), b.model->named_parameters()[p.key()])) << p.key();
+  }
+  for (const auto& p : a.model->named_buffers()) {
+    EXPECT_TRUE(torch::equal(p.value(), b.model->named_buffers()[p.key()])) << p.key();
+  }
+  // Resuming a finished run trains nothing more.
+  TrainResult again = Trainer(c, cand, data, o).Run();
+  EXPECT_EQ(again.status, TrainResult::Status::kCompleted);
+  EXPECT_EQ(again.records.size(), 3u);
+}
+
+TEST_F(TrainerTest, DivergenceEndsTheRunWithAClearResult) {
+  Config c = TinyConfig();
+  c.training.lr = 1e12;
+  const Dataset data = LoadDataset(c.data, c.model, c.seed);
+  TrainerRunOptions o;
+  o.checkpoint_path = dir_ + "/d.ckpt";
+  TrainResult r = Trainer(c, Regular(c), data, o).Run();
+  EXPECT_EQ(r.status, TrainResult::Status::kDiverged);
+  EXPECT_EQ(r.message.rfind("diverged at epoch 1", 0), 0u) << r.message;
+  EXPECT_STREQ(StatusName(r.status), "diverged");
+  EXPECT_TRUE(r.records.empty());
+  EXPECT_FALSE(fs::exists(o.checkpoint_path));  // no checkpoint of a diverged epoch
+}
+
+TEST_F(TrainerTest, EpochCallbackSeesTheModelAndCanStop) {
+  const Config c = TinyConfig();
+  const Dataset data = LoadDataset(c.data, c.model, c.seed);
+  Trainer trainer(c, Regular(c), data);
+  std::vector<int> epochs;
+  TrainResult r = trainer.Run([&](const EpochRecord& rec, space::FactorizeNet& model) {
+    epochs.push_back(rec.epoch);
+    EXPECT_FALSE(model->is_training());
+    EXPECT_NEAR(Accuracy(*model, data, data.validation), rec.val_acc, 1e-12);
+    return rec.epoch < 2;
+  });
+  EXPECT_EQ(r.status, TrainResult::Status::kStopped);
+  EXPECT_EQ(epochs, (std::vector<int>{1, 2}));
+  EXPECT_EQ(r.records.size(), 2u);
+}
+
+TEST_F(TrainerTest, LearningRateScheduleFollowsMilestones) {
+  Config c = TinyConfig();
+  c.training.milestones = {0.375, 0.6, 0.85};  // of 200: 75, 120, 170
+  const Dataset data = LoadDataset(c.data, c.model, c.seed);
+  TrainerRunOptions o;
+  o.epochs = 200;
+  Trainer t(c, Regular(c), data, o);
+  EXPECT_DOUBLE_EQ(t.LearningRate(1), 0.05);
+  EXPECT_DOUBLE_EQ(t.LearningRate(75), 0.05);
+  EXPECT_DOUBLE_EQ(t.LearningRate(76), 0.05 * 0.1);
+  EXPECT_DOUBLE_EQ(t.LearningRate(120), 0.05 * 0.1);
+  EXPECT_NEAR(t.LearningRate(121), 0.05 * 0.01, 1e-15);
+  EXPECT_NEAR(t.LearningRate(200), 0.05 * 0.001, 1e-15);
+}
+
+}  // namespace
+}  // namespace fnas::evaluators
