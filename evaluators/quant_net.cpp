@@ -1,6 +1,5 @@
 #include "evaluators/quant_net.h"
 
-#include <immintrin.h>
 #include <tbb/blocked_range.h>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
@@ -9,6 +8,7 @@
 #include <limits>
 
 #include "common/error.h"
+#include "evaluators/quant_kernels.h"
 
 namespace fnas::evaluators {
 
@@ -18,168 +18,130 @@ struct Scratch {
   std::vector<uint8_t> a, b;   // ping-pong activations of one image
   std::vector<int16_t> col;    // im2col of one group, pairs interleaved
   std::vector<int32_t> acc;    // int32 accumulators of one group
+  std::vector<int16_t> padded; // zero-padded int16 input of a conv (q - z_in)
+  std::vector<int16_t> zeros;  // a zero row (odd K)
 };
 
 namespace {
 
 int64_t RoundUpEven(int64_t k) { return (k + 1) & ~int64_t{1}; }
 
-bool CpuHasVnni() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vnni");
-}
-
-// acc[o][p] += sum_k w[o][k] * col[k][p] for o < cout, p < P; w is [cout][kp],
-// col is [kp / 2][P][2] (pairs of k interleaved per pixel).
-void GemmPortable(const int16_t* w, int cout, int64_t kp, const int16_t* col, int64_t P,
-                  int32_t* acc) {
-  for (int o = 0; o < cout; ++o) {
-    int32_t* a = acc + o * P;
-    const int16_t* wr = w + o * kp;
-    for (int64_t kk = 0; kk < kp / 2; ++kk) {
-      const int32_t w0 = wr[2 * kk], w1 = wr[2 * kk + 1];
-      const int16_t* c = col + kk * P * 2;
-      for (int64_t p = 0; p < P; ++p) a[p] += w0 * c[2 * p] + w1 * c[2 * p + 1];
-    }
-  }
-}
-
-// The same with AVX-512 VNNI: a block of NO output channels x 64 pixels lives
-// in 4 * NO zmm accumulators; each step multiplies a pair of k of 16 pixels by
-// a broadcast pair of weights (vpdpwssd: 32 int16 MACs into 16 int32).
-template <int NO>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void VnniBlock(
-    const int16_t* w, int64_t kp, const int16_t* col, int64_t P, int64_t p0, int32_t* acc) {
-  __mmask16 m[4];
-  for (int v = 0; v < 4; ++v) {
-    const int64_t left = P - (p0 + 16 * v);
-    m[v] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1);
-  }
-  __m512i a[NO][4];
-  for (int o = 0; o < NO; ++o) {
-    for (int v = 0; v < 4; ++v) a[o][v] = _mm512_maskz_loadu_epi32(m[v], acc + o * P + p0 + 16 * v);
-  }
-  const int32_t* w32[NO];
-  for (int o = 0; o < NO; ++o) w32[o] = reinterpret_cast<const int32_t*>(w + o * kp);
-  const int32_t* c32 = reinterpret_cast<const int32_t*>(col);
-  for (int64_t kk = 0; kk < kp / 2; ++kk) {
-    const int32_t* c = c32 + kk * P + p0;
-    __m512i cv[4];
-    for (int v = 0; v < 4; ++v) cv[v] = _mm512_maskz_loadu_epi32(m[v], c + 16 * v);
-    for (int o = 0; o < NO; ++o) {
-      const __m512i wb = _mm512_set1_epi32(w32[o][kk]);
-      for (int v = 0; v < 4; ++v) a[o][v] = _mm512_dpwssd_epi32(a[o][v], cv[v], wb);
-    }
-  }
-  for (int o = 0; o < NO; ++o) {
-    for (int v = 0; v < 4; ++v) _mm512_mask_storeu_epi32(acc + o * P + p0 + 16 * v, m[v], a[o][v]);
-  }
-}
-
-void GemmVnni(const int16_t* w, int cout, int64_t kp, const int16_t* col, int64_t P,
-              int32_t* acc) {
-  for (int64_t p0 = 0; p0 < P; p0 += 64) {
-    int o = 0;
-    for (; o + 4 <= cout; o += 4) VnniBlock<4>(w + o * kp, kp, col, P, p0, acc + o * P);
-    switch (cout - o) {
-      case 3: VnniBlock<3>(w + o * kp, kp, col, P, p0, acc + o * P); break;
-      case 2: VnniBlock<2>(w + o * kp, kp, col, P, p0, acc + o * P); break;
-      case 1: VnniBlock<1>(w + o * kp, kp, col, P, p0, acc + o * P); break;
-      default: break;
-    }
-  }
-}
-
-int32_t DotPortable(const int16_t* w, const int16_t* x, int64_t n) {
-  int32_t s = 0;
-  for (int64_t i = 0; i < n; ++i) s += static_cast<int32_t>(w[i]) * x[i];
-  return s;
-}
-
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) int32_t DotVnni(const int16_t* w,
-                                                                          const int16_t* x,
-                                                                          int64_t n) {
-  __m512i s = _mm512_setzero_si512();
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    s = _mm512_dpwssd_epi32(s, _mm512_loadu_si512(w + i), _mm512_loadu_si512(x + i));
-  }
-  alignas(64) int32_t lanes[16];
-  _mm512_store_si512(lanes, s);
-  int32_t r = 0;
-  for (int l = 0; l < 16; ++l) r += lanes[l];
-  for (; i < n; ++i) r += static_cast<int32_t>(w[i]) * x[i];
-  return r;
-}
-
-uint8_t Requantize(int32_t acc, const IntegerLayer& L) {
-  int32_t v = MultiplyByQuantizedMultiplier(acc, L.multiplier, L.shift) + L.output.zero_point;
-  return static_cast<uint8_t>(std::clamp(v, L.act_min, L.act_max));
-}
-
-void Conv(const IntegerLayer& L, const int16_t* wq, int64_t kp, bool vnni, const uint8_t* in,
-          uint8_t* out, Scratch& s) {
+// The im2col, GEMM and requantization kernels are in quant_kernels.cpp.
+// Generic im2col of group g (any stride), pairs of k interleaved per pixel.
+void Im2ColGeneric(const IntegerLayer& L, int g, const uint8_t* in, int64_t kp, int16_t* col) {
   const Op& op = L.op;
-  const int ks = op.kernel, groups = op.groups;
-  const int cin_g = op.in_c / groups, cout_g = op.out_c / groups;
+  const int ks = op.kernel, cin_g = op.in_c / op.groups;
   const int H = op.in_h, W = op.in_w, OH = op.out_h, OW = op.out_w;
   const int64_t P = int64_t{OH} * OW, K = int64_t{cin_g} * ks * ks;
   const int16_t zin = static_cast<int16_t>(L.input.zero_point);
-  s.col.resize(kp * P);
-  s.acc.resize(int64_t{cout_g} * P);
-  for (int g = 0; g < groups; ++g) {
-    // im2col: row k = (c, ky, kx); zero padding is real 0, i.e. q - z_in = 0.
-    for (int c = 0; c < cin_g; ++c) {
-      const uint8_t* plane = in + int64_t{g * cin_g + c} * H * W;
-      for (int ky = 0; ky < ks; ++ky) {
-        for (int kx = 0; kx < ks; ++kx) {
-          const int64_t k = (int64_t{c} * ks + ky) * ks + kx;
-          int16_t* dst = s.col.data() + (k / 2) * P * 2 + (k & 1);
-          for (int oy = 0; oy < OH; ++oy) {
-            const int iy = oy * op.stride - op.pad + ky;
-            int16_t* d = dst + int64_t{oy} * OW * 2;
-            if (iy < 0 || iy >= H) {
-              for (int ox = 0; ox < OW; ++ox) d[2 * ox] = 0;
-              continue;
-            }
-            const uint8_t* row = plane + int64_t{iy} * W;
-            for (int ox = 0; ox < OW; ++ox) {
-              const int ix = ox * op.stride - op.pad + kx;
-              d[2 * ox] = (ix >= 0 && ix < W) ? static_cast<int16_t>(row[ix] - zin) : 0;
-            }
+  for (int c = 0; c < cin_g; ++c) {
+    const uint8_t* plane = in + int64_t{g * cin_g + c} * H * W;
+    for (int ky = 0; ky < ks; ++ky) {
+      for (int kx = 0; kx < ks; ++kx) {
+        const int64_t k = (int64_t{c} * ks + ky) * ks + kx;
+        int16_t* dst = col + (k / 2) * P * 2 + (k & 1);
+        for (int oy = 0; oy < OH; ++oy) {
+          const int iy = oy * op.stride - op.pad + ky;
+          int16_t* d = dst + int64_t{oy} * OW * 2;
+          if (iy < 0 || iy >= H) {
+            for (int ox = 0; ox < OW; ++ox) d[2 * ox] = 0;
+            continue;
+          }
+          const uint8_t* row = plane + int64_t{iy} * W;
+          for (int ox = 0; ox < OW; ++ox) {
+            const int ix = ox * op.stride - op.pad + kx;
+            // Zero padding is real 0, i.e. q - z_in = 0.
+            d[2 * ox] = (ix >= 0 && ix < W) ? static_cast<int16_t>(row[ix] - zin) : 0;
           }
         }
       }
     }
-    if (kp != K) {  // odd K: the last pair's second slot is 0
-      int16_t* dst = s.col.data() + (K / 2) * P * 2 + 1;
-      for (int64_t p = 0; p < P; ++p) dst[2 * p] = 0;
+  }
+  if (kp != K) {  // odd K: the last pair's second slot is 0
+    int16_t* dst = col + (K / 2) * P * 2 + 1;
+    for (int64_t p = 0; p < P; ++p) dst[2 * p] = 0;
+  }
+}
+
+// Stride-1 im2col from the zero-padded int16 input `xs` [in_c][Hp][Wp]
+// (q - z_in, borders 0): every row of the column matrix is a contiguous run
+// of xs, so rows are interleaved in pairs without branches.
+void Im2ColStride1(const IntegerLayer& L, int g, const int16_t* xs, const int16_t* zeros,
+                   int64_t kp, bool avx512, int16_t* col) {
+  const Op& op = L.op;
+  const int ks = op.kernel, cin_g = op.in_c / op.groups;
+  const int Hp = op.in_h + 2 * op.pad, Wp = op.in_w + 2 * op.pad;
+  const int OH = op.out_h, OW = op.out_w;
+  const int64_t P = int64_t{OH} * OW, K = int64_t{cin_g} * ks * ks;
+  const bool whole_plane = ks == 1 && op.pad == 0;  // 1x1: a row is the whole plane
+  const auto row = [&](int64_t k, int oy) -> const int16_t* {
+    if (k >= K) return zeros;
+    const int64_t c = k / (ks * ks), ky = (k / ks) % ks, kx = k % ks;
+    return xs + ((g * cin_g + c) * Hp + oy + ky) * Wp + kx;
+  };
+  for (int64_t kk = 0; kk < kp / 2; ++kk) {
+    int16_t* dst = col + kk * P * 2;
+    if (whole_plane) {
+      kernels::InterleavePairs(row(2 * kk, 0), row(2 * kk + 1, 0), P, dst, avx512);
+      continue;
+    }
+    for (int oy = 0; oy < OH; ++oy) {
+      kernels::InterleavePairs(row(2 * kk, oy), row(2 * kk + 1, oy), OW, dst + int64_t{oy} * OW * 2,
+                               avx512);
+    }
+  }
+}
+
+void Conv(const IntegerLayer& L, const int16_t* wq, int64_t kp, bool avx512, const uint8_t* in,
+          uint8_t* out, Scratch& s) {
+  const Op& op = L.op;
+  const int groups = op.groups, cout_g = op.out_c / groups;
+  const int64_t P = int64_t{op.out_h} * op.out_w;
+  s.col.resize(kp * P);
+  s.acc.resize(int64_t{cout_g} * P);
+  const bool fast = avx512 && op.stride == 1;
+  if (fast) {
+    // Zero-padded int16 copy of the input, q - z_in.
+    const int Hp = op.in_h + 2 * op.pad, Wp = op.in_w + 2 * op.pad;
+    s.padded.assign(int64_t{op.in_c} * Hp * Wp, 0);
+    const int16_t zin = static_cast<int16_t>(L.input.zero_point);
+    for (int c = 0; c < op.in_c; ++c) {
+      for (int y = 0; y < op.in_h; ++y) {
+        const uint8_t* src = in + (int64_t{c} * op.in_h + y) * op.in_w;
+        int16_t* dst = s.padded.data() + (int64_t{c} * Hp + y + op.pad) * Wp + op.pad;
+        for (int x = 0; x < op.in_w; ++x) dst[x] = static_cast<int16_t>(src[x] - zin);
+      }
+    }
+    s.zeros.assign(std::max<int64_t>(P, 1), 0);
+  }
+  for (int g = 0; g < groups; ++g) {
+    if (fast) {
+      Im2ColStride1(L, g, s.padded.data(), s.zeros.data(), kp, avx512, s.col.data());
+    } else {
+      Im2ColGeneric(L, g, in, kp, s.col.data());
     }
     for (int o = 0; o < cout_g; ++o) {
       std::fill_n(s.acc.data() + o * P, P, L.bias[g * cout_g + o]);
     }
-    const int16_t* wg = wq + int64_t{g} * cout_g * kp;
-    if (vnni) {
-      GemmVnni(wg, cout_g, kp, s.col.data(), P, s.acc.data());
-    } else {
-      GemmPortable(wg, cout_g, kp, s.col.data(), P, s.acc.data());
-    }
-    uint8_t* og = out + int64_t{g} * cout_g * P;
-    for (int64_t i = 0; i < int64_t{cout_g} * P; ++i) og[i] = Requantize(s.acc[i], L);
+    kernels::Gemm(wq + int64_t{g} * cout_g * kp, cout_g, kp, s.col.data(), P, s.acc.data(),
+                  avx512);
+    kernels::RequantizeRow(s.acc.data(), int64_t{cout_g} * P, L.multiplier, L.shift,
+                           L.output.zero_point, L.act_min, L.act_max,
+                           out + int64_t{g} * cout_g * P, avx512);
   }
 }
 
-void Dense(const IntegerLayer& L, const int16_t* wq, int64_t kp, bool vnni, const uint8_t* in,
+void Dense(const IntegerLayer& L, const int16_t* wq, int64_t kp, bool avx512, const uint8_t* in,
            uint8_t* out, Scratch& s) {
   const int64_t n = L.op.in_c;
   s.col.assign(kp, 0);
   for (int64_t i = 0; i < n; ++i) s.col[i] = static_cast<int16_t>(in[i] - L.input.zero_point);
+  s.acc.resize(L.op.out_c);
   for (int o = 0; o < L.op.out_c; ++o) {
-    const int16_t* w = wq + o * kp;
-    const int32_t dot = vnni ? DotVnni(w, s.col.data(), kp) : DotPortable(w, s.col.data(), kp);
-    out[o] = Requantize(dot + L.bias[o], L);
+    s.acc[o] = kernels::Dot(wq + o * kp, s.col.data(), kp, avx512) + L.bias[o];
   }
+  kernels::RequantizeRow(s.acc.data(), L.op.out_c, L.multiplier, L.shift, L.output.zero_point,
+                         L.act_min, L.act_max, out, avx512);
 }
 
 void MaxPool(const IntegerLayer& L, const uint8_t* in, uint8_t* out) {
@@ -274,10 +236,7 @@ void IntegerNet::Prepare() {
   }
 }
 
-bool IntegerNet::uses_vnni() const {
-  static const bool has = CpuHasVnni();
-  return has && !portable_;
-}
+bool IntegerNet::uses_vnni() const { return kernels::CpuHasAvx512Vnni() && !portable_; }
 
 std::vector<uint8_t> IntegerNet::QuantizeInput(const float* images, int64_t n) const {
   std::vector<uint8_t> out(n * input_size());

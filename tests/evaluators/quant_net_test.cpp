@@ -2,10 +2,13 @@
 // kind against a direct transcription of TFLite's reference kernels.
 #include "evaluators/quant_net.h"
 
+#include "evaluators/quant_kernels.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <iostream>
+#include <limits>
 #include <random>
 #include <set>
 
@@ -214,6 +217,62 @@ TEST(IntegerNetTest, EveryKernelMatchesTheReferenceTranscription) {
   // The trace of the last op is the logits.
   EXPECT_EQ(trace.back(), out);
   EXPECT_TRUE(trace[plan.Find("pool_1")].empty());
+}
+
+TEST(IntegerNetTest, WideImagesAndNoHiddenDenseMatchTheReference) {
+  // 36 x 36 rows span more than one 32-lane chunk of the AVX-512 im2col.
+  space::MacroOptions m;
+  m.in_channels = 1;
+  m.in_height = m.in_width = 36;
+  m.width = 0.125;
+  m.dense = {};
+  m.classes = 3;
+  const space::Macro macro(m);
+  for (const space::Factorization& f :
+       {space::RegularFactorization(macro), space::DepthwiseFactorization(macro)}) {
+    const IntegerNet net = RandomNet(space::BuildPlan(macro, f), 11);
+    IntegerNet portable = net;
+    portable.set_portable(true);
+    std::mt19937 rng(5);
+    std::vector<uint8_t> image(net.input_size());
+    for (auto& v : image) v = static_cast<uint8_t>(rng() & 255);
+    EXPECT_EQ(net.Run(image.data(), 1), Reference(net, image));
+    EXPECT_EQ(portable.Run(image.data(), 1), Reference(net, image));
+  }
+}
+
+TEST(KernelsTest, Avx512RequantizationIsBitIdenticalToTheReference) {
+  if (!kernels::CpuHasAvx512Vnni()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  std::mt19937 rng(17);
+  std::vector<int32_t> acc;
+  for (int i = 0; i < 4000; ++i) acc.push_back(static_cast<int32_t>(rng()));  // full range
+  for (int i = 0; i < 4000; ++i) acc.push_back(static_cast<int32_t>(rng() % 20001) - 10000);
+  for (int i = -64; i <= 64; ++i) acc.push_back(i);  // ties for small shifts
+  acc.push_back(std::numeric_limits<int32_t>::min());
+  acc.push_back(std::numeric_limits<int32_t>::max());
+  for (double m : {0.5, 0.125, 0.1, 0.0037, 3.1e-5, 0.999999, 1e-9}) {
+    int32_t mult;
+    int shift;
+    QuantizeMultiplier(m, &mult, &shift);
+    for (int relu = 0; relu < 2; ++relu) {
+      const int32_t zp = 37, lo = relu ? zp : 0;
+      std::vector<uint8_t> fast(acc.size()), ref(acc.size());
+      for (size_t n : {acc.size(), size_t{13}}) {  // a masked tail too
+        kernels::RequantizeRow(acc.data(), n, mult, shift, zp, lo, 255, fast.data(), true);
+        kernels::RequantizeRow(acc.data(), n, mult, shift, zp, lo, 255, ref.data(), false);
+        EXPECT_EQ(fast, ref) << "M = " << m;
+      }
+    }
+  }
+  std::vector<int16_t> a(77), b(77), d1(154), d2(154);
+  for (int i = 0; i < 77; ++i) a[i] = int16_t(i * 3 - 100), b[i] = int16_t(-i * 7);
+  for (int64_t n : {77, 32, 5, 0}) {
+    std::fill(d1.begin(), d1.end(), 1);
+    std::fill(d2.begin(), d2.end(), 1);
+    kernels::InterleavePairs(a.data(), b.data(), n, d1.data(), true);
+    kernels::InterleavePairs(a.data(), b.data(), n, d2.data(), false);
+    EXPECT_EQ(d1, d2) << n;  // and nothing beyond 2n is written
+  }
 }
 
 TEST(IntegerNetTest, RejectsMismatchedLayers) {

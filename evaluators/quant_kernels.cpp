@@ -1,0 +1,208 @@
+#include "evaluators/quant_kernels.h"
+
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_* as the unused merge
+// operand, which -Wmaybe-uninitialized reports falsely once they are inlined
+// here; the diagnostic is located in the header, so it is silenced before it.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "evaluators/quant.h"
+
+namespace fnas::evaluators::kernels {
+
+namespace {
+
+#define FNAS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+bool CpuCheck() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vnni");
+}
+
+// acc[o][p] += sum_k w[o][k] * col[k][p] for o < cout, p < P; w is [cout][kp],
+// col is [kp / 2][P][2] (pairs of k interleaved per pixel).
+void GemmPortable(const int16_t* w, int cout, int64_t kp, const int16_t* col, int64_t P,
+                  int32_t* acc) {
+  for (int o = 0; o < cout; ++o) {
+    int32_t* a = acc + o * P;
+    const int16_t* wr = w + o * kp;
+    for (int64_t kk = 0; kk < kp / 2; ++kk) {
+      const int32_t w0 = wr[2 * kk], w1 = wr[2 * kk + 1];
+      const int16_t* c = col + kk * P * 2;
+      for (int64_t p = 0; p < P; ++p) a[p] += w0 * c[2 * p] + w1 * c[2 * p + 1];
+    }
+  }
+}
+
+// The same with AVX-512 VNNI: a block of NO output channels x 64 pixels lives
+// in 4 * NO zmm accumulators; each step multiplies a pair of k of 16 pixels by
+// a broadcast pair of weights (vpdpwssd: 32 int16 MACs into 16 int32).
+template <int NO>
+FNAS_AVX512 void VnniBlock(
+    const int16_t* w, int64_t kp, const int16_t* col, int64_t P, int64_t p0, int32_t* acc) {
+  __mmask16 m[4];
+  for (int v = 0; v < 4; ++v) {
+    const int64_t left = P - (p0 + 16 * v);
+    m[v] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1);
+  }
+  __m512i a[NO][4];
+  for (int o = 0; o < NO; ++o) {
+    for (int v = 0; v < 4; ++v) a[o][v] = _mm512_maskz_loadu_epi32(m[v], acc + o * P + p0 + 16 * v);
+  }
+  const int32_t* w32[NO];
+  for (int o = 0; o < NO; ++o) w32[o] = reinterpret_cast<const int32_t*>(w + o * kp);
+  const int32_t* c32 = reinterpret_cast<const int32_t*>(col);
+  for (int64_t kk = 0; kk < kp / 2; ++kk) {
+    const int32_t* c = c32 + kk * P + p0;
+    __m512i cv[4];
+    for (int v = 0; v < 4; ++v) cv[v] = _mm512_maskz_loadu_epi32(m[v], c + 16 * v);
+    for (int o = 0; o < NO; ++o) {
+      const __m512i wb = _mm512_set1_epi32(w32[o][kk]);
+      for (int v = 0; v < 4; ++v) a[o][v] = _mm512_dpwssd_epi32(a[o][v], cv[v], wb);
+    }
+  }
+  for (int o = 0; o < NO; ++o) {
+    for (int v = 0; v < 4; ++v) _mm512_mask_storeu_epi32(acc + o * P + p0 + 16 * v, m[v], a[o][v]);
+  }
+}
+
+void GemmVnni(const int16_t* w, int cout, int64_t kp, const int16_t* col, int64_t P,
+              int32_t* acc) {
+  for (int64_t p0 = 0; p0 < P; p0 += 64) {
+    int o = 0;
+    for (; o + 4 <= cout; o += 4) VnniBlock<4>(w + o * kp, kp, col, P, p0, acc + o * P);
+    switch (cout - o) {
+      case 3: VnniBlock<3>(w + o * kp, kp, col, P, p0, acc + o * P); break;
+      case 2: VnniBlock<2>(w + o * kp, kp, col, P, p0, acc + o * P); break;
+      case 1: VnniBlock<1>(w + o * kp, kp, col, P, p0, acc + o * P); break;
+      default: break;
+    }
+  }
+}
+
+int32_t DotPortable(const int16_t* w, const int16_t* x, int64_t n) {
+  int32_t s = 0;
+  for (int64_t i = 0; i < n; ++i) s += static_cast<int32_t>(w[i]) * x[i];
+  return s;
+}
+
+FNAS_AVX512 int32_t DotVnni(const int16_t* w,
+                                                                          const int16_t* x,
+                                                                          int64_t n) {
+  __m512i s = _mm512_setzero_si512();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s = _mm512_dpwssd_epi32(s, _mm512_loadu_si512(w + i), _mm512_loadu_si512(x + i));
+  }
+  alignas(64) int32_t lanes[16];
+  _mm512_store_si512(lanes, s);
+  int32_t r = 0;
+  for (int l = 0; l < 16; ++l) r += lanes[l];
+  for (; i < n; ++i) r += static_cast<int32_t>(w[i]) * x[i];
+  return r;
+}
+
+
+void RequantizePortable(const int32_t* acc, int64_t n, int32_t multiplier, int shift,
+                        int32_t zero_point, int32_t lo, int32_t hi, uint8_t* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t v = MultiplyByQuantizedMultiplier(acc[i], multiplier, shift) + zero_point;
+    out[i] = static_cast<uint8_t>(std::clamp(v, lo, hi));
+  }
+}
+
+// 16 lanes at a time. SaturatingRoundingDoublingHighMul(x, m) for m >= 0 is
+// floor((x * m + 2^30) / 2^31): for x * m < 0 the reference's truncation of
+// (x * m + 1 - 2^30) / 2^31 toward zero is the same number. Only for right
+// shifts (M < 1, shift <= 0); the caller falls back otherwise.
+FNAS_AVX512 void RequantizeAvx512(const int32_t* acc, int64_t n, int32_t multiplier, int right,
+                                  int32_t zero_point, int32_t lo, int32_t hi, uint8_t* out) {
+  const __m512i m = _mm512_set1_epi64(multiplier);
+  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
+  const int32_t mask = static_cast<int32_t>((int64_t{1} << right) - 1);
+  const __m512i maskv = _mm512_set1_epi32(mask), half = _mm512_set1_epi32(mask >> 1);
+  const __m512i one = _mm512_set1_epi32(1), zp = _mm512_set1_epi32(zero_point);
+  const __m512i lov = _mm512_set1_epi32(lo), hiv = _mm512_set1_epi32(hi);
+  const __m128i count = _mm_cvtsi32_si128(right);
+  for (int64_t i = 0; i < n; i += 16) {
+    const int64_t left = n - i;
+    const __mmask16 k = left >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << left) - 1);
+    const __m512i x = _mm512_maskz_loadu_epi32(k, acc + i);
+    __m512i even = _mm512_mul_epi32(x, m);
+    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), m);
+    even = _mm512_srai_epi64(_mm512_add_epi64(even, nudge), 31);
+    odd = _mm512_srai_epi64(_mm512_add_epi64(odd, nudge), 31);
+    __m512i r = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+    // RoundingDivideByPOT: + 1 where the remainder exceeds the threshold.
+    const __m512i rem = _mm512_and_si512(r, maskv);
+    const __m512i thr = _mm512_add_epi32(half, _mm512_and_si512(_mm512_srai_epi32(r, 31), one));
+    const __m512i q = _mm512_sra_epi32(r, count);
+    r = _mm512_mask_add_epi32(q, _mm512_cmpgt_epi32_mask(rem, thr), q, one);
+    r = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, zp), lov), hiv);
+    _mm512_mask_cvtepi32_storeu_epi8(out + i, k, r);
+  }
+}
+
+FNAS_AVX512 void InterleaveAvx512(const int16_t* a, const int16_t* b, int64_t n, int16_t* d) {
+  alignas(64) int16_t lo_idx[32], hi_idx[32];
+  for (int j = 0; j < 16; ++j) {
+    lo_idx[2 * j] = static_cast<int16_t>(j);
+    lo_idx[2 * j + 1] = static_cast<int16_t>(32 + j);
+    hi_idx[2 * j] = static_cast<int16_t>(16 + j);
+    hi_idx[2 * j + 1] = static_cast<int16_t>(48 + j);
+  }
+  const __m512i il = _mm512_load_si512(lo_idx), ih = _mm512_load_si512(hi_idx);
+  for (int64_t i = 0; i < n; i += 32) {
+    const int64_t left = n - i;
+    const auto mask = [](int64_t c) -> __mmask32 {
+      return c >= 32 ? 0xFFFFFFFFu : c <= 0 ? 0u : static_cast<__mmask32>((1u << c) - 1);
+    };
+    const __m512i va = _mm512_maskz_loadu_epi16(mask(left), a + i);
+    const __m512i vb = _mm512_maskz_loadu_epi16(mask(left), b + i);
+    _mm512_mask_storeu_epi16(d + 2 * i, mask(2 * left), _mm512_permutex2var_epi16(va, il, vb));
+    _mm512_mask_storeu_epi16(d + 2 * i + 32, mask(2 * left - 32),
+                             _mm512_permutex2var_epi16(va, ih, vb));
+  }
+}
+
+}  // namespace
+
+bool CpuHasAvx512Vnni() {
+  static const bool has = CpuCheck();
+  return has;
+}
+
+void RequantizeRow(const int32_t* acc, int64_t n, int32_t multiplier, int shift,
+                   int32_t zero_point, int32_t lo, int32_t hi, uint8_t* out, bool avx512) {
+  if (avx512 && shift <= 0 && multiplier >= 0) {
+    RequantizeAvx512(acc, n, multiplier, -shift, zero_point, lo, hi, out);
+  } else {
+    RequantizePortable(acc, n, multiplier, shift, zero_point, lo, hi, out);
+  }
+}
+
+void InterleavePairs(const int16_t* a, const int16_t* b, int64_t n, int16_t* d, bool avx512) {
+  if (avx512) {
+    InterleaveAvx512(a, b, n, d);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    d[2 * i] = a[i];
+    d[2 * i + 1] = b[i];
+  }
+}
+
+void Gemm(const int16_t* w, int cout, int64_t kp, const int16_t* col, int64_t P, int32_t* acc,
+          bool avx512) {
+  avx512 ? GemmVnni(w, cout, kp, col, P, acc) : GemmPortable(w, cout, kp, col, P, acc);
+}
+
+int32_t Dot(const int16_t* w, const int16_t* x, int64_t n, bool avx512) {
+  return avx512 ? DotVnni(w, x, n) : DotPortable(w, x, n);
+}
+
+}  // namespace fnas::evaluators::kernels
