@@ -3,7 +3,7 @@
 // time of a whole quantize-and-evaluate (calibration, integer net, metrics,
 // layerwise statistics) on the test split. Not run in CI.
 //
-// quant_throughput CONFIG [--checkpoint CKPT] [--candidate NAME] [--batch B]
+// quant_throughput_cpp CONFIG [--checkpoint CKPT] [--candidate NAME] [--batch B]
 //                  [--threads T] [--seconds S]
 // Without a checkpoint the candidate's net is freshly initialized (the
 // arithmetic is the same; the accuracies are then meaningless).

@@ -89,6 +89,16 @@ Trainer::Trainer(const Config& config, const space::Candidate& candidate, const 
   momentum_.resize(params_.size());
 }
 
+void Trainer::SetChannelsLast(bool on) {
+  if (on == channels_last_) return;
+  channels_last_ = on;
+  torch::NoGradGuard no_grad;
+  for (auto& [name, p] : params_) {
+    if (p.dim() != 4) continue;
+    p.set_data(on ? p.contiguous(torch::MemoryFormat::ChannelsLast) : p.contiguous());
+  }
+}
+
 double Trainer::LearningRate(int epoch) const {
   double lr = train_.lr;
   for (int m : milestones_) {
@@ -117,6 +127,21 @@ void Trainer::SgdStep(double lr) {
     }
     p.add_(d, -lr);
   }
+}
+
+Trainer::Step Trainer::TrainStep(const torch::Tensor& images, const torch::Tensor& labels,
+                                 double lr) {
+  SetChannelsLast(true);
+  for (auto& [name, p] : params_) p.mutable_grad().reset();
+  Step step;
+  step.logits = model_->forward(images);
+  torch::Tensor loss = torch::nn::functional::cross_entropy(step.logits, labels);
+  step.loss = loss.item<double>();
+  if (!std::isfinite(step.loss)) return step;
+  loss.backward();
+  SgdStep(lr);
+  step.logits = step.logits.detach();
+  return step;
 }
 
 double Trainer::Evaluate(const Split& split) {
@@ -162,22 +187,19 @@ TrainResult Trainer::Run(const EpochCallback& on_epoch, const BatchCallback& on_
       torch::Tensor x = data_.Normalize(train.images.index_select(0, idx));
       x = Augment(x, train_.augment, augment_gen_);
       torch::Tensor y = train.labels.index_select(0, idx);
-      for (auto& [name, p] : params_) p.mutable_grad().reset();
-      torch::Tensor logits = model_->forward(x);
-      torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
-      const double l = loss.item<double>();
+      const Step step = TrainStep(x, y, lr);
+      const double l = step.loss;
       if (!std::isfinite(l)) {
         result.status = TrainResult::Status::kDiverged;
         result.message = "diverged at epoch " + std::to_string(epoch) + " (loss " +
                          std::to_string(l) + " at batch " + std::to_string(b) + ")";
+        SetChannelsLast(false);
         return result;
       }
-      loss.backward();
-      SgdStep(lr);
       const int64_t m = idx.size(0);
       loss_sum += l * m;
       seen += m;
-      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+      correct += step.logits.argmax(1).eq(y).sum().item<int64_t>();
       if (on_batch) {
         on_batch({epoch, b, batches, loss_sum / seen, seen / Since(t0)});
       }
@@ -188,6 +210,7 @@ TrainResult Trainer::Run(const EpochCallback& on_epoch, const BatchCallback& on_
       result.status = TrainResult::Status::kDiverged;
       result.message =
           "diverged at epoch " + std::to_string(epoch) + " (non-finite weights in " + bad + ")";
+      SetChannelsLast(false);
       return result;
     }
     EpochRecord r;
@@ -212,9 +235,15 @@ TrainResult Trainer::Run(const EpochCallback& on_epoch, const BatchCallback& on_
       s.augment_rng = augment_gen_.get_state();
       SaveCheckpoint(ckpt, *model_, s);
     }
-    model_->eval();
-    const bool go_on = on_epoch ? on_epoch(r, model_) : true;
-    model_->train();
+    bool go_on = true;
+    if (on_epoch) {
+      SetChannelsLast(false);
+      model_->eval();
+      go_on = on_epoch(r, model_);
+      model_->train();
+      SetChannelsLast(true);
+    }
+    if (!go_on || (stop && stop->load() && epoch < epochs_)) SetChannelsLast(false);
     if (!go_on) {
       result.status = TrainResult::Status::kStopped;
       result.message = "stopped by the caller after epoch " + std::to_string(epoch);
@@ -226,6 +255,7 @@ TrainResult Trainer::Run(const EpochCallback& on_epoch, const BatchCallback& on_
       return result;
     }
   }
+  SetChannelsLast(false);
   model_->eval();
   result.status = TrainResult::Status::kCompleted;
   result.message = "completed " + std::to_string(epochs_) + " epochs";

@@ -76,6 +76,16 @@ class Trainer {
   TrainResult Run(const EpochCallback& on_epoch = nullptr, const BatchCallback& on_batch = nullptr,
                   const std::atomic<bool>* stop = nullptr);
 
+  // One SGD step on a batch (normalized, augmented images [N, C, H, W];
+  // labels [N]): forward, cross-entropy, backward, momentum update at `lr`.
+  // Returns the loss and the logits; a non-finite loss takes no step. Run()
+  // is made of these; exposed for the throughput benchmark.
+  struct Step {
+    double loss = 0;
+    torch::Tensor logits;
+  };
+  Step TrainStep(const torch::Tensor& images, const torch::Tensor& labels, double lr);
+
   space::FactorizeNet model() const { return model_; }
   int epochs() const { return epochs_; }
   // The learning rate of `epoch` (from 1): lr * gamma^(milestones passed).
@@ -83,6 +93,9 @@ class Trainer {
 
  private:
   void SgdStep(double lr);
+  // Conv weights in channels-last (NHWC) layout while training: oneDNN's
+  // fastest convolutions. The model is handed out in the default layout.
+  void SetChannelsLast(bool on);
   double Evaluate(const Split& split);
 
   const Dataset& data_;
@@ -95,6 +108,7 @@ class Trainer {
   std::vector<std::pair<std::string, torch::Tensor>> params_;
   std::vector<torch::Tensor> momentum_;  // per params_, undefined before the first step
   at::Generator order_gen_, augment_gen_;
+  bool channels_last_ = false;
 };
 
 // Accuracy of `model` (in eval mode, no grad) on a split; fraction in [0, 1].
