@@ -4,7 +4,7 @@
 // layerwise statistics) on the test split. Not run in CI.
 //
 // quant_throughput_cpp CONFIG [--checkpoint CKPT] [--candidate NAME] [--batch B]
-//                  [--threads T] [--seconds S]
+//                  [--threads T] [--seconds S] [--portable 0|1]
 // Without a checkpoint the candidate's net is freshly initialized (the
 // arithmetic is the same; the accuracies are then meaningless).
 #include <tbb/global_control.h>
@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   std::string config_path = argv[1], checkpoint, candidate = "regular";
   int batch = 64, threads = 1;
   double seconds = 3;
+  bool time_portable = true;
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--checkpoint") checkpoint = v;
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
     else if (k == "--batch") batch = std::stoi(v);
     else if (k == "--threads") threads = std::stoi(v);
     else if (k == "--seconds") seconds = std::stod(v);
+    else if (k == "--portable") time_portable = v != "0";
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -116,7 +118,7 @@ int main(int argc, char** argv) {
         seconds);
     evaluators::IntegerNet portable = model.net;
     portable.set_portable(true);
-    const double port = TimeIt(
+    const double port = !time_portable ? 0 : TimeIt(
         [&] {
           const auto xq = portable.QuantizeInput(x.data_ptr<float>(), b);
           portable.Run(xq.data(), b);
@@ -132,7 +134,9 @@ int main(int argc, char** argv) {
     std::printf("%-28s %12s %10s\n", "inference", "images/s", "vs fp32");
     std::printf("%-28s %12.0f %10.2f\n", "fp32 LibTorch", b / fp32, 1.0);
     std::printf("%-28s %12.0f %10.2f\n", "quint8 integer (VNNI)", b / integer, fp32 / integer);
-    std::printf("%-28s %12.0f %10.2f\n", "quint8 integer (portable)", b / port, fp32 / port);
+    if (time_portable) {
+      std::printf("%-28s %12.0f %10.2f\n", "quint8 integer (portable)", b / port, fp32 / port);
+    }
     std::printf("quantize (fold + calibrate %lld images + build): %.2f s; evaluate %lld test "
                 "images (%s path, fp32 + quint8 + SQNR): %.2f s; total %.2f s\n",
                 static_cast<long long>(model.calibration.samples), t1 - t0,
