@@ -42,8 +42,8 @@ void GemmPortable(const int16_t* w, int cout, int64_t kp, const int16_t* col, in
 // in 4 * NO zmm accumulators; each step multiplies a pair of k of 16 pixels by
 // a broadcast pair of weights (vpdpwssd: 32 int16 MACs into 16 int32).
 template <int NO>
-FNAS_AVX512 void VnniBlock(
-    const int16_t* w, int64_t kp, const int16_t* col, int64_t P, int64_t p0, int32_t* acc) {
+FNAS_AVX512 void VnniBlock(const int16_t* w, int64_t kp, const int16_t* col, int64_t P, int64_t p0,
+                           int32_t* acc) {
   __mmask16 m[4];
   for (int v = 0; v < 4; ++v) {
     const int64_t left = P - (p0 + 16 * v);
@@ -70,16 +70,22 @@ FNAS_AVX512 void VnniBlock(
   }
 }
 
-void GemmVnni(const int16_t* w, int cout, int64_t kp, const int16_t* col, int64_t P,
-              int32_t* acc) {
+void GemmVnni(const int16_t* w, int cout, int64_t kp, const int16_t* col, int64_t P, int32_t* acc) {
   for (int64_t p0 = 0; p0 < P; p0 += 64) {
     int o = 0;
     for (; o + 4 <= cout; o += 4) VnniBlock<4>(w + o * kp, kp, col, P, p0, acc + o * P);
     switch (cout - o) {
-      case 3: VnniBlock<3>(w + o * kp, kp, col, P, p0, acc + o * P); break;
-      case 2: VnniBlock<2>(w + o * kp, kp, col, P, p0, acc + o * P); break;
-      case 1: VnniBlock<1>(w + o * kp, kp, col, P, p0, acc + o * P); break;
-      default: break;
+      case 3:
+        VnniBlock<3>(w + o * kp, kp, col, P, p0, acc + o * P);
+        break;
+      case 2:
+        VnniBlock<2>(w + o * kp, kp, col, P, p0, acc + o * P);
+        break;
+      case 1:
+        VnniBlock<1>(w + o * kp, kp, col, P, p0, acc + o * P);
+        break;
+      default:
+        break;
     }
   }
 }
@@ -90,9 +96,7 @@ int32_t DotPortable(const int16_t* w, const int16_t* x, int64_t n) {
   return s;
 }
 
-FNAS_AVX512 int32_t DotVnni(const int16_t* w,
-                                                                          const int16_t* x,
-                                                                          int64_t n) {
+FNAS_AVX512 int32_t DotVnni(const int16_t* w, const int16_t* x, int64_t n) {
   __m512i s = _mm512_setzero_si512();
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
@@ -105,7 +109,6 @@ FNAS_AVX512 int32_t DotVnni(const int16_t* w,
   for (; i < n; ++i) r += static_cast<int32_t>(w[i]) * x[i];
   return r;
 }
-
 
 void RequantizePortable(const int32_t* acc, int64_t n, int32_t multiplier, int shift,
                         int32_t zero_point, int32_t lo, int32_t hi, uint8_t* out) {
@@ -169,15 +172,85 @@ FNAS_AVX512 void InterleaveAvx512(const int16_t* a, const int16_t* b, int64_t n,
   }
 }
 
+template <int NO>
+FNAS_AVX512 void DirectBlock(const int32_t* wpair, int64_t wstride, int pairs, int taps,
+                             const int64_t* offsets, const int32_t* xpair, int64_t plane, int64_t Q,
+                             int64_t p0, int32_t* acc) {
+  __mmask16 m[4];
+  for (int v = 0; v < 4; ++v) {
+    const int64_t left = Q - (p0 + 16 * v);
+    m[v] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1);
+  }
+  __m512i a[NO][4];
+  for (int o = 0; o < NO; ++o) {
+    for (int v = 0; v < 4; ++v) a[o][v] = _mm512_maskz_loadu_epi32(m[v], acc + o * Q + p0 + 16 * v);
+  }
+  for (int cc = 0; cc < pairs; ++cc) {
+    const int32_t* x = xpair + cc * plane + p0;
+    const int32_t* w = wpair + int64_t{cc} * taps;
+    for (int t = 0; t < taps; ++t) {
+      const int32_t* c = x + offsets[t];
+      __m512i cv[4];
+      for (int v = 0; v < 4; ++v) cv[v] = _mm512_maskz_loadu_epi32(m[v], c + 16 * v);
+      for (int o = 0; o < NO; ++o) {
+        const __m512i wb = _mm512_set1_epi32(w[o * wstride + t]);
+        for (int v = 0; v < 4; ++v) a[o][v] = _mm512_dpwssd_epi32(a[o][v], cv[v], wb);
+      }
+    }
+  }
+  for (int o = 0; o < NO; ++o) {
+    for (int v = 0; v < 4; ++v) _mm512_mask_storeu_epi32(acc + o * Q + p0 + 16 * v, m[v], a[o][v]);
+  }
+}
+
 }  // namespace
+
+void DirectConvPairs(const int32_t* wpair, int cout, int pairs, int taps, const int64_t* offsets,
+                     const int32_t* xpair, int64_t plane, int64_t Q, int32_t* acc) {
+  const int64_t ws = int64_t{pairs} * taps;  // weights of one output channel
+  for (int64_t p0 = 0; p0 < Q; p0 += 64) {
+    int o = 0;
+    for (; o + 4 <= cout; o += 4) {
+      DirectBlock<4>(wpair + o * ws, ws, pairs, taps, offsets, xpair, plane, Q, p0, acc + o * Q);
+    }
+    const int left = cout - o;
+    if (left == 3)
+      DirectBlock<3>(wpair + o * ws, ws, pairs, taps, offsets, xpair, plane, Q, p0, acc + o * Q);
+    if (left == 2)
+      DirectBlock<2>(wpair + o * ws, ws, pairs, taps, offsets, xpair, plane, Q, p0, acc + o * Q);
+    if (left == 1)
+      DirectBlock<1>(wpair + o * ws, ws, pairs, taps, offsets, xpair, plane, Q, p0, acc + o * Q);
+  }
+}
+
+FNAS_AVX512 void DepthwisePairs(const int32_t* wpair, const int64_t* offsets, int n,
+                                const int32_t* sp, int64_t Q, int32_t* acc) {
+  for (int64_t p0 = 0; p0 < Q; p0 += 64) {
+    __mmask16 m[4];
+    __m512i a[4];
+    for (int v = 0; v < 4; ++v) {
+      const int64_t left = Q - (p0 + 16 * v);
+      m[v] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1);
+      a[v] = _mm512_maskz_loadu_epi32(m[v], acc + p0 + 16 * v);
+    }
+    for (int j = 0; j < n; ++j) {
+      const __m512i wb = _mm512_set1_epi32(wpair[j]);
+      const int32_t* c = sp + offsets[j] + p0;
+      for (int v = 0; v < 4; ++v) {
+        a[v] = _mm512_dpwssd_epi32(a[v], _mm512_maskz_loadu_epi32(m[v], c + 16 * v), wb);
+      }
+    }
+    for (int v = 0; v < 4; ++v) _mm512_mask_storeu_epi32(acc + p0 + 16 * v, m[v], a[v]);
+  }
+}
 
 bool CpuHasAvx512Vnni() {
   static const bool has = CpuCheck();
   return has;
 }
 
-void RequantizeRow(const int32_t* acc, int64_t n, int32_t multiplier, int shift,
-                   int32_t zero_point, int32_t lo, int32_t hi, uint8_t* out, bool avx512) {
+void RequantizeRow(const int32_t* acc, int64_t n, int32_t multiplier, int shift, int32_t zero_point,
+                   int32_t lo, int32_t hi, uint8_t* out, bool avx512) {
   if (avx512 && shift <= 0 && multiplier >= 0) {
     RequantizeAvx512(acc, n, multiplier, -shift, zero_point, lo, hi, out);
   } else {

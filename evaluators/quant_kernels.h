@@ -22,6 +22,19 @@ void InterleavePairs(const int16_t* a, const int16_t* b, int64_t n, int16_t* d, 
 void Gemm(const int16_t* w, int cout, int64_t kp, const int16_t* col, int64_t P, int32_t* acc,
           bool avx512);
 
+// Direct stride-1 convolution over channel pairs (AVX-512 VNNI only):
+// acc[o][q] += sum_cc sum_t wpair[o][cc][t] . xpair[cc * plane + offsets[t] + q]
+// for o < cout, q < Q, where a pair packs two int16 (low: even channel, high:
+// odd channel) in an int32 and "." is their dot product.
+void DirectConvPairs(const int32_t* wpair, int cout, int pairs, int taps, const int64_t* offsets,
+                     const int32_t* xpair, int64_t plane, int64_t Q, int32_t* acc);
+
+// Depthwise stride-1 conv of one channel (AVX-512 VNNI only): sp[q] packs the
+// padded input pair (x[q], x[q + 1]); acc[q] += sum_j wpair[j] . sp[offsets[j] + q]
+// for q < Q (each pair of weights covers two horizontally adjacent taps).
+void DepthwisePairs(const int32_t* wpair, const int64_t* offsets, int n, const int32_t* sp,
+                    int64_t Q, int32_t* acc);
+
 // sum_i w[i] * x[i] in int32.
 int32_t Dot(const int16_t* w, const int16_t* x, int64_t n, bool avx512);
 

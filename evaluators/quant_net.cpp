@@ -15,16 +15,37 @@ namespace fnas::evaluators {
 using space::Op;
 
 struct Scratch {
-  std::vector<uint8_t> a, b;   // ping-pong activations of one image
-  std::vector<int16_t> col;    // im2col of one group, pairs interleaved
-  std::vector<int32_t> acc;    // int32 accumulators of one group
-  std::vector<int16_t> padded; // zero-padded int16 input of a conv (q - z_in)
-  std::vector<int16_t> zeros;  // a zero row (odd K)
+  std::vector<uint8_t> a, b;    // ping-pong activations of one image
+  std::vector<int16_t> col;     // im2col of one group, pairs interleaved
+  std::vector<int32_t> acc;     // int32 accumulators of one group
+  std::vector<int16_t> padded;  // zero-padded int16 input of a conv (q - z_in)
+  std::vector<int16_t> zeros;   // a zero row (odd K)
+  std::vector<int32_t> xpair;   // zero-padded input as channel pairs (direct kernel)
+  std::vector<int16_t> plane;   // one zero-padded int16 input plane (depthwise kernel)
 };
 
 namespace {
 
 int64_t RoundUpEven(int64_t k) { return (k + 1) & ~int64_t{1}; }
+
+int32_t Pack(int16_t lo, int16_t hi) {
+  return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(lo)) |
+                              (static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16));
+}
+
+// Whether a conv is depthwise with "same" stride-1 output (depthwise kernel).
+bool UsesDepthwise(const Op& op) {
+  return op.kind == Op::Kind::kConv && op.stride == 1 && op.groups == op.in_c &&
+         op.groups == op.out_c && op.out_h == op.in_h + 2 * op.pad - op.kernel + 1 &&
+         op.out_w == op.in_w + 2 * op.pad - op.kernel + 1;
+}
+
+// Whether a conv runs on the direct channel-pair kernel (AVX-512 only).
+bool UsesDirect(const Op& op) {
+  return op.kind == Op::Kind::kConv && op.stride == 1 && (op.in_c / op.groups) % 2 == 0 &&
+         op.out_h == op.in_h + 2 * op.pad - op.kernel + 1 &&
+         op.out_w == op.in_w + 2 * op.pad - op.kernel + 1;
+}
 
 // The im2col, GEMM and requantization kernels are in quant_kernels.cpp.
 // Generic im2col of group g (any stride), pairs of k interleaved per pixel.
@@ -92,6 +113,90 @@ void Im2ColStride1(const IntegerLayer& L, int g, const int16_t* xs, const int16_
   }
 }
 
+// Stride-1 conv without im2col: the zero-padded input as int32 channel pairs
+// [in_c / 2][Hp * Wp + slack]; output position q = oy * Wp + ox over the
+// padded width (the Wp - OW extra columns are computed and dropped), so that
+// every tap (ky, kx) reads a contiguous run at offset ky * Wp + kx.
+void ConvDirect(const IntegerLayer& L, const int32_t* wpair, const uint8_t* in, uint8_t* out,
+                Scratch& s) {
+  const Op& op = L.op;
+  const int ks = op.kernel, groups = op.groups;
+  const int cin_g = op.in_c / groups, cout_g = op.out_c / groups, pairs = cin_g / 2;
+  const int Hp = op.in_h + 2 * op.pad, Wp = op.in_w + 2 * op.pad;
+  const int64_t plane = int64_t{Hp} * Wp + ks, Q = int64_t{op.out_h} * Wp;
+  const int16_t zin = static_cast<int16_t>(L.input.zero_point);
+  s.xpair.assign((op.in_c / 2) * plane, 0);
+  for (int cc = 0; cc < op.in_c / 2; ++cc) {
+    const uint8_t* a = in + int64_t{2 * cc} * op.in_h * op.in_w;
+    const uint8_t* b = a + int64_t{op.in_h} * op.in_w;
+    for (int y = 0; y < op.in_h; ++y) {
+      int32_t* d = s.xpair.data() + cc * plane + int64_t{y + op.pad} * Wp + op.pad;
+      const int64_t r = int64_t{y} * op.in_w;
+      for (int x = 0; x < op.in_w; ++x) {
+        d[x] = Pack(static_cast<int16_t>(a[r + x] - zin), static_cast<int16_t>(b[r + x] - zin));
+      }
+    }
+  }
+  int64_t offsets[64];
+  for (int ky = 0; ky < ks; ++ky) {
+    for (int kx = 0; kx < ks; ++kx) offsets[ky * ks + kx] = int64_t{ky} * Wp + kx;
+  }
+  const int taps = ks * ks;
+  s.acc.resize(int64_t{cout_g} * Q);
+  const int64_t P = int64_t{op.out_h} * op.out_w;
+  for (int g = 0; g < groups; ++g) {
+    for (int o = 0; o < cout_g; ++o) std::fill_n(s.acc.data() + o * Q, Q, L.bias[g * cout_g + o]);
+    kernels::DirectConvPairs(wpair + int64_t{g} * cout_g * pairs * taps, cout_g, pairs, taps,
+                             offsets, s.xpair.data() + int64_t{g} * pairs * plane, plane, Q,
+                             s.acc.data());
+    for (int o = 0; o < cout_g; ++o) {
+      for (int oy = 0; oy < op.out_h; ++oy) {
+        kernels::RequantizeRow(s.acc.data() + o * Q + int64_t{oy} * Wp, op.out_w, L.multiplier,
+                               L.shift, L.output.zero_point, L.act_min, L.act_max,
+                               out + (g * cout_g + o) * P + int64_t{oy} * op.out_w, true);
+      }
+    }
+  }
+}
+
+// Depthwise stride-1 conv, channel by channel: the zero-padded plane X
+// (q - z_in, int16) becomes sp[q] = (X[q], X[q + 1]) so that one pair of
+// weights covers taps (ky, kx) and (ky, kx + 1); positions over the padded
+// width as in ConvDirect.
+void ConvDepthwise(const IntegerLayer& L, const int32_t* wdw, const uint8_t* in, uint8_t* out,
+                   Scratch& s) {
+  const Op& op = L.op;
+  const int ks = op.kernel, half = (ks + 1) / 2;
+  const int Hp = op.in_h + 2 * op.pad, Wp = op.in_w + 2 * op.pad;
+  const int64_t size = int64_t{Hp} * Wp + ks + 1, Q = int64_t{op.out_h} * Wp;
+  const int64_t P = int64_t{op.out_h} * op.out_w;
+  const int16_t zin = static_cast<int16_t>(L.input.zero_point);
+  int64_t offsets[64];
+  for (int ky = 0; ky < ks; ++ky) {
+    for (int j = 0; j < half; ++j) offsets[ky * half + j] = int64_t{ky} * Wp + 2 * j;
+  }
+  s.plane.assign(size, 0);
+  s.xpair.resize(size);
+  s.acc.resize(Q);
+  for (int c = 0; c < op.in_c; ++c) {
+    const uint8_t* src = in + int64_t{c} * op.in_h * op.in_w;
+    for (int y = 0; y < op.in_h; ++y) {
+      int16_t* d = s.plane.data() + int64_t{y + op.pad} * Wp + op.pad;
+      for (int x = 0; x < op.in_w; ++x) d[x] = static_cast<int16_t>(src[y * op.in_w + x] - zin);
+    }
+    for (int64_t q = 0; q + 1 < size; ++q) s.xpair[q] = Pack(s.plane[q], s.plane[q + 1]);
+    s.xpair[size - 1] = 0;
+    std::fill_n(s.acc.data(), Q, L.bias[c]);
+    kernels::DepthwisePairs(wdw + int64_t{c} * ks * half, offsets, ks * half, s.xpair.data(), Q,
+                            s.acc.data());
+    for (int oy = 0; oy < op.out_h; ++oy) {
+      kernels::RequantizeRow(s.acc.data() + int64_t{oy} * Wp, op.out_w, L.multiplier, L.shift,
+                             L.output.zero_point, L.act_min, L.act_max,
+                             out + c * P + int64_t{oy} * op.out_w, true);
+    }
+  }
+}
+
 void Conv(const IntegerLayer& L, const int16_t* wq, int64_t kp, bool avx512, const uint8_t* in,
           uint8_t* out, Scratch& s) {
   const Op& op = L.op;
@@ -123,11 +228,10 @@ void Conv(const IntegerLayer& L, const int16_t* wq, int64_t kp, bool avx512, con
     for (int o = 0; o < cout_g; ++o) {
       std::fill_n(s.acc.data() + o * P, P, L.bias[g * cout_g + o]);
     }
-    kernels::Gemm(wq + int64_t{g} * cout_g * kp, cout_g, kp, s.col.data(), P, s.acc.data(),
-                  avx512);
+    kernels::Gemm(wq + int64_t{g} * cout_g * kp, cout_g, kp, s.col.data(), P, s.acc.data(), avx512);
     kernels::RequantizeRow(s.acc.data(), int64_t{cout_g} * P, L.multiplier, L.shift,
-                           L.output.zero_point, L.act_min, L.act_max,
-                           out + int64_t{g} * cout_g * P, avx512);
+                           L.output.zero_point, L.act_min, L.act_max, out + int64_t{g} * cout_g * P,
+                           avx512);
   }
 }
 
@@ -221,6 +325,8 @@ IntegerNet::IntegerNet(const QParams& input, std::vector<IntegerLayer> layers)
 void IntegerNet::Prepare() {
   wq_.assign(layers_.size(), {});
   kpad_.assign(layers_.size(), 0);
+  wpair_.assign(layers_.size(), {});
+  wdw_.assign(layers_.size(), {});
   for (size_t i = 0; i < layers_.size(); ++i) {
     const IntegerLayer& L = layers_[i];
     if (!L.has_weights()) continue;
@@ -231,6 +337,34 @@ void IntegerNet::Prepare() {
     for (int o = 0; o < L.op.out_c; ++o) {
       for (int64_t j = 0; j < k; ++j) {
         w[o * kpad_[i] + j] = static_cast<int16_t>(L.weights[o * k + j] - L.weight.zero_point);
+      }
+    }
+    if (UsesDepthwise(L.op) && L.op.kernel <= 8) {
+      const int ks = L.op.kernel, half = (ks + 1) / 2;
+      std::vector<int32_t>& wd = wdw_[i];
+      wd.resize(size_t(L.op.out_c) * ks * half);
+      for (int o = 0; o < L.op.out_c; ++o) {
+        for (int ky = 0; ky < ks; ++ky) {
+          for (int j = 0; j < half; ++j) {
+            const int kx = 2 * j;
+            const int16_t a = w[o * kpad_[i] + ky * ks + kx];
+            const int16_t b = kx + 1 < ks ? w[o * kpad_[i] + ky * ks + kx + 1] : 0;
+            wd[(int64_t{o} * ks + ky) * half + j] = Pack(a, b);
+          }
+        }
+      }
+    }
+    if (UsesDirect(L.op) && L.op.kernel * L.op.kernel <= 64) {
+      const int taps = L.op.kernel * L.op.kernel, pairs = static_cast<int>(k / taps / 2);
+      std::vector<int32_t>& wp = wpair_[i];
+      wp.resize(size_t(L.op.out_c) * pairs * taps);
+      for (int o = 0; o < L.op.out_c; ++o) {
+        for (int cc = 0; cc < pairs; ++cc) {
+          for (int t = 0; t < taps; ++t) {
+            wp[(int64_t{o} * pairs + cc) * taps + t] = Pack(
+                w[o * kpad_[i] + (2 * cc) * taps + t], w[o * kpad_[i] + (2 * cc + 1) * taps + t]);
+          }
+        }
       }
     }
   }
@@ -256,13 +390,23 @@ void IntegerNet::RunOne(const uint8_t* image, uint8_t* logits, Trace* trace, int
     const IntegerLayer& L = layers_[i];
     switch (L.op.kind) {
       case Op::Kind::kConv:
-        Conv(L, wq_[i].data(), kpad_[i], vnni, s.a.data(), s.b.data(), s);
+        if (vnni && !wdw_[i].empty()) {
+          ConvDepthwise(L, wdw_[i].data(), s.a.data(), s.b.data(), s);
+        } else if (vnni && !wpair_[i].empty()) {
+          ConvDirect(L, wpair_[i].data(), s.a.data(), s.b.data(), s);
+        } else {
+          Conv(L, wq_[i].data(), kpad_[i], vnni, s.a.data(), s.b.data(), s);
+        }
         break;
       case Op::Kind::kDense:
         Dense(L, wq_[i].data(), kpad_[i], vnni, s.a.data(), s.b.data(), s);
         break;
-      case Op::Kind::kMaxPool: MaxPool(L, s.a.data(), s.b.data()); break;
-      case Op::Kind::kFlatten: std::copy_n(s.a.data(), L.out_size(), s.b.data()); break;
+      case Op::Kind::kMaxPool:
+        MaxPool(L, s.a.data(), s.b.data());
+        break;
+      case Op::Kind::kFlatten:
+        std::copy_n(s.a.data(), L.out_size(), s.b.data());
+        break;
     }
     std::swap(s.a, s.b);
     if (trace && L.has_weights()) {

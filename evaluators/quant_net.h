@@ -89,6 +89,12 @@ class IntegerNet {
   // length [out][k_pad] so that pairs feed the int16 dot product.
   std::vector<std::vector<int16_t>> wq_;
   std::vector<int> kpad_;
+  // Stride-1 convs with an even number of input channels per group: weights
+  // as channel pairs [out][in_per_group / 2][k * k] for the direct kernel.
+  std::vector<std::vector<int32_t>> wpair_;
+  // Depthwise stride-1 convs: per channel, per kernel row, pairs of
+  // horizontally adjacent taps (the last one paired with 0 for odd k).
+  std::vector<std::vector<int32_t>> wdw_;
   bool portable_ = false;
 };
 
