@@ -28,8 +28,7 @@ using namespace fnas;
 namespace {
 
 double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // Mean seconds per call of `f` (one batch) over `seconds` (at least 3 calls).
@@ -76,12 +75,18 @@ int main(int argc, char** argv) {
   bool time_portable = true;
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--checkpoint") checkpoint = v;
-    else if (k == "--candidate") candidate = v;
-    else if (k == "--batch") batch = std::stoi(v);
-    else if (k == "--threads") threads = std::stoi(v);
-    else if (k == "--seconds") seconds = std::stod(v);
-    else if (k == "--portable") time_portable = v != "0";
+    if (k == "--checkpoint")
+      checkpoint = v;
+    else if (k == "--candidate")
+      candidate = v;
+    else if (k == "--batch")
+      batch = std::stoi(v);
+    else if (k == "--threads")
+      threads = std::stoi(v);
+    else if (k == "--seconds")
+      seconds = std::stod(v);
+    else if (k == "--portable")
+      time_portable = v != "0";
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -126,12 +131,12 @@ int main(int argc, char** argv) {
     torch::NoGradGuard no_grad;
     evaluators::IntegerNet portable = model.net;
     portable.set_portable(true);
-    std::vector<std::function<void()>> runs = {
-        [&] { net->forward(x); },
-        [&] {
-          const auto xq = model.net.QuantizeInput(x.data_ptr<float>(), b);
-          model.net.Run(xq.data(), b);
-        }};
+    std::vector<std::function<void()>> runs = {[&] { net->forward(x); },
+                                               [&] {
+                                                 const auto xq = model.net.QuantizeInput(
+                                                     x.data_ptr<float>(), b);
+                                                 model.net.Run(xq.data(), b);
+                                               }};
     if (time_portable) {
       runs.push_back([&] {
         const auto xq = portable.QuantizeInput(x.data_ptr<float>(), b);
@@ -142,22 +147,24 @@ int main(int argc, char** argv) {
     const double fp32 = t[0], integer = t[1], port = time_portable ? t[2] : 0;
 
     const space::Plan& plan = net->plan();
-    std::printf("net: %s, %s %dx%dx%d, %.1f M conv MACs/image; batch %lld, %d thread(s); "
-                "VNNI kernel: %s\n",
-                name.c_str(), data.name.c_str(), data.channels, data.height, data.width,
-                plan.macs_conv / 1e6, static_cast<long long>(b), threads,
-                model.net.uses_vnni() ? "yes" : "no");
+    std::printf(
+        "net: %s, %s %dx%dx%d, %.1f M conv MACs/image; batch %lld, %d thread(s); "
+        "VNNI kernel: %s\n",
+        name.c_str(), data.name.c_str(), data.channels, data.height, data.width,
+        plan.macs_conv / 1e6, static_cast<long long>(b), threads,
+        model.net.uses_vnni() ? "yes" : "no");
     std::printf("%-28s %12s %10s\n", "inference", "images/s", "vs fp32");
     std::printf("%-28s %12.0f %10.2f\n", "fp32 LibTorch", b / fp32, 1.0);
     std::printf("%-28s %12.0f %10.2f\n", "quint8 integer (VNNI)", b / integer, fp32 / integer);
     if (time_portable) {
       std::printf("%-28s %12.0f %10.2f\n", "quint8 integer (portable)", b / port, fp32 / port);
     }
-    std::printf("quantize (fold + calibrate %lld images + build): %.2f s; evaluate %lld test "
-                "images (%s path, fp32 + quint8 + SQNR): %.2f s; total %.2f s\n",
-                static_cast<long long>(model.calibration.samples), t1 - t0,
-                static_cast<long long>(report.metrics.images), config.quantization.mode.c_str(),
-                t2 - t1, t2 - t0);
+    std::printf(
+        "quantize (fold + calibrate %lld images + build): %.2f s; evaluate %lld test "
+        "images (%s path, fp32 + quint8 + SQNR): %.2f s; total %.2f s\n",
+        static_cast<long long>(model.calibration.samples), t1 - t0,
+        static_cast<long long>(report.metrics.images), config.quantization.mode.c_str(), t2 - t1,
+        t2 - t0);
     std::printf("acc_fp32 %.4f  acc_quint8 %.4f  rel_decrease %.2f%%\n", report.metrics.acc_fp32,
                 report.metrics.acc_q, report.metrics.rel_decrease);
   } catch (const std::exception& e) {

@@ -50,8 +50,8 @@ Command MakeExportCommand(CLI::App& root) {
             int64_t weights = 0;
             for (const auto& L : model.net.layers()) weights += L.weights.size();
             std::cout << "exported " << info.candidate << " (" << info.key << "), epoch "
-                      << loaded.epoch << ": " << model.net.layers().size() << " layers, "
-                      << weights << " uint8 weights, calibrated on " << model.calibration.samples
+                      << loaded.epoch << ": " << model.net.layers().size() << " layers, " << weights
+                      << " uint8 weights, calibrated on " << model.calibration.samples
                       << " training images -> " << args->out << "/manifest.json\n";
             return 0;
           }};

@@ -40,7 +40,8 @@ Command MakeQuantizeCommand(CLI::App& root) {
   app->add_option("--split", args->split, "Split to evaluate: val or test")
       ->check(CLI::IsMember({"val", "test"}))
       ->capture_default_str();
-  app->add_option("--threads", args->threads, "Threads (0 = all cores)")->check(CLI::Range(0, 1024));
+  app->add_option("--threads", args->threads, "Threads (0 = all cores)")
+      ->check(CLI::Range(0, 1024));
   AddFormatOption(app, args->format);
   return {app, [args]() {
             const Format format = ParseFormat(args->format);
@@ -93,10 +94,14 @@ Command MakeQuantizeCommand(CLI::App& root) {
               j["mode"] = q.mode;
               j["calibration_samples"] = model.calibration.samples;
               j["percentile"] = q.percentile;
-              j["metrics"] = {{"images", m.images},       {"acc_fp32", m.acc_fp32},
-                              {"acc_q", m.acc_q},         {"rel_decrease", m.rel_decrease},
-                              {"qmse", m.qmse},           {"qce", m.qce},
-                              {"fake_agreement", agreement}, {"seconds", seconds}};
+              j["metrics"] = {{"images", m.images},
+                              {"acc_fp32", m.acc_fp32},
+                              {"acc_q", m.acc_q},
+                              {"rel_decrease", m.rel_decrease},
+                              {"qmse", m.qmse},
+                              {"qce", m.qce},
+                              {"fake_agreement", agreement},
+                              {"seconds", seconds}};
               std::ostringstream lj;
               layers.PrintJson(lj);
               j["layers"] = nlohmann::json::parse(lj.str());

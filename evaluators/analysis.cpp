@@ -103,8 +103,8 @@ torch::Tensor FromCodes(const torch::Tensor& codes, const QParams& q) {
 }
 
 // Adds sum x^2 and sum (x - deq(code))^2 over one batch of one op.
-void AccumulateSqnr(const torch::Tensor& fp32, const std::vector<uint8_t>& codes,
-                    const QParams& q, double* signal, double* noise) {
+void AccumulateSqnr(const torch::Tensor& fp32, const std::vector<uint8_t>& codes, const QParams& q,
+                    double* signal, double* noise) {
   const torch::Tensor x = fp32.detach().to(torch::kFloat32).contiguous();
   const float* a = x.data_ptr<float>();
   const int64_t n = x.numel();
@@ -125,11 +125,12 @@ FloatLayer FoldConvBatchNorm(const torch::nn::Conv2d& conv, const torch::nn::Bat
   torch::NoGradGuard no_grad;
   const torch::Tensor w = conv->weight.detach().to(torch::kFloat64);
   const int64_t out = w.size(0);
-  const torch::Tensor inv = bn->weight.detach().to(torch::kFloat64) /
-                            torch::sqrt(bn->running_var.detach().to(torch::kFloat64) +
-                                        bn->options.eps());
+  const torch::Tensor inv =
+      bn->weight.detach().to(torch::kFloat64) /
+      torch::sqrt(bn->running_var.detach().to(torch::kFloat64) + bn->options.eps());
   torch::Tensor b = -bn->running_mean.detach().to(torch::kFloat64);
-  if (conv->bias.defined() && conv->bias.numel() == out) b = b + conv->bias.detach().to(torch::kFloat64);
+  if (conv->bias.defined() && conv->bias.numel() == out)
+    b = b + conv->bias.detach().to(torch::kFloat64);
   const torch::Tensor w_fold = w * inv.view({out, 1, 1, 1});
   const torch::Tensor b_fold = bn->bias.detach().to(torch::kFloat64) + b * inv;
   return {ToVector(w_fold), ToVector(b_fold)};
@@ -259,8 +260,8 @@ torch::Tensor FakeQuantNet::Forward(const torch::Tensor& images, IntegerNet::Tra
   const auto& layers = net_.layers();
   const int64_t batch = images.size(0);
   if (trace) trace->assign(layers.size(), {});
-  torch::Tensor x = FromCodes(QuantCodes(images.to(torch::kFloat32), net_.input(), 0, 255),
-                              net_.input());
+  torch::Tensor x =
+      FromCodes(QuantCodes(images.to(torch::kFloat32), net_.input(), 0, 255), net_.input());
   for (size_t i = 0; i < layers.size(); ++i) {
     const IntegerLayer& L = layers[i];
     const Op& op = L.op;
@@ -268,9 +269,15 @@ torch::Tensor FakeQuantNet::Forward(const torch::Tensor& images, IntegerNet::Tra
       case Op::Kind::kConv:
         x = torch::conv2d(x, weights_[i], biases_[i], op.stride, op.pad, 1, op.groups);
         break;
-      case Op::Kind::kDense: x = torch::linear(x, weights_[i], biases_[i]); break;
-      case Op::Kind::kMaxPool: x = torch::max_pool2d(x, op.kernel, op.stride); break;
-      case Op::Kind::kFlatten: x = x.flatten(1); break;
+      case Op::Kind::kDense:
+        x = torch::linear(x, weights_[i], biases_[i]);
+        break;
+      case Op::Kind::kMaxPool:
+        x = torch::max_pool2d(x, op.kernel, op.stride);
+        break;
+      case Op::Kind::kFlatten:
+        x = x.flatten(1);
+        break;
     }
     if (L.has_weights()) {
       const torch::Tensor codes = QuantCodes(x, L.output, L.act_min, L.act_max);
@@ -301,8 +308,7 @@ QuantReport Evaluate(const QuantizedModel& model, space::FactorizeNet& net, cons
   const torch::Tensor labels = split.labels.to(torch::kInt64).contiguous();
   for (int64_t b = 0; b < n; b += batch) {
     const int64_t e = std::min(n, b + batch);
-    const torch::Tensor x =
-        normalize(split.images.slice(0, b, e)).to(torch::kFloat32).contiguous();
+    const torch::Tensor x = normalize(split.images.slice(0, b, e)).to(torch::kFloat32).contiguous();
     IntegerNet::Trace trace;
     std::vector<float> q;
     if (fake) {
@@ -342,8 +348,7 @@ QuantReport Evaluate(const QuantizedModel& model, space::FactorizeNet& net, cons
 }
 
 QuantReport AnalyseModel(space::FactorizeNet& net, const Split& calibration, const Split& split,
-                         const Normalizer& normalize, const QuantOptions& options,
-                         uint64_t seed) {
+                         const Normalizer& normalize, const QuantOptions& options, uint64_t seed) {
   const QuantizedModel model = QuantizeModel(net, calibration, normalize, options, seed);
   return Evaluate(model, net, split, normalize, options);
 }

@@ -10,11 +10,11 @@
 // generator seeded by the caller.
 #pragma once
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <functional>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "evaluators/dataset.h"
 #include "evaluators/options.h"
@@ -38,8 +38,8 @@ struct Calibration {
   int64_t samples = 0;
   QParams input;
   RangeStats input_stats;
-  std::vector<QParams> outputs;        // per plan op (default for pool/flatten)
-  std::vector<RangeStats> activations; // per plan op: clipped range + channel precision
+  std::vector<QParams> outputs;         // per plan op (default for pool/flatten)
+  std::vector<RangeStats> activations;  // per plan op: clipped range + channel precision
 };
 // Runs the fp32 net (eval mode) on `images` (normalized float) twice: exact
 // min/max per tensor and channel, then histograms for the top/bottom

@@ -21,21 +21,30 @@ constexpr int kVersion = 1;
 
 const char* KindName(Op::Kind k) {
   switch (k) {
-    case Op::Kind::kConv: return "conv";
-    case Op::Kind::kMaxPool: return "maxpool";
-    case Op::Kind::kFlatten: return "flatten";
-    case Op::Kind::kDense: return "dense";
+    case Op::Kind::kConv:
+      return "conv";
+    case Op::Kind::kMaxPool:
+      return "maxpool";
+    case Op::Kind::kFlatten:
+      return "flatten";
+    case Op::Kind::kDense:
+      return "dense";
   }
   return "?";
 }
 
 const char* RoleName(Op::Role r) {
   switch (r) {
-    case Op::Role::kStem: return "stem";
-    case Op::Role::kRegular: return "regular";
-    case Op::Role::kGroup: return "group";
-    case Op::Role::kPoint: return "point";
-    case Op::Role::kNone: return "none";
+    case Op::Role::kStem:
+      return "stem";
+    case Op::Role::kRegular:
+      return "regular";
+    case Op::Role::kGroup:
+      return "group";
+    case Op::Role::kPoint:
+      return "point";
+    case Op::Role::kNone:
+      return "none";
   }
   return "none";
 }
@@ -54,7 +63,8 @@ QParams ReadQ(const json& j) {
 // Little-endian bytes whatever the host order.
 void WriteFile(const fs::path& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   if (!out) throw RuntimeError("cannot write " + path.string());
 }
 
@@ -131,7 +141,9 @@ void ExportIntegerNet(const IntegerNet& net, const ExportInfo& info, const std::
         l["weights"] = {{"file", wfile}, {"dtype", "uint8"}, {"shape", {op.out_c, op.in_c}}};
       }
       l["weight"] = Q(L.weight);
-      l["bias"] = {{"file", bfile}, {"dtype", "int32"}, {"shape", {op.out_c}},
+      l["bias"] = {{"file", bfile},
+                   {"dtype", "int32"},
+                   {"shape", {op.out_c}},
                    {"scale", L.input.scale * L.weight.scale}};
       l["relu"] = op.relu;
       l["real_multiplier"] = L.real_multiplier;
@@ -172,8 +184,8 @@ IntegerNet ReadIntegerNet(const std::string& dir, ExportInfo* info) {
       IntegerLayer L;
       Op& op = L.op;
       const std::string kind = l.at("kind");
-      op.kind = kind == "conv" ? Op::Kind::kConv
-                : kind == "dense" ? Op::Kind::kDense
+      op.kind = kind == "conv"      ? Op::Kind::kConv
+                : kind == "dense"   ? Op::Kind::kDense
                 : kind == "maxpool" ? Op::Kind::kMaxPool
                 : kind == "flatten" ? Op::Kind::kFlatten
                                     : throw DataError(path.string() + ": unknown kind " + kind);

@@ -14,9 +14,9 @@ namespace fnas::evaluators {
 
 // What the manifest says besides the network itself.
 struct ExportInfo {
-  std::string candidate;      // name, e.g. "uniform-f4"
-  std::string key;            // factorization key
-  std::string dataset;        // dataset name
+  std::string candidate;  // name, e.g. "uniform-f4"
+  std::string key;        // factorization key
+  std::string dataset;    // dataset name
   // Preprocessing of raw pixels p (uint8): x = (p / 255 - mean[c]) / std[c]
   // in float32; empty = x = p / 255.
   std::vector<float> mean, std;

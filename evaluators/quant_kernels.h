@@ -11,8 +11,8 @@ namespace fnas::evaluators::kernels {
 bool CpuHasAvx512Vnni();
 
 // out[i] = clamp(MultiplyByQuantizedMultiplier(acc[i], multiplier, shift) + zero_point, lo, hi).
-void RequantizeRow(const int32_t* acc, int64_t n, int32_t multiplier, int shift,
-                   int32_t zero_point, int32_t lo, int32_t hi, uint8_t* out, bool avx512);
+void RequantizeRow(const int32_t* acc, int64_t n, int32_t multiplier, int shift, int32_t zero_point,
+                   int32_t lo, int32_t hi, uint8_t* out, bool avx512);
 
 // d[2i] = a[i], d[2i + 1] = b[i] for i < n.
 void InterleavePairs(const int16_t* a, const int16_t* b, int64_t n, int16_t* d, bool avx512);

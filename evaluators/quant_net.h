@@ -26,8 +26,8 @@ struct FloatLayer {
 // One op of the integer network (same order and shapes as the plan).
 struct IntegerLayer {
   space::Op op;
-  QParams input, output;   // pool/flatten: output = input
-  QParams weight;          // conv/dense only
+  QParams input, output;         // pool/flatten: output = input
+  QParams weight;                // conv/dense only
   std::vector<uint8_t> weights;  // conv/dense: layout of FloatLayer::weight
   std::vector<int32_t> bias;     // conv/dense: scale input.scale * weight.scale
   double real_multiplier = 0;    // input.scale * weight.scale / output.scale

@@ -75,8 +75,9 @@ TEST_F(QuantizeCli, ExportsAModelTheNumpyReaderRuns) {
   EXPECT_TRUE(fs::exists(out + "/00_stem.bias.i32"));
   // 5 blank images through the reference reader: 5 lines of class + 3 logits.
   std::ofstream(out + "/blank.u8", std::ios::binary) << std::string(5 * 144, '\0');
-  const std::string cmd = "/usr/bin/python3 " + testing::SourcePath("scripts/run_integer_model.py") +
-                          " " + out + " " + out + "/blank.u8 " + out + "/logits.u8";
+  const std::string cmd = "/usr/bin/python3 " +
+                          testing::SourcePath("scripts/run_integer_model.py") + " " + out + " " +
+                          out + "/blank.u8 " + out + "/logits.u8";
   FILE* pipe = popen(cmd.c_str(), "r");
   ASSERT_NE(pipe, nullptr);
   int lines = 0;

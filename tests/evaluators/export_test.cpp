@@ -4,13 +4,12 @@
 #include "evaluators/export.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-
-#include <unistd.h>
 
 #include "common/error.h"
 #include "evaluators/analysis.h"
@@ -43,8 +42,8 @@ TEST_F(ExportTest, IndependentNumpyReaderReproducesTheIntegerPathExactly) {
   data.std = {0.26f, 0.24f, 0.25f};
   QuantOptions o;
   o.calibration_samples = 128;
-  const QuantizedModel m =
-      QuantizeModel(net, train, [&](const torch::Tensor& u8) { return data.Normalize(u8); }, o, 1);
+  const QuantizedModel m = QuantizeModel(
+      net, train, [&](const torch::Tensor& u8) { return data.Normalize(u8); }, o, 1);
   ExportInfo info;
   info.candidate = "test";
   info.key = "1.2.8.4.1.16.2.32";
@@ -90,7 +89,8 @@ TEST_F(ExportTest, IndependentNumpyReaderReproducesTheIntegerPathExactly) {
                             input.string() + " " + out.string() + flag + " > /dev/null";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
     std::ifstream in(out, std::ios::binary);
-    std::vector<uint8_t> got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<uint8_t> got((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
     EXPECT_EQ(got, expected) << flag;
   }
 

@@ -2,8 +2,6 @@
 // kind against a direct transcription of TFLite's reference kernels.
 #include "evaluators/quant_net.h"
 
-#include "evaluators/quant_kernels.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,6 +11,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "evaluators/quant_kernels.h"
 #include "space/macro.h"
 
 namespace fnas::evaluators {
@@ -112,8 +111,7 @@ std::vector<uint8_t> Reference(const IntegerNet& net, std::vector<uint8_t> x) {
                   const int iy = oy * op.stride - op.pad + ky, ix = ox * op.stride - op.pad + kx;
                   if (iy < 0 || iy >= op.in_h || ix < 0 || ix >= op.in_w) continue;
                   const int32_t xv = x[((g * cin_g + c) * op.in_h + iy) * op.in_w + ix];
-                  const int32_t wv =
-                      L.weights[((o * cin_g + c) * op.kernel + ky) * op.kernel + kx];
+                  const int32_t wv = L.weights[((o * cin_g + c) * op.kernel + ky) * op.kernel + kx];
                   acc += (xv - L.input.zero_point) * (wv - L.weight.zero_point);
                 }
               }

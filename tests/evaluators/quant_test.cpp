@@ -66,14 +66,14 @@ TEST(QuantizeValue, RoundsHalfAwayAndClamps) {
   QParams q;
   q.scale = 0.5;
   q.zero_point = 10;
-  EXPECT_EQ(QuantizeValue(1.25f, q), 13);   // 2.5 -> 3
-  EXPECT_EQ(QuantizeValue(-1.25f, q), 7);   // -2.5 -> -3
-  EXPECT_EQ(QuantizeValue(1.2f, q), 12);    // 2.4 -> 2
+  EXPECT_EQ(QuantizeValue(1.25f, q), 13);  // 2.5 -> 3
+  EXPECT_EQ(QuantizeValue(-1.25f, q), 7);  // -2.5 -> -3
+  EXPECT_EQ(QuantizeValue(1.2f, q), 12);   // 2.4 -> 2
   EXPECT_EQ(QuantizeValue(1000.f, q), 255);
-  EXPECT_EQ(QuantizeValue(-6.f, q), 0);     // -12 + 10 -> clamp
+  EXPECT_EQ(QuantizeValue(-6.f, q), 0);  // -12 + 10 -> clamp
   EXPECT_EQ(QuantizeValue(1e30f, q), 255);
   EXPECT_FLOAT_EQ(DequantizeValue(13, q), 1.5f);
-  EXPECT_EQ(QuantizeBias(0.75, 0.5), 2);    // 1.5 -> 2
+  EXPECT_EQ(QuantizeBias(0.75, 0.5), 2);  // 1.5 -> 2
   EXPECT_EQ(QuantizeBias(-0.75, 0.5), -2);
 }
 
@@ -107,8 +107,8 @@ TEST(SaturatingRoundingDoublingHighMul, SignsTiesAndSaturation) {
   // a * b * 2 / 2^32 = a * b / 2^31.
   EXPECT_EQ(SaturatingRoundingDoublingHighMul(1 << 30, 1 << 30), 1 << 29);
   EXPECT_EQ(SaturatingRoundingDoublingHighMul(-(1 << 30), 1 << 30), -(1 << 29));
-  EXPECT_EQ(SaturatingRoundingDoublingHighMul(1, 1 << 30), 1);    // 0.5 -> 1
-  EXPECT_EQ(SaturatingRoundingDoublingHighMul(3, 1 << 30), 2);    // 1.5 -> 2
+  EXPECT_EQ(SaturatingRoundingDoublingHighMul(1, 1 << 30), 1);  // 0.5 -> 1
+  EXPECT_EQ(SaturatingRoundingDoublingHighMul(3, 1 << 30), 2);  // 1.5 -> 2
   // gemmlowp's nudge for negative products: -0.5 -> 0 and -1.5 -> -1.
   EXPECT_EQ(SaturatingRoundingDoublingHighMul(-1, 1 << 30), 0);
   EXPECT_EQ(SaturatingRoundingDoublingHighMul(-3, 1 << 30), -1);
@@ -126,13 +126,13 @@ TEST(RoundingDivideByPOT, TiesAwayFromZero) {
   EXPECT_EQ(RoundingDivideByPOT(-6, 2), -2);  // -1.5
   EXPECT_EQ(RoundingDivideByPOT(7, 2), 2);    // 1.75
   EXPECT_EQ(RoundingDivideByPOT(-7, 2), -2);
-  EXPECT_EQ(RoundingDivideByPOT(5, 2), 1);    // 1.25
+  EXPECT_EQ(RoundingDivideByPOT(5, 2), 1);  // 1.25
   EXPECT_EQ(RoundingDivideByPOT(-5, 2), -1);
   EXPECT_EQ(RoundingDivideByPOT(-123, 0), -123);
   EXPECT_EQ(RoundingDivideByPOT(kMin, 31), -1);
   EXPECT_EQ(RoundingDivideByPOT(kMax, 31), 1);
-  EXPECT_EQ(RoundingDivideByPOT(1 << 29, 31), 0);   // 0.25
-  EXPECT_EQ(RoundingDivideByPOT(1 << 30, 31), 1);   // 0.5
+  EXPECT_EQ(RoundingDivideByPOT(1 << 29, 31), 0);  // 0.25
+  EXPECT_EQ(RoundingDivideByPOT(1 << 30, 31), 1);  // 0.5
   EXPECT_EQ(RoundingDivideByPOT(-(1 << 30), 31), -1);
 }
 
@@ -142,7 +142,7 @@ TEST(MultiplyByQuantizedMultiplier, MatchesRealMultiplication) {
   QuantizeMultiplier(0.1, &m, &s);
   EXPECT_EQ(MultiplyByQuantizedMultiplier(1000, m, s), 100);
   EXPECT_EQ(MultiplyByQuantizedMultiplier(1004, m, s), 100);
-  EXPECT_EQ(MultiplyByQuantizedMultiplier(1005, m, s), 101);   // 100.5
+  EXPECT_EQ(MultiplyByQuantizedMultiplier(1005, m, s), 101);  // 100.5
   EXPECT_EQ(MultiplyByQuantizedMultiplier(-1005, m, s), -101);
   EXPECT_EQ(MultiplyByQuantizedMultiplier(0, m, s), 0);
   // M = 2: left shift by 2 then times 0.5.
