@@ -161,6 +161,13 @@ Calibration Calibrate(space::FactorizeNet& net, const torch::Tensor& images, dou
   std::vector<Observer> ops(plan.ops.size());
   for (int pass = 0; pass < 2; ++pass) {
     if (pass == 1) {
+      for (size_t i = 0; i < ops.size(); ++i) {
+        if (HasWeights(plan.ops[i]) &&
+            !(std::isfinite(ops[i].all.lo) && std::isfinite(ops[i].all.hi))) {
+          throw RuntimeError("calibration: the output of " + plan.ops[i].name +
+                             " is not finite (has the model diverged?)");
+        }
+      }
       input.StartHistograms();
       for (size_t i = 0; i < ops.size(); ++i) {
         if (HasWeights(plan.ops[i])) ops[i].StartHistograms();

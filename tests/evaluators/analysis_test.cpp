@@ -7,6 +7,7 @@
 #include <cmath>
 #include <thread>
 
+#include "common/error.h"
 #include "tests/evaluators/quant_testing.h"
 
 namespace fnas::evaluators {
@@ -60,6 +61,15 @@ TEST(CalibrationTest, PercentileClippedRangesOfTheInput) {
   EXPECT_NEAR(c.input_stats.channel_precision, 97.57 / 94.69 / 3, 0.002);
   EXPECT_EQ(c.input.zero_point, 0);
   EXPECT_NEAR(c.input.scale, c.input_stats.max / 255, 1e-12);
+}
+
+TEST(CalibrationTest, NonFiniteActivationsAreAnError) {
+  space::FactorizeNet net(SmallPlan());
+  {
+    torch::NoGradGuard g;
+    net->unit(0).conv->weight.fill_(std::nan(""));
+  }
+  EXPECT_THROW(Calibrate(net, torch::ones({2, 3, 12, 12}), 1.0, 2), RuntimeError);
 }
 
 class TrainedNetTest : public ::testing::Test {
