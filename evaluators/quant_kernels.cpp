@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "evaluators/quant.h"
 
@@ -16,6 +17,61 @@ namespace fnas::evaluators::kernels {
 namespace {
 
 #define FNAS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+// The microkernel of every conv: 4 output channels x 64 positions in 16 zmm
+// accumulators (named, so that GCC keeps them in registers). Step j adds
+// w_o[j] . x[offs[j] + p] for the 16-lane groups of positions p0 ... p0 + 63
+// (< Q), where w_o[j] is a pair of int16 weights broadcast to every lane and
+// x holds pairs of int16 inputs (vpdpwssd: 32 int16 MACs into 16 int32).
+FNAS_AVX512 void Block4(const int32_t* w0, const int32_t* w1, const int32_t* w2,
+                        const int32_t* w3, const int64_t* offs, int64_t n, const int32_t* x,
+                        int64_t Q, int64_t p0, int32_t* acc) {
+  const auto mask = [&](int v) -> __mmask16 {
+    const int64_t left = Q - (p0 + 16 * v);
+    return left >= 16 ? 0xFFFF : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1);
+  };
+  const __mmask16 m0 = mask(0), m1 = mask(1), m2 = mask(2), m3 = mask(3);
+#define FNAS_LOAD_ROW(o)                                                   \
+  __m512i a##o##0 = _mm512_maskz_loadu_epi32(m0, acc + (o) * Q + p0);      \
+  __m512i a##o##1 = _mm512_maskz_loadu_epi32(m1, acc + (o) * Q + p0 + 16); \
+  __m512i a##o##2 = _mm512_maskz_loadu_epi32(m2, acc + (o) * Q + p0 + 32); \
+  __m512i a##o##3 = _mm512_maskz_loadu_epi32(m3, acc + (o) * Q + p0 + 48);
+  FNAS_LOAD_ROW(0)
+  FNAS_LOAD_ROW(1)
+  FNAS_LOAD_ROW(2)
+  FNAS_LOAD_ROW(3)
+#undef FNAS_LOAD_ROW
+  for (int64_t j = 0; j < n; ++j) {
+    const int32_t* c = x + offs[j] + p0;
+    const __m512i c0 = _mm512_maskz_loadu_epi32(m0, c);
+    const __m512i c1 = _mm512_maskz_loadu_epi32(m1, c + 16);
+    const __m512i c2 = _mm512_maskz_loadu_epi32(m2, c + 32);
+    const __m512i c3 = _mm512_maskz_loadu_epi32(m3, c + 48);
+#define FNAS_MAC_ROW(o, w)                         \
+  {                                                \
+    const __m512i b = _mm512_set1_epi32((w)[j]);   \
+    a##o##0 = _mm512_dpwssd_epi32(a##o##0, c0, b); \
+    a##o##1 = _mm512_dpwssd_epi32(a##o##1, c1, b); \
+    a##o##2 = _mm512_dpwssd_epi32(a##o##2, c2, b); \
+    a##o##3 = _mm512_dpwssd_epi32(a##o##3, c3, b); \
+  }
+    FNAS_MAC_ROW(0, w0)
+    FNAS_MAC_ROW(1, w1)
+    FNAS_MAC_ROW(2, w2)
+    FNAS_MAC_ROW(3, w3)
+#undef FNAS_MAC_ROW
+  }
+#define FNAS_STORE_ROW(o)                                            \
+  _mm512_mask_storeu_epi32(acc + (o) * Q + p0, m0, a##o##0);         \
+  _mm512_mask_storeu_epi32(acc + (o) * Q + p0 + 16, m1, a##o##1);    \
+  _mm512_mask_storeu_epi32(acc + (o) * Q + p0 + 32, m2, a##o##2);    \
+  _mm512_mask_storeu_epi32(acc + (o) * Q + p0 + 48, m3, a##o##3);
+  FNAS_STORE_ROW(0)
+  FNAS_STORE_ROW(1)
+  FNAS_STORE_ROW(2)
+  FNAS_STORE_ROW(3)
+#undef FNAS_STORE_ROW
+}
 
 bool CpuCheck() {
   __builtin_cpu_init();
@@ -71,9 +127,16 @@ FNAS_AVX512 void VnniBlock(const int16_t* w, int64_t kp, const int16_t* col, int
 }
 
 void GemmVnni(const int16_t* w, int cout, int64_t kp, const int16_t* col, int64_t P, int32_t* acc) {
+  std::vector<int64_t> offs(kp / 2);  // step kk -> row kk of the column matrix
+  for (int64_t kk = 0; kk < kp / 2; ++kk) offs[kk] = kk * P;
+  const int32_t* x = reinterpret_cast<const int32_t*>(col);
   for (int64_t p0 = 0; p0 < P; p0 += 64) {
     int o = 0;
-    for (; o + 4 <= cout; o += 4) VnniBlock<4>(w + o * kp, kp, col, P, p0, acc + o * P);
+    for (; o + 4 <= cout; o += 4) {
+      const int32_t* w0 = reinterpret_cast<const int32_t*>(w + o * kp);
+      const int64_t ws = kp / 2;
+      Block4(w0, w0 + ws, w0 + 2 * ws, w0 + 3 * ws, offs.data(), ws, x, P, p0, acc + o * P);
+    }
     switch (cout - o) {
       case 3:
         VnniBlock<3>(w + o * kp, kp, col, P, p0, acc + o * P);
@@ -208,10 +271,15 @@ FNAS_AVX512 void DirectBlock(const int32_t* wpair, int64_t wstride, int pairs, i
 void DirectConvPairs(const int32_t* wpair, int cout, int pairs, int taps, const int64_t* offsets,
                      const int32_t* xpair, int64_t plane, int64_t Q, int32_t* acc) {
   const int64_t ws = int64_t{pairs} * taps;  // weights of one output channel
+  std::vector<int64_t> offs(ws);              // step (pair cc, tap t) -> input offset
+  for (int cc = 0; cc < pairs; ++cc) {
+    for (int t = 0; t < taps; ++t) offs[cc * taps + t] = cc * plane + offsets[t];
+  }
   for (int64_t p0 = 0; p0 < Q; p0 += 64) {
     int o = 0;
     for (; o + 4 <= cout; o += 4) {
-      DirectBlock<4>(wpair + o * ws, ws, pairs, taps, offsets, xpair, plane, Q, p0, acc + o * Q);
+      const int32_t* w0 = wpair + o * ws;
+      Block4(w0, w0 + ws, w0 + 2 * ws, w0 + 3 * ws, offs.data(), ws, xpair, Q, p0, acc + o * Q);
     }
     const int left = cout - o;
     if (left == 3)
