@@ -23,19 +23,23 @@ namespace {
 // w_o[j] . x[offs[j] + p] for the 16-lane groups of positions p0 ... p0 + 63
 // (< Q), where w_o[j] is a pair of int16 weights broadcast to every lane and
 // x holds pairs of int16 inputs (vpdpwssd: 32 int16 MACs into 16 int32).
-FNAS_AVX512 void Block4(const int32_t* w0, const int32_t* w1, const int32_t* w2,
-                        const int32_t* w3, const int64_t* offs, int64_t n, const int32_t* x,
-                        int64_t Q, int64_t p0, int32_t* acc) {
+// acc += c . b in place. GCC 12 copies accumulators of the intrinsic in and
+// out of the loop (and spills two of them); the asm pins each in its register.
+#define FNAS_DPWSSD(acc, c, b) asm("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(c), "v"(b))
+
+FNAS_AVX512 void Block4(const int32_t* w0, const int32_t* w1, const int32_t* w2, const int32_t* w3,
+                        const int64_t* offs, int64_t n, const int32_t* x, int64_t Q, int64_t p0,
+                        int32_t* acc) {
   const auto mask = [&](int v) -> __mmask16 {
     const int64_t left = Q - (p0 + 16 * v);
     return left >= 16 ? 0xFFFF : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1);
   };
   const __mmask16 m0 = mask(0), m1 = mask(1), m2 = mask(2), m3 = mask(3);
-#define FNAS_LOAD_ROW(o)                                                   \
-  __m512i a##o##0 = _mm512_maskz_loadu_epi32(m0, acc + (o) * Q + p0);      \
-  __m512i a##o##1 = _mm512_maskz_loadu_epi32(m1, acc + (o) * Q + p0 + 16); \
-  __m512i a##o##2 = _mm512_maskz_loadu_epi32(m2, acc + (o) * Q + p0 + 32); \
-  __m512i a##o##3 = _mm512_maskz_loadu_epi32(m3, acc + (o) * Q + p0 + 48);
+#define FNAS_LOAD_ROW(o)                                                 \
+  __m512i a##o##0 = _mm512_maskz_loadu_epi32(m0, acc + (o)*Q + p0);      \
+  __m512i a##o##1 = _mm512_maskz_loadu_epi32(m1, acc + (o)*Q + p0 + 16); \
+  __m512i a##o##2 = _mm512_maskz_loadu_epi32(m2, acc + (o)*Q + p0 + 32); \
+  __m512i a##o##3 = _mm512_maskz_loadu_epi32(m3, acc + (o)*Q + p0 + 48);
   FNAS_LOAD_ROW(0)
   FNAS_LOAD_ROW(1)
   FNAS_LOAD_ROW(2)
@@ -47,13 +51,13 @@ FNAS_AVX512 void Block4(const int32_t* w0, const int32_t* w1, const int32_t* w2,
     const __m512i c1 = _mm512_maskz_loadu_epi32(m1, c + 16);
     const __m512i c2 = _mm512_maskz_loadu_epi32(m2, c + 32);
     const __m512i c3 = _mm512_maskz_loadu_epi32(m3, c + 48);
-#define FNAS_MAC_ROW(o, w)                         \
-  {                                                \
-    const __m512i b = _mm512_set1_epi32((w)[j]);   \
-    a##o##0 = _mm512_dpwssd_epi32(a##o##0, c0, b); \
-    a##o##1 = _mm512_dpwssd_epi32(a##o##1, c1, b); \
-    a##o##2 = _mm512_dpwssd_epi32(a##o##2, c2, b); \
-    a##o##3 = _mm512_dpwssd_epi32(a##o##3, c3, b); \
+#define FNAS_MAC_ROW(o, w)                       \
+  {                                              \
+    const __m512i b = _mm512_set1_epi32((w)[j]); \
+    FNAS_DPWSSD(a##o##0, c0, b);                 \
+    FNAS_DPWSSD(a##o##1, c1, b);                 \
+    FNAS_DPWSSD(a##o##2, c2, b);                 \
+    FNAS_DPWSSD(a##o##3, c3, b);                 \
   }
     FNAS_MAC_ROW(0, w0)
     FNAS_MAC_ROW(1, w1)
@@ -61,11 +65,11 @@ FNAS_AVX512 void Block4(const int32_t* w0, const int32_t* w1, const int32_t* w2,
     FNAS_MAC_ROW(3, w3)
 #undef FNAS_MAC_ROW
   }
-#define FNAS_STORE_ROW(o)                                            \
-  _mm512_mask_storeu_epi32(acc + (o) * Q + p0, m0, a##o##0);         \
-  _mm512_mask_storeu_epi32(acc + (o) * Q + p0 + 16, m1, a##o##1);    \
-  _mm512_mask_storeu_epi32(acc + (o) * Q + p0 + 32, m2, a##o##2);    \
-  _mm512_mask_storeu_epi32(acc + (o) * Q + p0 + 48, m3, a##o##3);
+#define FNAS_STORE_ROW(o)                                       \
+  _mm512_mask_storeu_epi32(acc + (o)*Q + p0, m0, a##o##0);      \
+  _mm512_mask_storeu_epi32(acc + (o)*Q + p0 + 16, m1, a##o##1); \
+  _mm512_mask_storeu_epi32(acc + (o)*Q + p0 + 32, m2, a##o##2); \
+  _mm512_mask_storeu_epi32(acc + (o)*Q + p0 + 48, m3, a##o##3);
   FNAS_STORE_ROW(0)
   FNAS_STORE_ROW(1)
   FNAS_STORE_ROW(2)
@@ -271,7 +275,7 @@ FNAS_AVX512 void DirectBlock(const int32_t* wpair, int64_t wstride, int pairs, i
 void DirectConvPairs(const int32_t* wpair, int cout, int pairs, int taps, const int64_t* offsets,
                      const int32_t* xpair, int64_t plane, int64_t Q, int32_t* acc) {
   const int64_t ws = int64_t{pairs} * taps;  // weights of one output channel
-  std::vector<int64_t> offs(ws);              // step (pair cc, tap t) -> input offset
+  std::vector<int64_t> offs(ws);             // step (pair cc, tap t) -> input offset
   for (int cc = 0; cc < pairs; ++cc) {
     for (int t = 0; t < taps; ++t) offs[cc * taps + t] = cc * plane + offsets[t];
   }
