@@ -2,8 +2,10 @@
 // config's data and training recipe, one line per epoch, checkpointing every
 // epoch (Ctrl-C finishes the epoch, writes its checkpoint and exits 130).
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -99,7 +101,20 @@ Command MakeTrainCommand(CLI::App& root) {
               }
               return true;
             };
-            evaluators::TrainResult result = trainer.Run(on_epoch, nullptr, &g_stop);
+            // On a terminal, a progress line per batch (overwritten in place).
+            const bool tty = isatty(STDERR_FILENO);
+            auto last = std::chrono::steady_clock::now();
+            auto on_batch = [&](const evaluators::BatchProgress& p) {
+              const auto now = std::chrono::steady_clock::now();
+              if (p.batch + 1 < p.batches && now - last < std::chrono::milliseconds(500)) return;
+              last = now;
+              std::fprintf(stderr, "\r  epoch %d  batch %lld/%lld  loss %.4f  %.0f images/s   %s",
+                           p.epoch, static_cast<long long>(p.batch + 1),
+                           static_cast<long long>(p.batches), p.loss, p.images_per_s,
+                           p.batch + 1 == p.batches ? "\r\033[K" : "");
+            };
+            evaluators::TrainResult result =
+                trainer.Run(on_epoch, tty ? evaluators::BatchCallback(on_batch) : nullptr, &g_stop);
             std::signal(SIGINT, SIG_DFL);
             for (const auto& r : result.records) {
               table.AddRow({int64_t{r.epoch}, r.train_loss, r.train_acc, r.val_acc, r.lr, r.seconds,

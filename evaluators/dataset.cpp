@@ -331,12 +331,21 @@ Dataset LoadDataset(const DataOptions& options, const space::MacroOptions& model
   d.mean.assign(d.channels, 0.0f);
   d.std.assign(d.channels, 1.0f);
   if (options.normalize) {
-    torch::Tensor x = d.train.images.to(torch::kFloat64).div_(255.0);
-    torch::Tensor m = x.mean({0, 2, 3});
-    torch::Tensor s = x.std({0, 2, 3}, /*unbiased=*/false);
+    // Sums of x and x^2 per channel, in chunks: no float copy of the whole split.
+    const int64_t total = d.train.size();
+    torch::Tensor sum = torch::zeros({d.channels}, torch::kFloat64);
+    torch::Tensor sq = torch::zeros({d.channels}, torch::kFloat64);
+    for (int64_t b = 0; b < total; b += 4096) {
+      torch::Tensor x = d.train.images.slice(0, b, std::min(total, b + 4096)).to(torch::kFloat64);
+      sum += x.sum({0, 2, 3});
+      sq += x.mul_(x).sum({0, 2, 3});
+    }
+    const double count = static_cast<double>(total) * d.height * d.width;
     for (int c = 0; c < d.channels; ++c) {
-      d.mean[c] = static_cast<float>(m[c].item<double>());
-      d.std[c] = std::max(static_cast<float>(s[c].item<double>()), 1e-6f);
+      const double m = sum[c].item<double>() / count;
+      const double var = std::max(0.0, sq[c].item<double>() / count - m * m);
+      d.mean[c] = static_cast<float>(m / 255.0);
+      d.std[c] = std::max(static_cast<float>(std::sqrt(var) / 255.0), 1e-6f);
     }
   }
   return d;

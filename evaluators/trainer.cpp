@@ -153,9 +153,11 @@ TrainResult Trainer::Run(const EpochCallback& on_epoch, const BatchCallback& on_
   TrainResult result;
   result.model = model_;
   int start = 0;
-  const std::string& ckpt = options_.checkpoint_path;
-  if (options_.resume && !ckpt.empty() && std::filesystem::exists(ckpt)) {
-    TrainingState s = LoadCheckpoint(ckpt, *model_);
+  const std::string& from =
+      options_.resume_from.empty() ? options_.checkpoint_path : options_.resume_from;
+  if (options_.resume && !from.empty() && std::filesystem::exists(from)) {
+    TrainingState s = LoadCheckpoint(from, *model_);
+    last_checkpoint_ = from;
     start = s.epoch;
     result.records = s.records;
     for (size_t i = 0; i < params_.size(); ++i) {
@@ -223,6 +225,8 @@ TrainResult Trainer::Run(const EpochCallback& on_epoch, const BatchCallback& on_
     r.images_per_s = seen / train_seconds;
     result.records.push_back(r);
     result.epochs_done = epoch;
+    const std::string ckpt = options_.checkpoint_for_epoch ? options_.checkpoint_for_epoch(epoch)
+                                                           : options_.checkpoint_path;
     if (!ckpt.empty()) {
       TrainingState s;
       s.candidate_key = candidate_.key;
@@ -234,6 +238,7 @@ TrainResult Trainer::Run(const EpochCallback& on_epoch, const BatchCallback& on_
       s.order_rng = order_gen_.get_state();
       s.augment_rng = augment_gen_.get_state();
       SaveCheckpoint(ckpt, *model_, s);
+      last_checkpoint_ = ckpt;
     }
     bool go_on = true;
     if (on_epoch) {

@@ -31,6 +31,11 @@ struct TrainerRunOptions {
   // The checkpoint file written after every epoch (see CheckpointFile); empty
   // = no checkpoints (and no resume).
   std::string checkpoint_path;
+  // When set, where the checkpoint after `epoch` goes instead (e.g. one file
+  // per epoch: DIR/epoch-<epoch>.pt); the search driver deletes old ones.
+  std::function<std::string(int epoch)> checkpoint_for_epoch;
+  // The checkpoint `resume` reads; empty = checkpoint_path.
+  std::string resume_from;
   int epochs = 0;                // 0 = config.training.epochs (also sets the milestones' budget)
   bool resume = false;           // continue from checkpoint_path when it exists
   std::optional<uint64_t> seed;  // default config.seed
@@ -87,6 +92,9 @@ class Trainer {
   Step TrainStep(const torch::Tensor& images, const torch::Tensor& labels, double lr);
 
   space::FactorizeNet model() const { return model_; }
+  // The checkpoint written after the last epoch done ("" if none yet); valid
+  // inside the epoch callback for the epoch it reports.
+  const std::string& last_checkpoint() const { return last_checkpoint_; }
   int epochs() const { return epochs_; }
   // The learning rate of `epoch` (from 1): lr * gamma^(milestones passed).
   double LearningRate(int epoch) const;
@@ -109,6 +117,7 @@ class Trainer {
   std::vector<torch::Tensor> momentum_;  // per params_, undefined before the first step
   at::Generator order_gen_, augment_gen_;
   bool channels_last_ = false;
+  std::string last_checkpoint_;
 };
 
 // Accuracy of `model` (in eval mode, no grad) on a split; fraction in [0, 1].

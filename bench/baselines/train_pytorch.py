@@ -159,10 +159,13 @@ def main():
 
     for _ in range(5):
         step()
-    t0 = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    step_ips = args.steps * len(y) / (time.perf_counter() - t0)
+    best_s = float("inf")  # best of 3 rounds (the machine may be shared)
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        best_s = min(best_s, time.perf_counter() - t0)
+    step_ips = args.steps * len(y) / best_s
 
     print(json.dumps({"impl": "pytorch", "threads": torch.get_num_threads(),
                       "epoch_images_per_s": best, "step_images_per_s": step_ips,

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "evaluators/checkpoint.h"
 
@@ -128,6 +129,31 @@ TEST_F(TrainerTest, ResumeFromCheckpointEqualsStraightRun) {
   EXPECT_EQ(again.records.size(), 3u);
 }
 
+TEST_F(TrainerTest, CheckpointPerEpochAndResumeFromAnotherFile) {
+  const Config c = TinyConfig();
+  const Dataset data = LoadDataset(c.data, c.model, c.seed);
+  TrainerRunOptions o;
+  o.checkpoint_for_epoch = [&](int e) { return dir_ + "/epoch-" + std::to_string(e) + ".pt"; };
+  std::vector<std::string> seen;
+  Trainer first(c, Regular(c), data, o);
+  first.Run([&](const EpochRecord& r, space::FactorizeNet&) {
+    seen.push_back(first.last_checkpoint());
+    return r.epoch < 2;
+  });
+  EXPECT_EQ(seen, (std::vector<std::string>{dir_ + "/epoch-1.pt", dir_ + "/epoch-2.pt"}));
+  o.resume = true;
+  o.resume_from = dir_ + "/epoch-2.pt";
+  Trainer second(c, Regular(c), data, o);
+  TrainResult r = second.Run();
+  EXPECT_EQ(r.status, TrainResult::Status::kCompleted);
+  EXPECT_EQ(r.records.size(), 3u);
+  EXPECT_EQ(second.last_checkpoint(), dir_ + "/epoch-3.pt");
+  EXPECT_EQ(LoadModelCheckpoint(dir_ + "/epoch-3.pt", c.macro()).epoch, 3);
+  // Same numbers as a straight run.
+  TrainResult straight = Trainer(c, Regular(c), data).Run();
+  EXPECT_EQ(straight.records[2].train_loss, r.records[2].train_loss);
+}
+
 TEST_F(TrainerTest, DivergenceEndsTheRunWithAClearResult) {
   Config c = TinyConfig();
   c.training.lr = 1e12;
@@ -150,12 +176,40 @@ TEST_F(TrainerTest, EpochCallbackSeesTheModelAndCanStop) {
   TrainResult r = trainer.Run([&](const EpochRecord& rec, space::FactorizeNet& model) {
     epochs.push_back(rec.epoch);
     EXPECT_FALSE(model->is_training());
+    // Handed out in the default (contiguous NCHW) layout.
+    EXPECT_TRUE(model->unit(0).conv->weight.is_contiguous());
     EXPECT_NEAR(Accuracy(*model, data, data.validation), rec.val_acc, 1e-12);
     return rec.epoch < 2;
   });
   EXPECT_EQ(r.status, TrainResult::Status::kStopped);
   EXPECT_EQ(epochs, (std::vector<int>{1, 2}));
   EXPECT_EQ(r.records.size(), 2u);
+}
+
+TEST_F(TrainerTest, ParallelTrainersShareTheDatasetAndMatchSequentialRuns) {
+  const Config c = TinyConfig();
+  const Dataset data = LoadDataset(c.data, c.model, c.seed);
+  const space::Candidate dw =
+      space::MakeCandidate(c.macro(), space::DepthwiseFactorization(c.macro()));
+  TrainerRunOptions o;
+  o.epochs = 1;
+  const TrainResult seq_a = Trainer(c, Regular(c), data, o).Run();
+  const TrainResult seq_b = Trainer(c, dw, data, o).Run();
+  TrainResult par_a, par_b;
+  // OpenMP's thread count is per thread: each worker sets its own.
+  std::thread ta([&] {
+    at::set_num_threads(1);
+    par_a = Trainer(c, Regular(c), data, o).Run();
+  });
+  std::thread tb([&] {
+    at::set_num_threads(1);
+    par_b = Trainer(c, dw, data, o).Run();
+  });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(seq_a.records[0].train_loss, par_a.records[0].train_loss);
+  EXPECT_EQ(seq_b.records[0].train_loss, par_b.records[0].train_loss);
+  EXPECT_EQ(seq_b.records[0].val_acc, par_b.records[0].val_acc);
 }
 
 TEST_F(TrainerTest, LearningRateScheduleFollowsMilestones) {
