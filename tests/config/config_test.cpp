@@ -141,5 +141,21 @@ TEST(ConfigTest, ShippedConfigsLoad) {
   EXPECT_THROW(LoadConfig("/nonexistent/x.yaml"), ConfigError);
 }
 
+TEST(ConfigTest, QuantizationSection) {
+  const Config c = ParseConfig(
+      "name: x\nspace: {paths: [regular]}\nquantization:\n  calibration_samples: 64\n"
+      "  percentile: 0.5\n  mode: fake\n  eval_batch: 32\n");
+  EXPECT_EQ(c.quantization.calibration_samples, 64);
+  EXPECT_DOUBLE_EQ(c.quantization.percentile, 0.5);
+  EXPECT_EQ(c.quantization.mode, "fake");
+  EXPECT_EQ(c.quantization.eval_batch, 32);
+  std::string e = ErrorOf("name: x\nspace: {paths: [regular]}\nquantization: {mode: float}\n");
+  EXPECT_NE(e.find("quantization.mode"), std::string::npos) << e;
+  EXPECT_NE(e.find("float"), std::string::npos) << e;
+  e = ErrorOf("name: x\nspace: {paths: [regular]}\nquantization:\n  percentile: 60\n");
+  EXPECT_NE(e.find("study.yaml:4"), std::string::npos) << e;
+  EXPECT_NE(e.find("quantization.percentile"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace fnas

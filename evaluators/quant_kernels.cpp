@@ -1,0 +1,353 @@
+#include "evaluators/quant_kernels.h"
+
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_* as the unused merge
+// operand, which -Wmaybe-uninitialized reports falsely once they are inlined
+// here; the diagnostic is located in the header, so it is silenced before it.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "evaluators/quant.h"
+
+namespace fnas::evaluators::kernels {
+
+namespace {
+
+#define FNAS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+// The microkernel of every conv: 4 output channels x 64 positions in 16 zmm
+// accumulators (named, so that GCC keeps them in registers). Step j adds
+// w_o[j] . x[offs[j] + p] for the 16-lane groups of positions p0 ... p0 + 63
+// (< Q), where w_o[j] is a pair of int16 weights broadcast to every lane and
+// x holds pairs of int16 inputs (vpdpwssd: 32 int16 MACs into 16 int32).
+// acc += c . b in place. GCC 12 copies accumulators of the intrinsic in and
+// out of the loop (and spills two of them); the asm pins each in its register.
+#define FNAS_DPWSSD(acc, c, b) asm("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(c), "v"(b))
+
+FNAS_AVX512 void Block4(const int32_t* w0, const int32_t* w1, const int32_t* w2, const int32_t* w3,
+                        const int64_t* offs, int64_t n, const int32_t* x, int64_t Q, int64_t p0,
+                        int32_t* acc) {
+  const auto mask = [&](int v) -> __mmask16 {
+    const int64_t left = Q - (p0 + 16 * v);
+    return left >= 16 ? 0xFFFF : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1);
+  };
+  const __mmask16 m0 = mask(0), m1 = mask(1), m2 = mask(2), m3 = mask(3);
+#define FNAS_LOAD_ROW(o)                                                 \
+  __m512i a##o##0 = _mm512_maskz_loadu_epi32(m0, acc + (o)*Q + p0);      \
+  __m512i a##o##1 = _mm512_maskz_loadu_epi32(m1, acc + (o)*Q + p0 + 16); \
+  __m512i a##o##2 = _mm512_maskz_loadu_epi32(m2, acc + (o)*Q + p0 + 32); \
+  __m512i a##o##3 = _mm512_maskz_loadu_epi32(m3, acc + (o)*Q + p0 + 48);
+  FNAS_LOAD_ROW(0)
+  FNAS_LOAD_ROW(1)
+  FNAS_LOAD_ROW(2)
+  FNAS_LOAD_ROW(3)
+#undef FNAS_LOAD_ROW
+  for (int64_t j = 0; j < n; ++j) {
+    const int32_t* c = x + offs[j] + p0;
+    const __m512i c0 = _mm512_maskz_loadu_epi32(m0, c);
+    const __m512i c1 = _mm512_maskz_loadu_epi32(m1, c + 16);
+    const __m512i c2 = _mm512_maskz_loadu_epi32(m2, c + 32);
+    const __m512i c3 = _mm512_maskz_loadu_epi32(m3, c + 48);
+#define FNAS_MAC_ROW(o, w)                       \
+  {                                              \
+    const __m512i b = _mm512_set1_epi32((w)[j]); \
+    FNAS_DPWSSD(a##o##0, c0, b);                 \
+    FNAS_DPWSSD(a##o##1, c1, b);                 \
+    FNAS_DPWSSD(a##o##2, c2, b);                 \
+    FNAS_DPWSSD(a##o##3, c3, b);                 \
+  }
+    FNAS_MAC_ROW(0, w0)
+    FNAS_MAC_ROW(1, w1)
+    FNAS_MAC_ROW(2, w2)
+    FNAS_MAC_ROW(3, w3)
+#undef FNAS_MAC_ROW
+  }
+#define FNAS_STORE_ROW(o)                                       \
+  _mm512_mask_storeu_epi32(acc + (o)*Q + p0, m0, a##o##0);      \
+  _mm512_mask_storeu_epi32(acc + (o)*Q + p0 + 16, m1, a##o##1); \
+  _mm512_mask_storeu_epi32(acc + (o)*Q + p0 + 32, m2, a##o##2); \
+  _mm512_mask_storeu_epi32(acc + (o)*Q + p0 + 48, m3, a##o##3);
+  FNAS_STORE_ROW(0)
+  FNAS_STORE_ROW(1)
+  FNAS_STORE_ROW(2)
+  FNAS_STORE_ROW(3)
+#undef FNAS_STORE_ROW
+}
+
+bool CpuCheck() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vnni");
+}
+
+// acc[o][p] += sum_k w[o][k] * col[k][p] for o < cout, p < P; w is [cout][kp],
+// col is [kp / 2][P][2] (pairs of k interleaved per pixel).
+void GemmPortable(const int16_t* w, int cout, int64_t kp, const int16_t* col, int64_t P,
+                  int32_t* acc) {
+  for (int o = 0; o < cout; ++o) {
+    int32_t* a = acc + o * P;
+    const int16_t* wr = w + o * kp;
+    for (int64_t kk = 0; kk < kp / 2; ++kk) {
+      const int32_t w0 = wr[2 * kk], w1 = wr[2 * kk + 1];
+      const int16_t* c = col + kk * P * 2;
+      for (int64_t p = 0; p < P; ++p) a[p] += w0 * c[2 * p] + w1 * c[2 * p + 1];
+    }
+  }
+}
+
+// The same with AVX-512 VNNI: a block of NO output channels x 64 pixels lives
+// in 4 * NO zmm accumulators; each step multiplies a pair of k of 16 pixels by
+// a broadcast pair of weights (vpdpwssd: 32 int16 MACs into 16 int32).
+template <int NO>
+FNAS_AVX512 void VnniBlock(const int16_t* w, int64_t kp, const int16_t* col, int64_t P, int64_t p0,
+                           int32_t* acc) {
+  __mmask16 m[4];
+  for (int v = 0; v < 4; ++v) {
+    const int64_t left = P - (p0 + 16 * v);
+    m[v] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1);
+  }
+  __m512i a[NO][4];
+  for (int o = 0; o < NO; ++o) {
+    for (int v = 0; v < 4; ++v) a[o][v] = _mm512_maskz_loadu_epi32(m[v], acc + o * P + p0 + 16 * v);
+  }
+  const int32_t* w32[NO];
+  for (int o = 0; o < NO; ++o) w32[o] = reinterpret_cast<const int32_t*>(w + o * kp);
+  const int32_t* c32 = reinterpret_cast<const int32_t*>(col);
+  for (int64_t kk = 0; kk < kp / 2; ++kk) {
+    const int32_t* c = c32 + kk * P + p0;
+    __m512i cv[4];
+    for (int v = 0; v < 4; ++v) cv[v] = _mm512_maskz_loadu_epi32(m[v], c + 16 * v);
+    for (int o = 0; o < NO; ++o) {
+      const __m512i wb = _mm512_set1_epi32(w32[o][kk]);
+      for (int v = 0; v < 4; ++v) a[o][v] = _mm512_dpwssd_epi32(a[o][v], cv[v], wb);
+    }
+  }
+  for (int o = 0; o < NO; ++o) {
+    for (int v = 0; v < 4; ++v) _mm512_mask_storeu_epi32(acc + o * P + p0 + 16 * v, m[v], a[o][v]);
+  }
+}
+
+void GemmVnni(const int16_t* w, int cout, int64_t kp, const int16_t* col, int64_t P, int32_t* acc) {
+  std::vector<int64_t> offs(kp / 2);  // step kk -> row kk of the column matrix
+  for (int64_t kk = 0; kk < kp / 2; ++kk) offs[kk] = kk * P;
+  const int32_t* x = reinterpret_cast<const int32_t*>(col);
+  for (int64_t p0 = 0; p0 < P; p0 += 64) {
+    int o = 0;
+    for (; o + 4 <= cout; o += 4) {
+      const int32_t* w0 = reinterpret_cast<const int32_t*>(w + o * kp);
+      const int64_t ws = kp / 2;
+      Block4(w0, w0 + ws, w0 + 2 * ws, w0 + 3 * ws, offs.data(), ws, x, P, p0, acc + o * P);
+    }
+    switch (cout - o) {
+      case 3:
+        VnniBlock<3>(w + o * kp, kp, col, P, p0, acc + o * P);
+        break;
+      case 2:
+        VnniBlock<2>(w + o * kp, kp, col, P, p0, acc + o * P);
+        break;
+      case 1:
+        VnniBlock<1>(w + o * kp, kp, col, P, p0, acc + o * P);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+int32_t DotPortable(const int16_t* w, const int16_t* x, int64_t n) {
+  int32_t s = 0;
+  for (int64_t i = 0; i < n; ++i) s += static_cast<int32_t>(w[i]) * x[i];
+  return s;
+}
+
+FNAS_AVX512 int32_t DotVnni(const int16_t* w, const int16_t* x, int64_t n) {
+  __m512i s = _mm512_setzero_si512();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s = _mm512_dpwssd_epi32(s, _mm512_loadu_si512(w + i), _mm512_loadu_si512(x + i));
+  }
+  alignas(64) int32_t lanes[16];
+  _mm512_store_si512(lanes, s);
+  int32_t r = 0;
+  for (int l = 0; l < 16; ++l) r += lanes[l];
+  for (; i < n; ++i) r += static_cast<int32_t>(w[i]) * x[i];
+  return r;
+}
+
+void RequantizePortable(const int32_t* acc, int64_t n, int32_t multiplier, int shift,
+                        int32_t zero_point, int32_t lo, int32_t hi, uint8_t* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t v = MultiplyByQuantizedMultiplier(acc[i], multiplier, shift) + zero_point;
+    out[i] = static_cast<uint8_t>(std::clamp(v, lo, hi));
+  }
+}
+
+// 16 lanes at a time. SaturatingRoundingDoublingHighMul(x, m) for m >= 0 is
+// floor((x * m + 2^30) / 2^31): for x * m < 0 the reference's truncation of
+// (x * m + 1 - 2^30) / 2^31 toward zero is the same number. Only for right
+// shifts (M < 1, shift <= 0); the caller falls back otherwise.
+FNAS_AVX512 void RequantizeAvx512(const int32_t* acc, int64_t n, int32_t multiplier, int right,
+                                  int32_t zero_point, int32_t lo, int32_t hi, uint8_t* out) {
+  const __m512i m = _mm512_set1_epi64(multiplier);
+  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
+  const int32_t mask = static_cast<int32_t>((int64_t{1} << right) - 1);
+  const __m512i maskv = _mm512_set1_epi32(mask), half = _mm512_set1_epi32(mask >> 1);
+  const __m512i one = _mm512_set1_epi32(1), zp = _mm512_set1_epi32(zero_point);
+  const __m512i lov = _mm512_set1_epi32(lo), hiv = _mm512_set1_epi32(hi);
+  const __m128i count = _mm_cvtsi32_si128(right);
+  for (int64_t i = 0; i < n; i += 16) {
+    const int64_t left = n - i;
+    const __mmask16 k = left >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << left) - 1);
+    const __m512i x = _mm512_maskz_loadu_epi32(k, acc + i);
+    __m512i even = _mm512_mul_epi32(x, m);
+    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), m);
+    even = _mm512_srai_epi64(_mm512_add_epi64(even, nudge), 31);
+    odd = _mm512_srai_epi64(_mm512_add_epi64(odd, nudge), 31);
+    __m512i r = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+    // RoundingDivideByPOT: + 1 where the remainder exceeds the threshold.
+    const __m512i rem = _mm512_and_si512(r, maskv);
+    const __m512i thr = _mm512_add_epi32(half, _mm512_and_si512(_mm512_srai_epi32(r, 31), one));
+    const __m512i q = _mm512_sra_epi32(r, count);
+    r = _mm512_mask_add_epi32(q, _mm512_cmpgt_epi32_mask(rem, thr), q, one);
+    r = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, zp), lov), hiv);
+    _mm512_mask_cvtepi32_storeu_epi8(out + i, k, r);
+  }
+}
+
+FNAS_AVX512 void InterleaveAvx512(const int16_t* a, const int16_t* b, int64_t n, int16_t* d) {
+  alignas(64) int16_t lo_idx[32], hi_idx[32];
+  for (int j = 0; j < 16; ++j) {
+    lo_idx[2 * j] = static_cast<int16_t>(j);
+    lo_idx[2 * j + 1] = static_cast<int16_t>(32 + j);
+    hi_idx[2 * j] = static_cast<int16_t>(16 + j);
+    hi_idx[2 * j + 1] = static_cast<int16_t>(48 + j);
+  }
+  const __m512i il = _mm512_load_si512(lo_idx), ih = _mm512_load_si512(hi_idx);
+  for (int64_t i = 0; i < n; i += 32) {
+    const int64_t left = n - i;
+    const auto mask = [](int64_t c) -> __mmask32 {
+      return c >= 32 ? 0xFFFFFFFFu : c <= 0 ? 0u : static_cast<__mmask32>((1u << c) - 1);
+    };
+    const __m512i va = _mm512_maskz_loadu_epi16(mask(left), a + i);
+    const __m512i vb = _mm512_maskz_loadu_epi16(mask(left), b + i);
+    _mm512_mask_storeu_epi16(d + 2 * i, mask(2 * left), _mm512_permutex2var_epi16(va, il, vb));
+    _mm512_mask_storeu_epi16(d + 2 * i + 32, mask(2 * left - 32),
+                             _mm512_permutex2var_epi16(va, ih, vb));
+  }
+}
+
+template <int NO>
+FNAS_AVX512 void DirectBlock(const int32_t* wpair, int64_t wstride, int pairs, int taps,
+                             const int64_t* offsets, const int32_t* xpair, int64_t plane, int64_t Q,
+                             int64_t p0, int32_t* acc) {
+  __mmask16 m[4];
+  for (int v = 0; v < 4; ++v) {
+    const int64_t left = Q - (p0 + 16 * v);
+    m[v] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1);
+  }
+  __m512i a[NO][4];
+  for (int o = 0; o < NO; ++o) {
+    for (int v = 0; v < 4; ++v) a[o][v] = _mm512_maskz_loadu_epi32(m[v], acc + o * Q + p0 + 16 * v);
+  }
+  for (int cc = 0; cc < pairs; ++cc) {
+    const int32_t* x = xpair + cc * plane + p0;
+    const int32_t* w = wpair + int64_t{cc} * taps;
+    for (int t = 0; t < taps; ++t) {
+      const int32_t* c = x + offsets[t];
+      __m512i cv[4];
+      for (int v = 0; v < 4; ++v) cv[v] = _mm512_maskz_loadu_epi32(m[v], c + 16 * v);
+      for (int o = 0; o < NO; ++o) {
+        const __m512i wb = _mm512_set1_epi32(w[o * wstride + t]);
+        for (int v = 0; v < 4; ++v) a[o][v] = _mm512_dpwssd_epi32(a[o][v], cv[v], wb);
+      }
+    }
+  }
+  for (int o = 0; o < NO; ++o) {
+    for (int v = 0; v < 4; ++v) _mm512_mask_storeu_epi32(acc + o * Q + p0 + 16 * v, m[v], a[o][v]);
+  }
+}
+
+}  // namespace
+
+void DirectConvPairs(const int32_t* wpair, int cout, int pairs, int taps, const int64_t* offsets,
+                     const int32_t* xpair, int64_t plane, int64_t Q, int32_t* acc) {
+  const int64_t ws = int64_t{pairs} * taps;  // weights of one output channel
+  std::vector<int64_t> offs(ws);             // step (pair cc, tap t) -> input offset
+  for (int cc = 0; cc < pairs; ++cc) {
+    for (int t = 0; t < taps; ++t) offs[cc * taps + t] = cc * plane + offsets[t];
+  }
+  for (int64_t p0 = 0; p0 < Q; p0 += 64) {
+    int o = 0;
+    for (; o + 4 <= cout; o += 4) {
+      const int32_t* w0 = wpair + o * ws;
+      Block4(w0, w0 + ws, w0 + 2 * ws, w0 + 3 * ws, offs.data(), ws, xpair, Q, p0, acc + o * Q);
+    }
+    const int left = cout - o;
+    if (left == 3)
+      DirectBlock<3>(wpair + o * ws, ws, pairs, taps, offsets, xpair, plane, Q, p0, acc + o * Q);
+    if (left == 2)
+      DirectBlock<2>(wpair + o * ws, ws, pairs, taps, offsets, xpair, plane, Q, p0, acc + o * Q);
+    if (left == 1)
+      DirectBlock<1>(wpair + o * ws, ws, pairs, taps, offsets, xpair, plane, Q, p0, acc + o * Q);
+  }
+}
+
+FNAS_AVX512 void DepthwisePairs(const int32_t* wpair, const int64_t* offsets, int n,
+                                const int32_t* sp, int64_t Q, int32_t* acc) {
+  for (int64_t p0 = 0; p0 < Q; p0 += 64) {
+    __mmask16 m[4];
+    __m512i a[4];
+    for (int v = 0; v < 4; ++v) {
+      const int64_t left = Q - (p0 + 16 * v);
+      m[v] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1);
+      a[v] = _mm512_maskz_loadu_epi32(m[v], acc + p0 + 16 * v);
+    }
+    for (int j = 0; j < n; ++j) {
+      const __m512i wb = _mm512_set1_epi32(wpair[j]);
+      const int32_t* c = sp + offsets[j] + p0;
+      for (int v = 0; v < 4; ++v) {
+        a[v] = _mm512_dpwssd_epi32(a[v], _mm512_maskz_loadu_epi32(m[v], c + 16 * v), wb);
+      }
+    }
+    for (int v = 0; v < 4; ++v) _mm512_mask_storeu_epi32(acc + p0 + 16 * v, m[v], a[v]);
+  }
+}
+
+bool CpuHasAvx512Vnni() {
+  static const bool has = CpuCheck();
+  return has;
+}
+
+void RequantizeRow(const int32_t* acc, int64_t n, int32_t multiplier, int shift, int32_t zero_point,
+                   int32_t lo, int32_t hi, uint8_t* out, bool avx512) {
+  if (avx512 && shift <= 0 && multiplier >= 0) {
+    RequantizeAvx512(acc, n, multiplier, -shift, zero_point, lo, hi, out);
+  } else {
+    RequantizePortable(acc, n, multiplier, shift, zero_point, lo, hi, out);
+  }
+}
+
+void InterleavePairs(const int16_t* a, const int16_t* b, int64_t n, int16_t* d, bool avx512) {
+  if (avx512) {
+    InterleaveAvx512(a, b, n, d);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    d[2 * i] = a[i];
+    d[2 * i + 1] = b[i];
+  }
+}
+
+void Gemm(const int16_t* w, int cout, int64_t kp, const int16_t* col, int64_t P, int32_t* acc,
+          bool avx512) {
+  avx512 ? GemmVnni(w, cout, kp, col, P, acc) : GemmPortable(w, cout, kp, col, P, acc);
+}
+
+int32_t Dot(const int16_t* w, const int16_t* x, int64_t n, bool avx512) {
+  return avx512 ? DotVnni(w, x, n) : DotPortable(w, x, n);
+}
+
+}  // namespace fnas::evaluators::kernels

@@ -1,0 +1,41 @@
+// Low-level kernels of the integer network, each with a portable version and
+// an AVX-512 one (chosen at run time; the results are bit-identical, which
+// tests/evaluators/quant_net_test.cpp checks). Pure functions.
+#pragma once
+
+#include <cstdint>
+
+namespace fnas::evaluators::kernels {
+
+// Whether this CPU has AVX-512 F, BW and VNNI (checked once).
+bool CpuHasAvx512Vnni();
+
+// out[i] = clamp(MultiplyByQuantizedMultiplier(acc[i], multiplier, shift) + zero_point, lo, hi).
+void RequantizeRow(const int32_t* acc, int64_t n, int32_t multiplier, int shift, int32_t zero_point,
+                   int32_t lo, int32_t hi, uint8_t* out, bool avx512);
+
+// d[2i] = a[i], d[2i + 1] = b[i] for i < n.
+void InterleavePairs(const int16_t* a, const int16_t* b, int64_t n, int16_t* d, bool avx512);
+
+// acc[o][p] += sum_k w[o][k] * col[k][p] for o < cout, p < P; w is [cout][kp]
+// (kp even), col is [kp / 2][P][2] (pairs of k interleaved per pixel).
+void Gemm(const int16_t* w, int cout, int64_t kp, const int16_t* col, int64_t P, int32_t* acc,
+          bool avx512);
+
+// Direct stride-1 convolution over channel pairs (AVX-512 VNNI only):
+// acc[o][q] += sum_cc sum_t wpair[o][cc][t] . xpair[cc * plane + offsets[t] + q]
+// for o < cout, q < Q, where a pair packs two int16 (low: even channel, high:
+// odd channel) in an int32 and "." is their dot product.
+void DirectConvPairs(const int32_t* wpair, int cout, int pairs, int taps, const int64_t* offsets,
+                     const int32_t* xpair, int64_t plane, int64_t Q, int32_t* acc);
+
+// Depthwise stride-1 conv of one channel (AVX-512 VNNI only): sp[q] packs the
+// padded input pair (x[q], x[q + 1]); acc[q] += sum_j wpair[j] . sp[offsets[j] + q]
+// for q < Q (each pair of weights covers two horizontally adjacent taps).
+void DepthwisePairs(const int32_t* wpair, const int64_t* offsets, int n, const int32_t* sp,
+                    int64_t Q, int32_t* acc);
+
+// sum_i w[i] * x[i] in int32.
+int32_t Dot(const int16_t* w, const int16_t* x, int64_t n, bool avx512);
+
+}  // namespace fnas::evaluators::kernels

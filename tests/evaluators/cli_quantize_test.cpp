@@ -1,0 +1,102 @@
+// The `quantize` and `export` subcommands on a checkpoint from `train`, run
+// as a user would.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/testing/cli.h"
+
+namespace fnas {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::RunCli;
+
+class QuantizeCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char tmpl[] = "/tmp/fnas_quantize_cli_XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    std::ofstream(dir_ + "/tiny.yaml") << R"(
+name: tiny
+seed: 3
+model: {input: [1, 12, 12], width: 0.125, classes: 3, dense: [16]}
+space: {paths: [regular, uniform: [2]]}
+data: {dataset: synthetic, synthetic_train: 300, synthetic_test: 60, validation: 50}
+training: {epochs: 2, batch_size: 32, lr: 0.05, milestones: [0.5]}
+quantization: {calibration_samples: 100, percentile: 1.0, eval_batch: 32}
+storage: {db: )" + dir_ + "/tiny.db}\n";
+    const auto r = RunCli("train " + dir_ + "/tiny.yaml --candidate uniform-f2 --threads 1");
+    ASSERT_EQ(r.code, 0) << r.out;
+    ckpt_ = dir_ + "/tiny.ckpt/uniform-f2.ckpt";
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static std::string dir_, ckpt_;
+};
+std::string QuantizeCli::dir_, QuantizeCli::ckpt_;
+
+TEST_F(QuantizeCli, PrintsMetricsAndTheLayerwiseTable) {
+  const auto r = RunCli("quantize " + ckpt_ + " --config " + dir_ + "/tiny.yaml --threads 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* s : {"acc_fp32", "acc_quint8", "rel_decrease_pct", "qmse", "qce",
+                        "fake_vs_integer_top1_agreement", "sqnr_db", "fold_precision",
+                        "act_precision", "conv_64_1.group", "conv_256_3.point", "dense_2",
+                        "test split", "calibration 100 training images"}) {
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  }
+}
+
+TEST_F(QuantizeCli, JsonOnTheValidationSplit) {
+  const auto r = RunCli("quantize " + ckpt_ + " --config " + dir_ +
+                        "/tiny.yaml --split val --format json --threads 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["split"], "val");
+  EXPECT_EQ(j["candidate"], "uniform-f2");
+  EXPECT_EQ(j["epoch"], 2);
+  EXPECT_EQ(j["metrics"]["images"], 50);
+  const double a = j["metrics"]["acc_fp32"], q = j["metrics"]["acc_q"];
+  EXPECT_NEAR(j["metrics"]["rel_decrease"].get<double>(), a > 0 ? std::abs(a - q) / a * 100 : 0,
+              1e-9);
+  // stem + 8 layers x (group, point) + 2 dense.
+  ASSERT_EQ(j["layers"].size(), 19u);
+  EXPECT_EQ(j["layers"][0]["op"], "stem");
+  EXPECT_GT(j["layers"][0]["w_range"].get<double>(), 0);
+}
+
+TEST_F(QuantizeCli, ExportsAModelTheNumpyReaderRuns) {
+  const std::string out = dir_ + "/int8";
+  auto r = RunCli("export " + ckpt_ + " --config " + dir_ + "/tiny.yaml --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(out + "/manifest.json"));
+  EXPECT_TRUE(fs::exists(out + "/00_stem.weights.u8"));
+  EXPECT_TRUE(fs::exists(out + "/00_stem.bias.i32"));
+  // 5 blank images through the reference reader: 5 lines of class + 3 logits.
+  std::ofstream(out + "/blank.u8", std::ios::binary) << std::string(5 * 144, '\0');
+  const std::string cmd = "/usr/bin/python3 " +
+                          testing::SourcePath("scripts/run_integer_model.py") + " " + out + " " +
+                          out + "/blank.u8 " + out + "/logits.u8";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  int lines = 0;
+  char buf[512];
+  while (fgets(buf, sizeof(buf), pipe)) ++lines;
+  EXPECT_EQ(pclose(pipe), 0);
+  EXPECT_EQ(lines, 5);
+  EXPECT_EQ(fs::file_size(out + "/logits.u8"), 15u);
+}
+
+TEST_F(QuantizeCli, BadInputExitsTwo) {
+  auto r = RunCli("quantize " + dir_ + "/missing.ckpt --config " + dir_ + "/tiny.yaml");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("missing.ckpt"), std::string::npos) << r.out;
+  r = RunCli("quantize " + ckpt_ + " --config " + dir_ + "/tiny.yaml --split train");
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = RunCli("export " + ckpt_ + " --config " + dir_ + "/tiny.yaml");  // --out is required
+  EXPECT_EQ(r.code, 2) << r.out;
+}
+
+}  // namespace
+}  // namespace fnas

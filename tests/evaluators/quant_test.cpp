@@ -1,0 +1,231 @@
+// quint8 primitives against hand-computed cases.
+#include "evaluators/quant.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "common/error.h"
+
+namespace fnas::evaluators {
+namespace {
+
+constexpr int32_t kMin = std::numeric_limits<int32_t>::min();
+constexpr int32_t kMax = std::numeric_limits<int32_t>::max();
+
+TEST(ChooseQParams, SymmetricRangeRoundsZeroPointHalfAway) {
+  const QParams q = ChooseQParams(-1.0, 1.0);
+  EXPECT_DOUBLE_EQ(q.scale, 2.0 / 255);
+  EXPECT_EQ(q.zero_point, 128);  // 127.5 rounds away from zero
+  EXPECT_DOUBLE_EQ(q.min, -128 * 2.0 / 255);
+  EXPECT_DOUBLE_EQ(q.max, 127 * 2.0 / 255);
+}
+
+TEST(ChooseQParams, NudgesSoThatZeroIsExact) {
+  // scale = 1.3 / 255; -min / scale = 58.846 -> 59.
+  const QParams q = ChooseQParams(-0.3, 1.0);
+  EXPECT_DOUBLE_EQ(q.scale, 1.3 / 255);
+  EXPECT_EQ(q.zero_point, 59);
+  EXPECT_NEAR(q.min, -59 * 1.3 / 255, 1e-12);
+  EXPECT_NEAR(q.max, 196 * 1.3 / 255, 1e-12);
+  EXPECT_EQ(QuantizeValue(0.0f, q), 59);
+  EXPECT_EQ(DequantizeValue(59, q), 0.0f);
+}
+
+TEST(ChooseQParams, RangesThatExcludeZeroAreWidened) {
+  const QParams pos = ChooseQParams(2.0, 5.0);  // -> [0, 5]
+  EXPECT_DOUBLE_EQ(pos.scale, 5.0 / 255);
+  EXPECT_EQ(pos.zero_point, 0);
+  EXPECT_DOUBLE_EQ(pos.min, 0.0);
+  EXPECT_DOUBLE_EQ(pos.max, 5.0);
+  const QParams neg = ChooseQParams(-3.0, -1.0);  // -> [-3, 0]
+  EXPECT_DOUBLE_EQ(neg.scale, 3.0 / 255);
+  EXPECT_EQ(neg.zero_point, 255);
+  EXPECT_DOUBLE_EQ(neg.min, -3.0);
+  EXPECT_DOUBLE_EQ(neg.max, 0.0);
+}
+
+TEST(ChooseQParams, DegenerateRange) {
+  for (double v : {0.0}) {
+    const QParams q = ChooseQParams(v, v);
+    EXPECT_DOUBLE_EQ(q.scale, 1.0);
+    EXPECT_EQ(q.zero_point, 0);
+    EXPECT_EQ(QuantizeValue(0.0f, q), 0);
+  }
+  // min = max != 0 widens to [0, v]: not degenerate.
+  const QParams q = ChooseQParams(0.51, 0.51);
+  EXPECT_DOUBLE_EQ(q.scale, 0.51 / 255);
+  EXPECT_EQ(q.zero_point, 0);
+  EXPECT_EQ(QuantizeValue(0.51f, q), 255);
+  EXPECT_THROW(ChooseQParams(1.0, 0.0), Error);
+  EXPECT_THROW(ChooseQParams(0.0, std::nan("")), Error);
+}
+
+TEST(QuantizeValue, RoundsHalfAwayAndClamps) {
+  QParams q;
+  q.scale = 0.5;
+  q.zero_point = 10;
+  EXPECT_EQ(QuantizeValue(1.25f, q), 13);  // 2.5 -> 3
+  EXPECT_EQ(QuantizeValue(-1.25f, q), 7);  // -2.5 -> -3
+  EXPECT_EQ(QuantizeValue(1.2f, q), 12);   // 2.4 -> 2
+  EXPECT_EQ(QuantizeValue(1000.f, q), 255);
+  EXPECT_EQ(QuantizeValue(-6.f, q), 0);  // -12 + 10 -> clamp
+  EXPECT_EQ(QuantizeValue(1e30f, q), 255);
+  EXPECT_FLOAT_EQ(DequantizeValue(13, q), 1.5f);
+  EXPECT_EQ(QuantizeBias(0.75, 0.5), 2);  // 1.5 -> 2
+  EXPECT_EQ(QuantizeBias(-0.75, 0.5), -2);
+}
+
+TEST(QuantizeMultiplier, MantissaAndShift) {
+  int32_t m;
+  int s;
+  QuantizeMultiplier(0.5, &m, &s);
+  EXPECT_EQ(m, 1 << 30);
+  EXPECT_EQ(s, 0);
+  QuantizeMultiplier(0.75, &m, &s);
+  EXPECT_EQ(m, 1610612736);  // 0.75 * 2^31
+  EXPECT_EQ(s, 0);
+  QuantizeMultiplier(0.1, &m, &s);  // 0.8 * 2^-3; 0.8 * 2^31 = 1717986918.4
+  EXPECT_EQ(m, 1717986918);
+  EXPECT_EQ(s, -3);
+  QuantizeMultiplier(2.0, &m, &s);  // 0.5 * 2^2
+  EXPECT_EQ(m, 1 << 30);
+  EXPECT_EQ(s, 2);
+  QuantizeMultiplier(1.0 - 1e-12, &m, &s);  // mantissa rounds to 2^31: halved, shift + 1
+  EXPECT_EQ(m, 1 << 30);
+  EXPECT_EQ(s, 1);
+  QuantizeMultiplier(0.0, &m, &s);
+  EXPECT_EQ(m, 0);
+  EXPECT_EQ(s, 0);
+  QuantizeMultiplier(1e-12, &m, &s);  // below 2^-31: flushed to zero
+  EXPECT_EQ(m, 0);
+  EXPECT_EQ(s, 0);
+}
+
+TEST(SaturatingRoundingDoublingHighMul, SignsTiesAndSaturation) {
+  // a * b * 2 / 2^32 = a * b / 2^31.
+  EXPECT_EQ(SaturatingRoundingDoublingHighMul(1 << 30, 1 << 30), 1 << 29);
+  EXPECT_EQ(SaturatingRoundingDoublingHighMul(-(1 << 30), 1 << 30), -(1 << 29));
+  EXPECT_EQ(SaturatingRoundingDoublingHighMul(1, 1 << 30), 1);  // 0.5 -> 1
+  EXPECT_EQ(SaturatingRoundingDoublingHighMul(3, 1 << 30), 2);  // 1.5 -> 2
+  // gemmlowp's nudge for negative products: -0.5 -> 0 and -1.5 -> -1.
+  EXPECT_EQ(SaturatingRoundingDoublingHighMul(-1, 1 << 30), 0);
+  EXPECT_EQ(SaturatingRoundingDoublingHighMul(-3, 1 << 30), -1);
+  EXPECT_EQ(SaturatingRoundingDoublingHighMul(-5, 1 << 29), -1);  // -1.25 -> -1
+  EXPECT_EQ(SaturatingRoundingDoublingHighMul(kMax, kMax), 2147483646);
+  EXPECT_EQ(SaturatingRoundingDoublingHighMul(kMin, kMin), kMax);  // the one overflow
+  EXPECT_EQ(SaturatingRoundingDoublingHighMul(kMin, kMax), -2147483647);
+}
+
+TEST(RoundingDivideByPOT, TiesAwayFromZero) {
+  EXPECT_EQ(RoundingDivideByPOT(5, 1), 3);    // 2.5
+  EXPECT_EQ(RoundingDivideByPOT(-5, 1), -3);  // -2.5
+  EXPECT_EQ(RoundingDivideByPOT(4, 1), 2);
+  EXPECT_EQ(RoundingDivideByPOT(6, 2), 2);    // 1.5
+  EXPECT_EQ(RoundingDivideByPOT(-6, 2), -2);  // -1.5
+  EXPECT_EQ(RoundingDivideByPOT(7, 2), 2);    // 1.75
+  EXPECT_EQ(RoundingDivideByPOT(-7, 2), -2);
+  EXPECT_EQ(RoundingDivideByPOT(5, 2), 1);  // 1.25
+  EXPECT_EQ(RoundingDivideByPOT(-5, 2), -1);
+  EXPECT_EQ(RoundingDivideByPOT(-123, 0), -123);
+  EXPECT_EQ(RoundingDivideByPOT(kMin, 31), -1);
+  EXPECT_EQ(RoundingDivideByPOT(kMax, 31), 1);
+  EXPECT_EQ(RoundingDivideByPOT(1 << 29, 31), 0);  // 0.25
+  EXPECT_EQ(RoundingDivideByPOT(1 << 30, 31), 1);  // 0.5
+  EXPECT_EQ(RoundingDivideByPOT(-(1 << 30), 31), -1);
+}
+
+TEST(MultiplyByQuantizedMultiplier, MatchesRealMultiplication) {
+  int32_t m;
+  int s;
+  QuantizeMultiplier(0.1, &m, &s);
+  EXPECT_EQ(MultiplyByQuantizedMultiplier(1000, m, s), 100);
+  EXPECT_EQ(MultiplyByQuantizedMultiplier(1004, m, s), 100);
+  EXPECT_EQ(MultiplyByQuantizedMultiplier(1005, m, s), 101);  // 100.5
+  EXPECT_EQ(MultiplyByQuantizedMultiplier(-1005, m, s), -101);
+  EXPECT_EQ(MultiplyByQuantizedMultiplier(0, m, s), 0);
+  // M = 2: left shift by 2 then times 0.5.
+  EXPECT_EQ(MultiplyByQuantizedMultiplier(3, 1 << 30, 2), 6);
+  EXPECT_EQ(MultiplyByQuantizedMultiplier(-3, 1 << 30, 2), -6);
+  // The left shift saturates: 2^30 * 4 -> INT32_MAX, times 0.5.
+  EXPECT_EQ(MultiplyByQuantizedMultiplier(1 << 30, 1 << 30, 2), 1 << 30);
+}
+
+TEST(PercentileRange, LinearInterpolationLikeNumpy) {
+  // 0..100: the 1st / 99th percentiles are 1 and 99.
+  std::vector<float> v;
+  for (int i = 100; i >= 0; --i) v.push_back(static_cast<float>(i));
+  Interval r = PercentileRange(v, 1.0);
+  EXPECT_DOUBLE_EQ(r.lo, 1.0);
+  EXPECT_DOUBLE_EQ(r.hi, 99.0);
+  // 0..10 and an outlier 1000 (12 values): position 0.1 * 11 = 1.1 between 1 and 2,
+  // 0.9 * 11 = 9.9 between 9 and 10, so the outlier is clipped away.
+  std::vector<float> w = {1000, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  r = PercentileRange(w, 10.0);
+  EXPECT_NEAR(r.lo, 1.1, 1e-9);
+  EXPECT_NEAR(r.hi, 9.9, 1e-9);
+  r = PercentileRange(w, 0.0);
+  EXPECT_DOUBLE_EQ(r.lo, 0.0);
+  EXPECT_DOUBLE_EQ(r.hi, 1000.0);
+  r = PercentileRange({}, 1.0);
+  EXPECT_EQ(r.lo, 0.0);
+}
+
+TEST(PercentileHistogram, WithinOneBinOfTheExactPercentile) {
+  std::vector<float> v;
+  uint32_t x = 12345;
+  for (int i = 0; i < 20000; ++i) {
+    x = x * 1664525u + 1013904223u;
+    const float u = (x >> 8) / float(1 << 24);
+    v.push_back(u * u * 10 - 2);  // skewed
+  }
+  v.push_back(500);  // an outlier the clipping must remove
+  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  PercentileHistogram h(*lo, *hi, 8192);
+  h.Add(v.data(), 10000);
+  PercentileHistogram h2(*lo, *hi, 8192);
+  h2.Add(v.data() + 10000, static_cast<int64_t>(v.size()) - 10000);
+  h.Merge(h2);
+  EXPECT_EQ(h.count(), static_cast<int64_t>(v.size()));
+  const Interval exact = PercentileRange(v, 1.0);
+  const Interval approx = h.Range(1.0);
+  const double bin = (*hi - *lo) / 8192;
+  EXPECT_NEAR(approx.lo, exact.lo, bin);
+  EXPECT_NEAR(approx.hi, exact.hi, bin);
+  EXPECT_LT(approx.hi, 8.1);
+  const Interval none = h.Range(0.0);
+  EXPECT_DOUBLE_EQ(none.lo, *lo);
+  EXPECT_DOUBLE_EQ(none.hi, 500.0);
+}
+
+TEST(RangeStats, AverageChannelPrecision) {
+  // Two channels [-1, 1] and [0, 0.5]: tensor range 2, precision (2/2 + 0.5/2) / 2.
+  const std::vector<float> w = {-1, 0.5f, 1, 0, 0.5f, 0.25f};
+  const RangeStats s = WeightStats(w, 2);
+  EXPECT_DOUBLE_EQ(s.min, -1);
+  EXPECT_DOUBLE_EQ(s.max, 1);
+  EXPECT_DOUBLE_EQ(s.range, 2);
+  EXPECT_DOUBLE_EQ(s.channel_precision, 0.625);
+  const RangeStats flat = MakeRangeStats({0, 0}, {{0, 0}});
+  EXPECT_DOUBLE_EQ(flat.channel_precision, 1.0);
+}
+
+TEST(Metrics, QmseAndQceOnFixedLogits) {
+  const std::vector<float> fp = {0, 0, std::log(3.0f), 0};
+  const std::vector<float> q = {0, 0, 0, 0};
+  // ((log 3)^2) / 4.
+  EXPECT_NEAR(Qmse(fp, q), std::log(3.0) * std::log(3.0) / 4, 1e-6);
+  // Row 1: p = q = (1/2, 1/2): H = log 2. Row 2: p = (3/4, 1/4), q uniform: H = log 2.
+  EXPECT_NEAR(Qce(fp, q, 2), std::log(2.0), 1e-6);
+  // Against itself: the entropy of p. Row 2: -(3/4 log 3/4 + 1/4 log 1/4).
+  const double h2 = -(0.75 * std::log(0.75) + 0.25 * std::log(0.25));
+  EXPECT_NEAR(Qce(fp, fp, 2), (std::log(2.0) + h2) / 2, 1e-6);
+  EXPECT_EQ(Qmse(fp, fp), 0.0);
+  EXPECT_EQ(Argmax(fp, 2), (std::vector<int>{0, 0}));
+  EXPECT_NEAR(SqnrDb(100, 1), 20.0, 1e-12);
+  EXPECT_TRUE(std::isinf(SqnrDb(1, 0)));
+}
+
+}  // namespace
+}  // namespace fnas::evaluators
