@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "search/scripted_evaluator.h"
+#include "search/training_evaluator.h"
 
 namespace fnas::search {
 
@@ -22,6 +23,7 @@ std::map<std::string, EvaluatorFactory>& Registry() {
   // Built-in evaluators. The training evaluator is added here as "training"
   // (a static registrar in a static library would be dropped by the linker).
   static std::map<std::string, EvaluatorFactory> registry = {
+      {"training", MakeTrainingEvaluator},
       {"scripted",
        [](const Config&, const std::string& options) -> std::unique_ptr<Evaluator> {
          return std::make_unique<ScriptedEvaluator>(ParseScriptedOptions(options));

@@ -1,0 +1,103 @@
+#include "search/training_evaluator.h"
+
+#include <optional>
+
+#include "common/error.h"
+#include "evaluators/analysis.h"
+#include "evaluators/checkpoint.h"
+#include "evaluators/trainer.h"
+
+namespace fnas::search {
+
+namespace {
+
+using evaluators::QuantReport;
+
+// Quantizes `net` (calibrated on the training split) and evaluates it on `split`.
+QuantReport QuantizeAndEvaluate(space::FactorizeNet& net, const evaluators::Dataset& data,
+                                const evaluators::Split& split,
+                                const evaluators::QuantOptions& options, uint64_t seed) {
+  const evaluators::Normalizer normalize = [&data](const torch::Tensor& x) {
+    return data.Normalize(x);
+  };
+  torch::NoGradGuard no_grad;
+  net->eval();
+  const evaluators::QuantizedModel quantized =
+      evaluators::QuantizeModel(net, data.train, normalize, options, seed);
+  return evaluators::Evaluate(quantized, net, split, normalize, options);
+}
+
+}  // namespace
+
+TrainingEvaluator::TrainingEvaluator(const Config& config)
+    : data_(std::make_shared<const evaluators::Dataset>(
+          evaluators::LoadDataset(config.data, config.model, config.seed))) {}
+
+TrialOutcome TrainingEvaluator::Run(const TrialSpec& spec, TrialObserver& observer) {
+  const Config& config = *spec.config;
+  const evaluators::Dataset& data = *data_;
+  TrialOutcome outcome;
+
+  evaluators::TrainerRunOptions options;
+  // One checkpoint file per epoch (the driver deletes the previous one once the
+  // epoch is committed); a resume continues from the last committed epoch, so a
+  // checkpoint written just before a crash is simply redone.
+  options.checkpoint_for_epoch = [&spec](int epoch) { return spec.CheckpointPath(epoch); };
+  options.resume = spec.start_epoch > 0;
+  options.resume_from = spec.resume_checkpoint;
+  options.epochs = spec.epochs;
+  options.seed = spec.seed;
+  options.eval_batch = config.quantization.eval_batch;
+
+  auto validation_report = [&](int epoch, space::FactorizeNet& net) -> std::optional<QuantReport> {
+    if (!spec.RecordsEpoch(epoch) || data.validation.size() == 0) return std::nullopt;
+    return QuantizeAndEvaluate(net, data, data.validation, config.quantization, spec.seed + epoch);
+  };
+
+  evaluators::Trainer trainer(config, spec.candidate, data, options);
+  bool interrupted = false;
+  const auto on_epoch = [&](const evaluators::EpochRecord& r, space::FactorizeNet& net) {
+    std::optional<QuantReport> val = validation_report(r.epoch, net);
+    observer.OnEpoch(r, val ? &*val : nullptr, trainer.last_checkpoint());
+    outcome.epochs_done = r.epoch;
+    if (observer.StopRequested() && r.epoch < trainer.epochs()) {
+      interrupted = true;
+      return false;
+    }
+    return true;
+  };
+  const auto on_batch = [&](const evaluators::BatchProgress& p) {
+    observer.OnProgress(p.epoch, static_cast<int>(p.batch), static_cast<int>(p.batches), p.loss,
+                        p.images_per_s);
+  };
+  evaluators::TrainResult result = trainer.Run(on_epoch, on_batch);
+  outcome.epochs_done = result.epochs_done;
+
+  switch (result.status) {
+    case evaluators::TrainResult::Status::kDiverged:
+      outcome.status = TrialOutcome::Status::kFailed;
+      outcome.message = result.message;
+      return outcome;
+    case evaluators::TrainResult::Status::kStopped:
+      outcome.status =
+          interrupted ? TrialOutcome::Status::kInterrupted : TrialOutcome::Status::kFailed;
+      outcome.message = interrupted
+                            ? "interrupted after epoch " + std::to_string(result.epochs_done)
+                            : result.message;
+      return outcome;
+    case evaluators::TrainResult::Status::kCompleted:
+      break;
+  }
+  outcome.test = QuantizeAndEvaluate(result.model, data, data.test, config.quantization, spec.seed);
+  outcome.status = TrialOutcome::Status::kCompleted;
+  return outcome;
+}
+
+std::unique_ptr<Evaluator> MakeTrainingEvaluator(const Config& config, const std::string& options) {
+  if (!options.empty()) {
+    throw UsageError("the training evaluator takes no options, got '" + options + "'");
+  }
+  return std::make_unique<TrainingEvaluator>(config);
+}
+
+}  // namespace fnas::search
