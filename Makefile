@@ -20,8 +20,13 @@ build: configure
 test: build
 	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure
 
+# The quickstart study on Debian's Fashion-MNIST, from scratch each time.
+DEMO_DB := runs/demo.db
 demo: build
-	$(BIN) space configs/factorizenet-cifar10.yaml
+	@rm -rf $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm runs/demo.ckpt
+	$(BIN) space configs/quickstart.yaml
+	$(BIN) search configs/quickstart.yaml --db $(DEMO_DB)
+	$(BIN) front $(DEMO_DB)
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cpp')

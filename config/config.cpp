@@ -358,7 +358,7 @@ void ParseExecution(const Node& n, Config& c) {
     if (s.rfind("cuda:", 0) != 0 || s.size() == 5) return false;
     return s.find_first_not_of("0123456789", 5) == std::string::npos;
   });
-  n.Get("workers", e.workers, 1, 1024);
+  n.Get("workers", e.workers, 0, 1024);
   n.Get("threads_per_worker", e.threads_per_worker, 0, 1024);
   n.Get("deterministic", e.deterministic);
 }

@@ -81,8 +81,6 @@ SearchSummary Driver::Run() {
   const int cores = options_.cores > 0
                         ? options_.cores
                         : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  threads_ = ThreadsPerWorker(exec, cores);
-  const int workers = std::max(1, exec.workers);
 
   store_.AcquireOwnership(options_.stale_after_s);
   const db::StudyRow study = store_.Study();
@@ -116,6 +114,8 @@ SearchSummary Driver::Run() {
       epochs_left += std::max(0, epochs - (t.checkpoint.empty() ? 0 : t.checkpoint_epoch));
     }
   }
+  const int workers = WorkerCount(exec, cores, static_cast<int>(todo.size()));
+  threads_ = ThreadsPerWorker(exec, cores, workers);
   progress_.Begin(study.name, summary_.total, summary_.skipped, epochs_left, workers);
 
   // Heartbeat and display thread.

@@ -10,9 +10,12 @@
 
 namespace fnas::search {
 
-// Intra-op threads of each worker: threads_per_worker, or cores / workers
-// (at least 1); 1 in deterministic mode.
-int ThreadsPerWorker(const ExecutionOptions& options, int cores);
+// Trials at a time: execution.workers, or (0 = auto) one per core, at most
+// `trials` (the trials left to run), at least 1.
+int WorkerCount(const ExecutionOptions& options, int cores, int trials);
+// Intra-op threads of each of `workers` workers: threads_per_worker, or
+// cores / workers (at least 1); 1 in deterministic mode.
+int ThreadsPerWorker(const ExecutionOptions& options, int cores, int workers);
 
 // Sets the calling thread's intra-op thread count (at::set_num_threads). With
 // LibTorch's OpenMP backend (this build) the count is per calling thread, so

@@ -119,13 +119,19 @@ class DriverTest : public ::testing::Test {
 
 TEST(ExecutionTest, ThreadsSeedsAndRecordedEpochs) {
   ExecutionOptions e;
+  EXPECT_EQ(e.workers, 0);  // auto by default
+  EXPECT_EQ(WorkerCount(e, 8, 20), 8);  // one trial per core...
+  EXPECT_EQ(WorkerCount(e, 8, 3), 3);   // ...never more than trials left
+  EXPECT_EQ(WorkerCount(e, 8, 0), 1);
+  EXPECT_EQ(ThreadsPerWorker(e, 8, 3), 2);
   e.workers = 2;
-  EXPECT_EQ(ThreadsPerWorker(e, 8), 4);
-  EXPECT_EQ(ThreadsPerWorker(e, 1), 1);
+  EXPECT_EQ(WorkerCount(e, 8, 1), 2);
+  EXPECT_EQ(ThreadsPerWorker(e, 8, 2), 4);
+  EXPECT_EQ(ThreadsPerWorker(e, 1, 2), 1);
   e.threads_per_worker = 3;
-  EXPECT_EQ(ThreadsPerWorker(e, 8), 3);
+  EXPECT_EQ(ThreadsPerWorker(e, 8, 2), 3);
   e.deterministic = true;
-  EXPECT_EQ(ThreadsPerWorker(e, 8), 1);
+  EXPECT_EQ(ThreadsPerWorker(e, 8, 2), 1);
   EXPECT_EQ(TrialSeed(1, "1.2"), TrialSeed(1, "1.2"));
   EXPECT_NE(TrialSeed(1, "1.2"), TrialSeed(2, "1.2"));
   EXPECT_NE(TrialSeed(1, "1.2"), TrialSeed(1, "1.4"));

@@ -1,0 +1,95 @@
+// The whole product on real (tiny) training: `factorize-nas search` with the
+// default "training" evaluator on a synthetic dataset, then the queries.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/testing/cli.h"
+
+namespace {
+
+using fnas::testing::RunCli;
+namespace fs = std::filesystem;
+
+class TrainingSearchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           ("training_search_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    config_ = (dir_ / "tiny.yaml").string();
+    db_ = (dir_ / "tiny.db").string();
+    std::ofstream(config_) << R"(name: tiny
+seed: 7
+model: {input: [1, 16, 16], width: 0.125, classes: 4, dense: [32]}
+space:
+  paths: [regular, depthwise]
+data: {dataset: synthetic, synthetic_train: 1280, synthetic_test: 200, validation: 128}
+training: {epochs: 3, batch_size: 32, lr: 0.05, milestones: [0.7], augment: false}
+quantization: {calibration_samples: 64, percentile: 0.1}
+execution: {workers: 2}
+storage: {db: )" + db_ + "}\n";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path dir_;
+  std::string config_, db_;
+};
+
+TEST_F(TrainingSearchTest, SearchTrainsQuantizesAndStoresEverything) {
+  auto r = RunCli("search " + config_ + " --quiet");
+  ASSERT_EQ(r.code, 0) << r.out;
+
+  r = RunCli("trials " + db_ + " --format json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto trials = nlohmann::json::parse(r.out);
+  ASSERT_EQ(trials.size(), 2u);
+  for (const auto& t : trials) {
+    EXPECT_EQ(t["state"], "COMPLETE") << t.dump();
+    EXPECT_EQ(t["epochs"], 3);
+    // 4 learnable classes: both paths clearly beat chance (0.25), fp32 and quint8.
+    EXPECT_GT(t["acc_fp32"].get<double>(), 0.5) << t.dump();
+    EXPECT_GT(t["acc_quint8"].get<double>(), 0.4) << t.dump();
+    EXPECT_GE(t["qmse"].get<double>(), 0.0);
+  }
+
+  r = RunCli("front " + db_ + " --format json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto front = nlohmann::json::parse(r.out);
+  ASSERT_GE(front.size(), 1u);
+  EXPECT_EQ(front[0]["candidate"], "depthwise");  // fewest MACs is always on the front
+
+  r = RunCli("show " + db_ + " regular --format json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto show = nlohmann::json::parse(r.out);
+  ASSERT_EQ(show["epochs"].size(), 3u);
+  // Validation quant metrics at every recorded epoch (record_every: 1).
+  for (const auto& e : show["epochs"]) EXPECT_FALSE(e["val_acc_quint8"].is_null()) << e.dump();
+  // Layerwise statistics: every conv/dense op (stem, 8 convs, 2 dense) per
+  // validation epoch and once for the final test evaluation.
+  int validation = 0, test = 0;
+  for (const auto& row : show["layerwise"]) {
+    (row["split"] == "test" ? test : validation)++;
+    EXPECT_GT(row["sqnr_db"].get<double>(), 0.0) << row.dump();
+    EXPECT_GT(row["act_chprec"].get<double>(), 0.0) << row.dump();
+    EXPECT_LE(row["act_chprec"].get<double>(), 1.0 + 1e-9) << row.dump();
+  }
+  EXPECT_EQ(test, 11);
+  EXPECT_EQ(validation, 33);
+}
+
+TEST_F(TrainingSearchTest, MissingDatasetIsBadInputAndLeavesNoDatabase) {
+  std::ofstream(config_) << "name: nodata\nspace: {paths: [regular]}\n"
+                            "data: {dataset: cifar10, path: "
+                         << (dir_ / "no-such-dir").string() << "}\nstorage: {db: " << db_ << "}\n";
+  auto r = RunCli("search " + config_);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("no-such-dir"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(db_));
+}
+
+}  // namespace
