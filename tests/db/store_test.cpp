@@ -2,6 +2,8 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
+
+#include "tests/testing/temp_dir.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,16 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class StoreTest : public ::testing::Test {
+class StoreTest : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("fnas-store-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::string Path(const std::string& name = "study.db") const { return (dir_ / name).string(); }
 
   // A study of three candidates with MACs 30, 20, 10.
@@ -73,7 +67,6 @@ class StoreTest : public ::testing::Test {
     return q;
   }
 
-  fs::path dir_;
 };
 
 TEST(TextHashTest, MatchesFnv1aReferenceValues) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/testing/temp_dir.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -30,12 +32,7 @@ std::string TempDir() {
 
 template <typename F>
 std::string DataErrorOf(F f) {
-  try {
-    f();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  return "(no DataError)";
+  return testing::ErrorOf<DataError>(f);
 }
 
 TEST(Checkpoint, RoundTripsWeightsBuffersAndState) {

@@ -1,6 +1,8 @@
 #include "evaluators/dataset.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/testing/temp_dir.h"
 #include <zlib.h>
 
 #include <cstdio>
@@ -76,12 +78,7 @@ std::vector<uint8_t> CifarRecords(int n, int first = 0) {
 
 template <typename F>
 std::string DataErrorOf(F f) {
-  try {
-    f();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  return "(no DataError)";
+  return testing::ErrorOf<DataError>(f);
 }
 
 TEST(Cifar10Reader, ReadsRecordsInOrder) {

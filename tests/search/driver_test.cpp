@@ -3,6 +3,8 @@
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
+
+#include "tests/testing/temp_dir.h"
 #include <sys/wait.h>
 #include <torch/cuda.h>
 #include <unistd.h>
@@ -77,16 +79,8 @@ class Probe : public Evaluator {
   std::atomic<bool> stop_{false};
 };
 
-class DriverTest : public ::testing::Test {
+class DriverTest : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("fnas-driver-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::shared_ptr<Config> MakeConfig(const std::string& db, int workers = 1, int epochs = 3) {
     auto c = std::make_shared<Config>(ParseConfig(ConfigText(workers, epochs)));
@@ -114,7 +108,6 @@ class DriverTest : public ::testing::Test {
     return driver.Run();
   }
 
-  fs::path dir_;
 };
 
 TEST(ExecutionTest, ThreadsSeedsAndRecordedEpochs) {

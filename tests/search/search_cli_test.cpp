@@ -4,6 +4,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include "tests/testing/temp_dir.h"
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,16 +27,8 @@ namespace {
 namespace fs = std::filesystem;
 using testing::RunCli;
 
-class SearchCliTest : public ::testing::Test {
+class SearchCliTest : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("fnas-cli-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::string P(const std::string& name) const { return (dir_ / name).string(); }
 
@@ -114,7 +108,6 @@ class SearchCliTest : public ::testing::Test {
     return out;
   }
 
-  fs::path dir_;
 };
 
 TEST_F(SearchCliTest, SearchThenQueryInEveryFormat) {

@@ -7,20 +7,17 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/testing/cli.h"
+#include "tests/testing/temp_dir.h"
 
 namespace {
 
 using fnas::testing::RunCli;
 namespace fs = std::filesystem;
 
-class TrainingSearchTest : public ::testing::Test {
+class TrainingSearchTest : public fnas::testing::TempDirTest {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("training_search_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    TempDirTest::SetUp();
     config_ = (dir_ / "tiny.yaml").string();
     db_ = (dir_ / "tiny.db").string();
     std::ofstream(config_) << R"(name: tiny
@@ -34,9 +31,6 @@ quantization: {calibration_samples: 64, percentile: 0.1}
 execution: {workers: 2}
 storage: {db: )" + db_ + "}\n";
   }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  fs::path dir_;
   std::string config_, db_;
 };
 
