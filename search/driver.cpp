@@ -69,7 +69,14 @@ Driver::Driver(std::shared_ptr<const Config> config, db::Store& store, Evaluator
       options_(std::move(options)) {}
 
 bool Driver::Stopping() const {
-  return stop_.load() || (options_.stop_requested && options_.stop_requested());
+  const bool stopping = stop_.load() || (options_.stop_requested && options_.stop_requested());
+  // Whoever sees the stop first (the display thread or a trial) announces it, once.
+  if (stopping && !announced_.exchange(true)) {
+    progress_.Message(
+        "stopping: no new trial starts; running trials finish their epoch and save a "
+        "checkpoint (Ctrl-C again quits at once)");
+  }
+  return stopping;
 }
 
 SearchSummary Driver::Run() {
@@ -124,16 +131,10 @@ SearchSummary Driver::Run() {
   bool hb_done = false;
   std::thread heartbeat([&] {
     auto last = std::chrono::steady_clock::now();
-    bool announced = false;
     std::unique_lock<std::mutex> lock(hb_mu);
     while (!hb_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return hb_done; })) {
       progress_.Tick();
-      if (!announced && Stopping()) {
-        announced = true;
-        progress_.Message(
-            "stopping: no new trial starts; running trials finish their epoch and save a "
-            "checkpoint (Ctrl-C again quits at once)");
-      }
+      (void)Stopping();  // announces a stop as soon as it is requested
       const auto now = std::chrono::steady_clock::now();
       if (std::chrono::duration<double>(now - last).count() >= options_.heartbeat_s) {
         last = now;

@@ -67,6 +67,7 @@ class Driver {
   Progress& progress_;
   DriverOptions options_;
   std::atomic<bool> stop_{false};
+  mutable std::atomic<bool> announced_{false};  // the stop message was shown
   std::string checkpoint_root_;
   int threads_ = 1;
   int cuda_devices_ = 0;
