@@ -25,10 +25,7 @@ Command MakeExportCommand(CLI::App& root) {
       "export",
       "Write the quint8 integer model of a checkpoint (JSON manifest + uint8 weights and int32 "
       "biases) for inference by another program; see docs/integer-model.md");
-  app->add_option("checkpoint", args->checkpoint, "Checkpoint (.ckpt) of a trained candidate")
-      ->required();
-  app->add_option("--config", args->config, "Study config (YAML) the candidate was trained with")
-      ->required();
+  AddCheckpointArgs(app, args->checkpoint, args->config);
   app->add_option("--out", args->out, "Output directory (created)")->required();
   return {app, [args]() {
             const Config config = LoadConfig(args->config);

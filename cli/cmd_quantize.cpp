@@ -33,10 +33,7 @@ Command MakeQuantizeCommand(CLI::App& root) {
       "quantize",
       "quint8 post-training quantization of a checkpoint (BN folding, calibration, integer "
       "inference): fp32 / quint8 accuracy, QMSE, QCE and the layerwise statistics");
-  app->add_option("checkpoint", args->checkpoint, "Checkpoint (.ckpt) of a trained candidate")
-      ->required();
-  app->add_option("--config", args->config, "Study config (YAML) the candidate was trained with")
-      ->required();
+  AddCheckpointArgs(app, args->checkpoint, args->config);
   app->add_option("--split", args->split, "Split to evaluate: val or test")
       ->check(CLI::IsMember({"val", "test"}))
       ->capture_default_str();

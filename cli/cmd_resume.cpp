@@ -17,8 +17,7 @@ namespace {
 Command MakeResumeCommand(CLI::App& root) {
   struct Args {
     std::string db;
-    bool quiet = false;
-    std::string evaluator = kDefaultEvaluator;
+    StudyRunArgs run;
   };
   auto args = std::make_shared<Args>();
   CLI::App* app = root.add_subcommand(
@@ -26,8 +25,7 @@ Command MakeResumeCommand(CLI::App& root) {
       "Continue a stopped study: finished trials are kept, interrupted ones restart "
       "from their last checkpoint, the rest run");
   app->add_option("db", args->db, "The study's SQLite database")->required();
-  app->add_flag("--quiet,-q", args->quiet, "Print nothing but errors and the final outcome");
-  app->add_option("--evaluator", args->evaluator, "Evaluator (development)")->group("");
+  AddStudyRunOptions(app, args->run);
   return {app, [args]() {
             db::Store store(args->db, db::Store::Mode::kReadWrite);
             const db::StudyRow study = store.Study();
@@ -36,8 +34,8 @@ Command MakeResumeCommand(CLI::App& root) {
             config->storage.db = args->db;
             search::CheckDevice(config->execution);
             // The evaluator (data loaded) before the database is touched.
-            auto evaluator = search::MakeEvaluator(args->evaluator, *config);
-            return RunStudy(config, store, *evaluator, args->quiet);
+            auto evaluator = search::MakeEvaluator(args->run.evaluator, *config);
+            return RunStudy(config, store, *evaluator, args->run.quiet);
           }};
 }
 

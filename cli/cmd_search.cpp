@@ -22,8 +22,7 @@ Command MakeSearchCommand(CLI::App& root) {
   struct Args {
     std::string config;
     std::string db;
-    bool quiet = false;
-    std::string evaluator = kDefaultEvaluator;
+    StudyRunArgs run;
   };
   auto args = std::make_shared<Args>();
   CLI::App* app = root.add_subcommand(
@@ -32,8 +31,7 @@ Command MakeSearchCommand(CLI::App& root) {
       "evaluate, analyse, store); Ctrl-C stops cleanly, `resume` continues");
   app->add_option("config", args->config, "Study config (YAML)")->required();
   app->add_option("--db", args->db, "SQLite database (default: storage.db or runs/<name>.db)");
-  app->add_flag("--quiet,-q", args->quiet, "Print nothing but errors and the final outcome");
-  app->add_option("--evaluator", args->evaluator, "Evaluator (development)")->group("");
+  AddStudyRunOptions(app, args->run);
   return {app, [args]() {
             // Everything is validated before the database file is created.
             auto config = std::make_shared<Config>(LoadConfig(args->config));
@@ -57,7 +55,7 @@ Command MakeSearchCommand(CLI::App& root) {
               }
             }
             // The evaluator (data loaded) before the database is touched.
-            auto evaluator = search::MakeEvaluator(args->evaluator, *config);
+            auto evaluator = search::MakeEvaluator(args->run.evaluator, *config);
             std::unique_ptr<db::Store> store;
             try {
               store = std::make_unique<db::Store>(db_path, db::Store::Mode::kCreate);
@@ -70,11 +68,11 @@ Command MakeSearchCommand(CLI::App& root) {
               }
               throw;
             }
-            if (!args->quiet) {
+            if (!args->run.quiet) {
               std::cout << "study " << config->name << ": " << rows.candidates.size()
                         << " candidates -> " << db_path << "\n";
             }
-            return RunStudy(config, *store, *evaluator, args->quiet);
+            return RunStudy(config, *store, *evaluator, args->run.quiet);
           }};
 }
 

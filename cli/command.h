@@ -35,4 +35,8 @@ struct CommandRegistrar {
 // Adds the common --format option (table|csv|json) to a subcommand.
 void AddFormatOption(CLI::App* app, std::string& format);
 
+// Adds the positional CHECKPOINT and the required --config of the commands
+// that read a trained candidate (quantize, export).
+void AddCheckpointArgs(CLI::App* app, std::string& checkpoint, std::string& config);
+
 }  // namespace fnas::cli

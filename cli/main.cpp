@@ -1,9 +1,9 @@
 // factorize-nas: thin command-line front end over the libraries.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
-
-#include <unistd.h>
 
 #include "cli/command.h"
 #include "common/error.h"
@@ -23,6 +23,13 @@ void AddFormatOption(CLI::App* app, std::string& format) {
   app->add_option("--format", format, "Output format: table, csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}))
       ->capture_default_str();
+}
+
+void AddCheckpointArgs(CLI::App* app, std::string& checkpoint, std::string& config) {
+  app->add_option("checkpoint", checkpoint, "Checkpoint (.ckpt) of a trained candidate")
+      ->required();
+  app->add_option("--config", config, "Study config (YAML) the candidate was trained with")
+      ->required();
 }
 
 }  // namespace fnas::cli

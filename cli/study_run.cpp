@@ -15,6 +15,11 @@
 
 namespace fnas::cli {
 
+void AddStudyRunOptions(CLI::App* app, StudyRunArgs& args) {
+  app->add_flag("--quiet,-q", args.quiet, "Print nothing but errors and the final outcome");
+  app->add_option("--evaluator", args.evaluator, "Evaluator (development)")->group("");
+}
+
 namespace {
 
 std::atomic<int> g_interrupts{0};
