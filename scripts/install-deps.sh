@@ -14,10 +14,11 @@ packages=(
   libcli11-dev
   nlohmann-json3-dev
   zlib1g-dev
+  python3-numpy         # the independent reader of exported integer models (tests)
   dataset-fashion-mnist # the dataset that works out of the box
 )
 if [[ "${FNAS_WITH_BENCH:-0}" == 1 ]]; then
-  packages+=(python3-torch python3-torchvision)
+  packages+=(python3-torch python3-torchvision bc)
 fi
 
 missing=()
