@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "config/config.h"
-#include "evaluators/analysis.h"
-#include "evaluators/checkpoint.h"
-#include "evaluators/dataset.h"
+#include "evaluators/quant/analysis.h"
+#include "evaluators/train/checkpoint.h"
+#include "evaluators/train/dataset.h"
 #include "space/candidate.h"
 
 using namespace fnas;

@@ -14,9 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
-#include "evaluators/augment.h"
-#include "evaluators/dataset.h"
-#include "evaluators/trainer.h"
+#include "evaluators/train/augment.h"
+#include "evaluators/train/dataset.h"
+#include "evaluators/train/trainer.h"
 #include "space/plan.h"
 
 using namespace fnas;

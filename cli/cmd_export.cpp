@@ -5,10 +5,10 @@
 
 #include "cli/command.h"
 #include "config/config.h"
-#include "evaluators/analysis.h"
-#include "evaluators/checkpoint.h"
-#include "evaluators/dataset.h"
-#include "evaluators/export.h"
+#include "evaluators/quant/analysis.h"
+#include "evaluators/train/checkpoint.h"
+#include "evaluators/train/dataset.h"
+#include "evaluators/quant/export.h"
 
 namespace fnas::cli {
 

@@ -12,9 +12,9 @@
 #include "common/error.h"
 #include "common/table.h"
 #include "config/config.h"
-#include "evaluators/analysis.h"
-#include "evaluators/checkpoint.h"
-#include "evaluators/dataset.h"
+#include "evaluators/quant/analysis.h"
+#include "evaluators/train/checkpoint.h"
+#include "evaluators/train/dataset.h"
 
 namespace fnas::cli {
 

@@ -14,9 +14,9 @@
 #include "common/error.h"
 #include "common/table.h"
 #include "config/config.h"
-#include "evaluators/checkpoint.h"
-#include "evaluators/dataset.h"
-#include "evaluators/trainer.h"
+#include "evaluators/train/checkpoint.h"
+#include "evaluators/train/dataset.h"
+#include "evaluators/train/trainer.h"
 #include "space/plan.h"
 
 namespace fnas::cli {

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config ccache
   libtorch-dev          # LibTorch 1.13 (CPU)
   libtbb-dev            # oneTBB
   libyaml-cpp-dev

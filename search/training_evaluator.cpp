@@ -3,9 +3,9 @@
 #include <optional>
 
 #include "common/error.h"
-#include "evaluators/analysis.h"
-#include "evaluators/checkpoint.h"
-#include "evaluators/trainer.h"
+#include "evaluators/quant/analysis.h"
+#include "evaluators/train/checkpoint.h"
+#include "evaluators/train/trainer.h"
 
 namespace fnas::search {
 

@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "config/config.h"
-#include "evaluators/dataset.h"
+#include "evaluators/train/dataset.h"
 #include "search/evaluator.h"
 
 namespace fnas::search {

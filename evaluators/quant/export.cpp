@@ -1,4 +1,4 @@
-#include "evaluators/export.h"
+#include "evaluators/quant/export.h"
 
 #include <cstring>
 #include <filesystem>

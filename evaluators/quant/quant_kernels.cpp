@@ -1,4 +1,4 @@
-#include "evaluators/quant_kernels.h"
+#include "evaluators/quant/quant_kernels.h"
 
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_* as the unused merge
 // operand, which -Wmaybe-uninitialized reports falsely once they are inlined
@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "evaluators/quant.h"
+#include "evaluators/quant/quant.h"
 
 namespace fnas::evaluators::kernels {
 

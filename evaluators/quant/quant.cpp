@@ -1,4 +1,4 @@
-#include "evaluators/quant.h"
+#include "evaluators/quant/quant.h"
 
 #include <algorithm>
 #include <cmath>

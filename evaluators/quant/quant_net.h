@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "evaluators/quant.h"
+#include "evaluators/quant/quant.h"
 #include "space/plan.h"
 
 namespace fnas::evaluators {

@@ -1,4 +1,4 @@
-#include "evaluators/quant_net.h"
+#include "evaluators/quant/quant_net.h"
 
 #include <tbb/blocked_range.h>
 #include <tbb/enumerable_thread_specific.h>
@@ -8,7 +8,7 @@
 #include <limits>
 
 #include "common/error.h"
-#include "evaluators/quant_kernels.h"
+#include "evaluators/quant/quant_kernels.h"
 
 namespace fnas::evaluators {
 

@@ -1,4 +1,4 @@
-#include "evaluators/checkpoint.h"
+#include "evaluators/train/checkpoint.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -16,9 +16,9 @@
 #include <functional>
 #include <vector>
 
-#include "evaluators/dataset.h"
+#include "evaluators/train/dataset.h"
 #include "evaluators/options.h"
-#include "evaluators/quant_net.h"
+#include "evaluators/quant/quant_net.h"
 #include "evaluators/records.h"
 #include "space/model.h"
 
@@ -92,7 +92,7 @@ QuantReport Evaluate(const QuantizedModel& model, space::FactorizeNet& net, cons
 QuantReport AnalyseModel(space::FactorizeNet& net, const Split& calibration, const Split& split,
                          const Normalizer& normalize, const QuantOptions& options, uint64_t seed);
 // The same with the dataset's training split and its normalization
-// (evaluators/quant_dataset.cpp).
+// (evaluators/quant/quant_dataset.cpp).
 QuantReport AnalyseModel(space::FactorizeNet& net, const Dataset& data, const Split& split,
                          const QuantOptions& options, uint64_t seed);
 

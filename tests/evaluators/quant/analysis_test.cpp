@@ -1,6 +1,6 @@
 // BN folding, calibration, the fake-quant path and the metrics and layerwise
 // statistics of a small trained net.
-#include "evaluators/analysis.h"
+#include "evaluators/quant/analysis.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "common/error.h"
-#include "tests/evaluators/quant_testing.h"
+#include "tests/evaluators/quant/quant_testing.h"
 
 namespace fnas::evaluators {
 namespace {

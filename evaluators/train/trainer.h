@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "config/config.h"
-#include "evaluators/dataset.h"
+#include "evaluators/train/dataset.h"
 #include "evaluators/records.h"
 #include "space/candidate.h"
 #include "space/model.h"

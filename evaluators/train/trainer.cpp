@@ -1,13 +1,13 @@
-#include "evaluators/trainer.h"
+#include "evaluators/train/trainer.h"
 
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 
 #include "common/error.h"
-#include "evaluators/augment.h"
-#include "evaluators/checkpoint.h"
-#include "evaluators/init.h"
+#include "evaluators/train/augment.h"
+#include "evaluators/train/checkpoint.h"
+#include "evaluators/train/init.h"
 #include "space/plan.h"
 
 namespace fnas::evaluators {

@@ -4,7 +4,7 @@
 
 #include <torch/torch.h>
 
-#include "evaluators/dataset.h"
+#include "evaluators/train/dataset.h"
 #include "space/model.h"
 
 namespace fnas::evaluators::testing {

@@ -1,4 +1,4 @@
-#include "evaluators/analysis.h"
+#include "evaluators/quant/analysis.h"
 
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>

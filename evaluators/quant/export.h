@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "evaluators/quant_net.h"
+#include "evaluators/quant/quant_net.h"
 
 namespace fnas::evaluators {
 

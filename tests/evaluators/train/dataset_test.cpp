@@ -1,4 +1,4 @@
-#include "evaluators/dataset.h"
+#include "evaluators/train/dataset.h"
 
 #include <gtest/gtest.h>
 

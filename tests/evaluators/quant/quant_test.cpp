@@ -1,5 +1,5 @@
 // quint8 primitives against hand-computed cases.
-#include "evaluators/quant.h"
+#include "evaluators/quant/quant.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The integer network: hand-computed tiny conv and dense layers, and every op
 // kind against a direct transcription of TFLite's reference kernels.
-#include "evaluators/quant_net.h"
+#include "evaluators/quant/quant_net.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include <set>
 
 #include "common/error.h"
-#include "evaluators/quant_kernels.h"
+#include "evaluators/quant/quant_kernels.h"
 #include "space/macro.h"
 
 namespace fnas::evaluators {

@@ -1,6 +1,6 @@
 // AnalyseModel on a loaded Dataset: kept apart from analysis.cpp so that the
 // quantization code links without the dataset loader.
-#include "evaluators/analysis.h"
+#include "evaluators/quant/analysis.h"
 
 namespace fnas::evaluators {
 

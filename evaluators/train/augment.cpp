@@ -1,4 +1,4 @@
-#include "evaluators/augment.h"
+#include "evaluators/train/augment.h"
 
 #include <cmath>
 

@@ -1,7 +1,7 @@
 // The exported integer model: read back by the C++ reader and by an
 // independent numpy reader (scripts/run_integer_model.py), both of which must
 // reproduce the integer path's outputs exactly.
-#include "evaluators/export.h"
+#include "evaluators/quant/export.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
-#include "evaluators/analysis.h"
-#include "tests/evaluators/quant_testing.h"
+#include "evaluators/quant/analysis.h"
+#include "tests/evaluators/quant/quant_testing.h"
 #include "tests/testing/cli.h"
 
 namespace fnas::evaluators {

@@ -1,4 +1,4 @@
-#include "evaluators/checkpoint.h"
+#include "evaluators/train/checkpoint.h"
 
 #include <gtest/gtest.h>
 

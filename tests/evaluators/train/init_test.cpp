@@ -1,4 +1,4 @@
-#include "evaluators/init.h"
+#include "evaluators/train/init.h"
 
 #include <gtest/gtest.h>
 

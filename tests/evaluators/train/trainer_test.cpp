@@ -1,11 +1,11 @@
-#include "evaluators/trainer.h"
+#include "evaluators/train/trainer.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <thread>
 
-#include "evaluators/checkpoint.h"
+#include "evaluators/train/checkpoint.h"
 
 namespace fnas::evaluators {
 namespace {
