@@ -28,7 +28,7 @@ Command MakeFrontCommand(CLI::App& root) {
   AddFormatOption(app, args->format);
   return {app, [args]() {
             const Format format = ParseFormat(args->format);
-            db::Store store(args->db, db::Store::Mode::kReadWrite);
+            db::Store store(args->db, db::Store::Mode::kReadOnly);
             const bool q8 = args->metric == "quint8";
             std::vector<search::FrontPoint> points;
             std::map<int64_t, db::TrialRow> trials;

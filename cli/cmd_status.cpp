@@ -30,7 +30,7 @@ Command MakeStatusCommand(CLI::App& root) {
   return {
       app, [args]() {
         const Format format = ParseFormat(args->format);
-        db::Store store(args->db, db::Store::Mode::kReadWrite);
+        db::Store store(args->db, db::Store::Mode::kReadOnly);
         const db::StudyRow study = store.Study();
         const Config config = ParseConfig(study.yaml, args->db + " (stored config)");
         const int epochs = config.training.epochs;

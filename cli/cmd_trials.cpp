@@ -25,7 +25,7 @@ Command MakeTrialsCommand(CLI::App& root) {
             const Format format = ParseFormat(args->format);
             std::optional<db::TrialState> only;
             if (!args->state.empty()) only = db::ParseTrialState(args->state);
-            db::Store store(args->db, db::Store::Mode::kReadWrite);
+            db::Store store(args->db, db::Store::Mode::kReadOnly);
             Table table({"trial", "candidate", "factorization", "mmacs_conv", "state", "epochs",
                          "acc_fp32", "acc_quint8", "rel_decrease", "qmse", "qce", "seconds",
                          "attempts", "reason"});

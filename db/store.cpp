@@ -1,14 +1,18 @@
 #include "db/store.h"
 
+#include <SQLiteCpp/Backup.h>
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <sstream>
@@ -286,14 +290,41 @@ std::string HostName() {
   return buf;
 }
 
+namespace {
+
+// The SQLite URI of a file path ("file:" + percent-encoded path + query).
+std::string FileUri(const std::string& path, const char* query) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out = "file:";
+  const std::string absolute = fs::absolute(path).string();
+  for (unsigned char ch : absolute) {
+    if (std::isalnum(ch) || ch == '/' || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+      out += static_cast<char>(ch);
+    } else {
+      out += '%';
+      out += kHex[ch >> 4];
+      out += kHex[ch & 15];
+    }
+  }
+  return out + "?" + query;
+}
+
+// Whether this process may create files beside `path` (SQLite's -wal/-shm).
+bool DirectoryWritable(const std::string& path) {
+  fs::path dir = fs::absolute(path).parent_path();
+  return ::access(dir.c_str(), W_OK) == 0;
+}
+
+}  // namespace
+
 Store::Store(const std::string& path, Mode mode)
     : path_(path), read_only_(mode == Mode::kReadOnly) {
   std::error_code ec;
   const bool exists = fs::exists(path, ec);
   if (!exists && mode != Mode::kCreate) {
-    throw StoreError(path + ": no such database");
+    throw StoreRefused(path + ": no such database");
   }
-  if (exists && fs::is_directory(path, ec)) throw StoreError(path + ": is a directory");
+  if (exists && fs::is_directory(path, ec)) throw StoreRefused(path + ": is a directory");
   if (!exists) {
     const fs::path parent = fs::path(path).parent_path();
     if (!parent.empty()) {
@@ -302,10 +333,19 @@ Store::Store(const std::string& path, Mode mode)
         throw StoreError(path + ": cannot create folder " + parent.string() + ": " + ec.message());
     }
   }
-  int flags = read_only_ ? SQLite::OPEN_READONLY : SQLite::OPEN_READWRITE;
-  if (mode == Mode::kCreate) flags |= SQLite::OPEN_CREATE;
   try {
-    db_ = std::make_unique<SQLite::Database>(path, flags, /*busy timeout ms=*/30000);
+    if (read_only_) {
+      // Never a write: mode=ro, and immutable=1 where SQLite could not even
+      // create its shared-memory file (a read-only folder: an archive).
+      const std::string uri =
+          FileUri(path, DirectoryWritable(path) ? "mode=ro" : "mode=ro&immutable=1");
+      db_ = std::make_unique<SQLite::Database>(uri, SQLite::OPEN_READONLY | SQLite::OPEN_URI,
+                                               /*busy timeout ms=*/30000);
+    } else {
+      int flags = SQLite::OPEN_READWRITE;
+      if (mode == Mode::kCreate) flags |= SQLite::OPEN_CREATE;
+      db_ = std::make_unique<SQLite::Database>(path, flags, /*busy timeout ms=*/30000);
+    }
     const int app_id = db_->execAndGet("PRAGMA application_id").getInt();
     const int version = db_->execAndGet("PRAGMA user_version").getInt();
     const int objects = db_->execAndGet("SELECT count(*) FROM sqlite_master").getInt();
@@ -313,33 +353,29 @@ Store::Store(const std::string& path, Mode mode)
     if (!empty && app_id != kApplicationId) {
       char id[16];
       std::snprintf(id, sizeof id, "0x%08x", static_cast<unsigned>(app_id));
-      throw StoreError(path + ": not a factorize-nas database (application_id " + id +
-                       ", user_version " + std::to_string(version) + ", " +
-                       std::to_string(objects) + " schema objects); refusing to touch it");
+      throw StoreRefused(path + ": not a factorize-nas database (application_id " + id +
+                         ", user_version " + std::to_string(version) + ", " +
+                         std::to_string(objects) + " schema objects); refusing to touch it");
     }
     if (version > kSchemaVersion) {
-      throw StoreError(path + ": written by a newer factorize-nas (schema version " +
-                       std::to_string(version) + "; this build knows up to " +
-                       std::to_string(kSchemaVersion) + "); use a newer factorize-nas");
+      throw StoreRefused(path + ": written by a newer factorize-nas (schema version " +
+                         std::to_string(version) + "; this build knows up to " +
+                         std::to_string(kSchemaVersion) + "); use a newer factorize-nas");
     }
-    if (version < kSchemaVersion) {
-      if (read_only_) {
-        throw StoreError(
-            path + (empty
-                        ? ": empty database (no study)"
-                        : ": schema version " + std::to_string(version) + " needs a migration to " +
-                              std::to_string(kSchemaVersion) + "; open it without read-only mode"));
-      }
-      if (empty) db_->exec("PRAGMA journal_mode = WAL");
-      SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-      // Re-read under the write lock: another process may have migrated it.
-      const int now_version = db_->execAndGet("PRAGMA user_version").getInt();
-      for (int v = now_version + 1; v <= kSchemaVersion; ++v) db_->exec(kMigrations[v - 1]);
-      db_->exec(DerivedObjects());
-      db_->exec("PRAGMA application_id = " + std::to_string(kApplicationId));
-      db_->exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
-      db_->exec("UPDATE study SET schema_version = " + std::to_string(kSchemaVersion));
-      tx.commit();
+    if (empty && mode != Mode::kCreate) {
+      throw StoreRefused(path +
+                         ": empty file, not a study (a study's file is created by "
+                         "`factorize-nas search`); refusing to touch it");
+    }
+    if (version < kSchemaVersion && read_only_) {
+      // An older file is read through a migrated copy in memory: the file
+      // itself is never written by a reader.
+      auto copy = std::make_unique<SQLite::Database>(":memory:", SQLite::OPEN_READWRITE);
+      SQLite::Backup(*copy, *db_).executeStep();
+      db_ = std::move(copy);
+      Migrate(/*set_wal=*/false);
+    } else if (version < kSchemaVersion) {
+      Migrate(/*set_wal=*/empty);
     }
     if (!read_only_) {
       db_->exec("PRAGMA journal_mode = WAL");
@@ -350,14 +386,27 @@ Store::Store(const std::string& path, Mode mode)
     throw;
   } catch (const SQLite::Exception& e) {
     if (e.getErrorCode() == SQLITE_NOTADB) {
-      throw StoreError(path +
-                       ": not a factorize-nas database (not an SQLite file); refusing to "
-                       "touch it");
+      throw StoreRefused(path +
+                         ": not a factorize-nas database (not an SQLite file); refusing to "
+                         "touch it");
     }
     throw StoreError(path + ": cannot open as a factorize-nas database: " + e.what());
   } catch (const std::exception& e) {
     throw StoreError(path + ": cannot open as a factorize-nas database: " + e.what());
   }
+}
+
+void Store::Migrate(bool set_wal) {
+  if (set_wal) db_->exec("PRAGMA journal_mode = WAL");
+  SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+  // Re-read under the write lock: another process may have migrated it.
+  const int now_version = db_->execAndGet("PRAGMA user_version").getInt();
+  for (int v = now_version + 1; v <= kSchemaVersion; ++v) db_->exec(kMigrations[v - 1]);
+  db_->exec(DerivedObjects());
+  db_->exec("PRAGMA application_id = " + std::to_string(kApplicationId));
+  db_->exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
+  db_->exec("UPDATE study SET schema_version = " + std::to_string(kSchemaVersion));
+  tx.commit();
 }
 
 Store::~Store() {
@@ -446,6 +495,64 @@ void Store::CreateStudy(const StudyRow& study, const std::vector<CandidateRow>& 
   } catch (const std::exception& e) {
     Rethrow(path_, e);
   }
+}
+
+std::unique_ptr<Store> Store::CreateStudyFile(const std::string& path, const StudyRow& study,
+                                              const std::vector<CandidateRow>& candidates) {
+  const fs::path target = fs::absolute(path);
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  if (ec) {
+    throw StoreError(path + ": cannot create folder " + target.parent_path().string() + ": " +
+                     ec.message());
+  }
+  const std::string exists_msg =
+      path +
+      ": created by another process while this one prepared the study; nothing was "
+      "written (see `factorize-nas status " +
+      path + "`)";
+  if (fs::exists(target, ec)) throw StoreRefused(exists_msg);
+  // The file is built under a name of this process's own (created
+  // exclusively, so never another's file), then linked into place: link()
+  // fails if the name exists, so of two racing processes exactly one wins and
+  // the other deletes only what it created.
+  std::string tmp;
+  for (int attempt = 0;; ++attempt) {
+    tmp = (target.parent_path() / ("." + target.filename().string() + ".creating-" +
+                                   std::to_string(getpid()) + "-" + std::to_string(attempt)))
+              .string();
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      ::close(fd);
+      break;
+    }
+    if (errno != EEXIST || attempt > 100) {
+      throw StoreError(tmp + ": cannot create: " + std::strerror(errno));
+    }
+  }
+  auto remove_tmp = [&tmp] {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((tmp + suffix).c_str());
+  };
+  try {
+    {
+      Store building(tmp, Mode::kCreate);
+      building.CreateStudy(study, candidates);
+    }  // closed: the WAL is checkpointed into the file and removed
+    if (::link(tmp.c_str(), target.c_str()) != 0) {
+      if (errno == EEXIST) throw StoreRefused(exists_msg);
+      throw StoreError(path + ": cannot create: " + std::strerror(errno));
+    }
+  } catch (...) {
+    remove_tmp();
+    throw;
+  }
+  remove_tmp();
+  const int dfd = ::open(target.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return std::make_unique<Store>(path, Mode::kReadWrite);
 }
 
 bool Store::OwnerAlive(const Owner& owner, double stale_after_s, double now) {

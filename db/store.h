@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "evaluators/records.h"
 #include "space/candidate.h"
 
@@ -28,6 +29,14 @@ class Database;
 }
 
 namespace fnas::db {
+
+// The file is not one this build may use (missing, empty, foreign, newer,
+// another study): bad input, exit 2. Raised before anything is written.
+class StoreRefused : public StoreError {
+ public:
+  using StoreError::StoreError;
+  int exit_code() const override { return kExitBadInput; }
+};
 
 enum class TrialState { kRunning, kComplete, kPruned, kFailed, kInterrupted };
 
@@ -124,9 +133,12 @@ class Store {
   static constexpr int kApplicationId = 0x464E4153;
 
   enum class Mode {
-    kReadOnly,   // the file must exist; no write is made (query commands)
-    kReadWrite,  // the file must exist; older schemas are migrated
-    kCreate,     // created if absent (with its parent folders)
+    // The file must exist and hold a schema; nothing is ever written to it
+    // (query commands). Opened mode=ro, immutable=1 in a read-only folder; an
+    // older schema is read through a migrated copy in memory.
+    kReadOnly,
+    kReadWrite,  // the file must exist and hold a schema; older schemas are migrated
+    kCreate,     // created if absent (with its parent folders); an empty file gets the schema
   };
 
   // Opens the database, refusing a file that is not ours or whose schema is
@@ -142,6 +154,12 @@ class Store {
   // --- The study (one per file) ---
   bool HasStudy() const;
   StudyRow Study() const;  // StoreError if the file holds no study
+  // Creates the file of a new study at `path` atomically: it appears complete
+  // (schema, study, candidates) or not at all. StoreRefused if `path` exists,
+  // also when another process creates it meanwhile; then nothing of the
+  // other's is touched. Returns the file opened read-write.
+  static std::unique_ptr<Store> CreateStudyFile(const std::string& path, const StudyRow& study,
+                                                const std::vector<CandidateRow>& candidates);
   // Writes the study and its candidates in one transaction. StoreError if the
   // file already holds a study.
   void CreateStudy(const StudyRow& study, const std::vector<CandidateRow>& candidates);
@@ -199,6 +217,8 @@ class Store {
   static void CreateAtVersionForTesting(const std::string& path, int version);
 
  private:
+  // Brings the schema to kSchemaVersion in one transaction (constructor).
+  void Migrate(bool set_wal);
   TrialRow ReadTrial(int64_t id) const;  // mutex held
   void Touch();                          // study.updated_at; mutex held
 

@@ -1,7 +1,9 @@
 #include "evaluators/train/checkpoint.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cerrno>
 #include <cstring>
@@ -16,7 +18,8 @@ namespace fnas::evaluators {
 
 namespace {
 
-constexpr int64_t kFormat = 1;
+// Format 2 adds "checksum"; format 1 files (no checksum) are still read.
+constexpr int64_t kFormat = 2;
 constexpr const char* kMagic = "factorize-nas checkpoint";
 
 torch::Tensor RecordsToTensor(const std::vector<EpochRecord>& records) {
@@ -48,6 +51,106 @@ std::vector<EpochRecord> RecordsFromTensor(const torch::Tensor& t) {
   return out;
 }
 
+// The dict of a checkpoint file, by key.
+using Fields = std::map<std::string, c10::IValue>;
+
+// CRC-32 of a checkpoint's content: every field but "checksum", in key order,
+// each as its key, a type tag and its value (strings, ints, tensors as dtype,
+// shape and raw bytes, dicts of tensors in key order). A file whose bytes were
+// damaged (the zip's own CRCs are not checked by LibTorch's reader) yields
+// other values and another checksum.
+class ContentCrc {
+ public:
+  std::string Of(const Fields& fields) {
+    for (const auto& [key, value] : fields) {
+      if (key == "checksum") continue;
+      Text(key);
+      Value(value);
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "crc32:%08lx", crc_);
+    return buf;
+  }
+
+ private:
+  void Bytes(const void* data, size_t n) {
+    const auto* p = static_cast<const Bytef*>(data);
+    while (n > 0) {
+      const uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
+      crc_ = crc32(crc_, p, chunk);
+      p += chunk;
+      n -= chunk;
+    }
+  }
+  void Int(int64_t v) { Bytes(&v, sizeof v); }
+  void Text(const std::string& s) {
+    Int(static_cast<int64_t>(s.size()));
+    Bytes(s.data(), s.size());
+  }
+  void Tensor(const torch::Tensor& t) {
+    const torch::Tensor c = t.cpu().contiguous();
+    Int(static_cast<int64_t>(c.scalar_type()));
+    Int(c.dim());
+    for (int64_t d : c.sizes()) Int(d);
+    Bytes(c.data_ptr(), c.nbytes());
+  }
+  void Value(const c10::IValue& v) {
+    if (v.isNone()) {
+      Int(0);
+    } else if (v.isString()) {
+      Int(1);
+      Text(v.toStringRef());
+    } else if (v.isInt()) {
+      Int(2);
+      Int(v.toInt());
+    } else if (v.isTensor()) {
+      Int(3);
+      Tensor(v.toTensor());
+    } else if (v.isGenericDict()) {
+      Int(4);
+      std::map<std::string, c10::IValue> sorted;
+      for (const auto& kv : v.toGenericDict()) {
+        sorted[kv.key().isString() ? kv.key().toStringRef() : std::string("?")] = kv.value();
+      }
+      Int(static_cast<int64_t>(sorted.size()));
+      for (const auto& [k, x] : sorted) {
+        Text(k);
+        Value(x);
+      }
+    } else {
+      Int(5);
+      Text(v.tagKind());
+    }
+  }
+
+  uLong crc_ = crc32(0L, Z_NULL, 0);
+};
+
+// A library exception's message without LibTorch's C++ stack trace.
+std::string MessageOf(const std::exception& e) {
+  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
+  return e.what();
+}
+
+// Removes temporary files (NAME.tmp.PID) of `dir` that a process of this host
+// that no longer exists left behind (killed while writing a checkpoint).
+void RemoveStaleTemporaries(const std::filesystem::path& dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const size_t at = name.rfind(".tmp.");
+    if (at == std::string::npos) continue;
+    const std::string pid_text = name.substr(at + 5);
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+    if (pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH) {
+      std::filesystem::remove(entry.path(), ec);
+    }
+  }
+}
+
 void WriteAll(int fd, const char* data, size_t n, const std::string& path) {
   while (n > 0) {
     const ssize_t w = ::write(fd, data, n);
@@ -70,6 +173,7 @@ void WriteFileAtomically(const std::string& path, const std::vector<char>& bytes
   fs::create_directories(dir, ec);
   if (ec)
     throw RuntimeError(dir.string() + ": cannot create the checkpoint directory: " + ec.message());
+  RemoveStaleTemporaries(dir);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw RuntimeError(tmp + ": cannot create: " + std::strerror(errno));
@@ -102,8 +206,6 @@ c10::Dict<std::string, torch::Tensor> TensorDict(
 }
 
 // The dict of the file, or a DataError saying why it is not a checkpoint.
-using Fields = std::map<std::string, c10::IValue>;
-
 Fields ReadDict(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError(path + ": no such checkpoint (or unreadable)");
@@ -112,8 +214,8 @@ Fields ReadDict(const std::string& path) {
   try {
     v = torch::pickle_load(bytes);
   } catch (const std::exception& e) {
-    throw DataError(path + ": not a factorize-nas checkpoint (cannot unpickle: " +
-                    std::string(e.what()).substr(0, 200) + ")");
+    throw DataError(path + ": not a factorize-nas checkpoint, or a corrupt one (cannot read it: " +
+                    MessageOf(e).substr(0, 200) + ")");
   }
   if (!v.isGenericDict()) throw DataError(path + ": not a factorize-nas checkpoint (not a dict)");
   Fields d;
@@ -126,12 +228,24 @@ Fields ReadDict(const std::string& path) {
     throw DataError(path + ": not a factorize-nas checkpoint (no magic)");
   }
   auto format = d.find("format");
-  if (format == d.end() || !format->second.isInt() || format->second.toInt() != kFormat) {
+  if (format == d.end() || !format->second.isInt() || format->second.toInt() < 1 ||
+      format->second.toInt() > kFormat) {
     throw DataError(path + ": checkpoint format " +
                     (format != d.end() && format->second.isInt()
                          ? std::to_string(format->second.toInt())
                          : std::string("?")) +
-                    " (this program reads format " + std::to_string(kFormat) + ")");
+                    " (this program reads formats 1 to " + std::to_string(kFormat) + ")");
+  }
+  if (format->second.toInt() >= 2) {
+    auto stored = d.find("checksum");
+    if (stored == d.end() || !stored->second.isString()) {
+      throw DataError(path + ": corrupt checkpoint (its checksum is missing)");
+    }
+    const std::string actual = ContentCrc().Of(d);
+    if (stored->second.toStringRef() != actual) {
+      throw DataError(path + ": corrupt checkpoint (checksum " + stored->second.toStringRef() +
+                      " stored, " + actual + " of its content); delete it and train again");
+    }
   }
   return d;
 }
@@ -164,27 +278,32 @@ void SaveCheckpoint(const std::string& path, const space::FactorizeNetImpl& mode
   for (const auto& b : model.named_buffers()) weights.emplace_back(b.key(), b.value());
   std::vector<std::pair<std::string, torch::Tensor>> momentum(state.momentum.begin(),
                                                               state.momentum.end());
+  Fields fields;
+  fields["magic"] = std::string(kMagic);
+  fields["format"] = kFormat;
+  fields["candidate"] = state.candidate_key;
+  fields["epoch"] = static_cast<int64_t>(state.epoch);
+  fields["records"] = RecordsToTensor(state.records);
+  fields["model"] = TensorDict(weights);
+  fields["momentum"] = TensorDict(momentum);
+  fields["order_rng"] = state.order_rng.defined() ? c10::IValue(state.order_rng) : c10::IValue();
+  fields["augment_rng"] =
+      state.augment_rng.defined() ? c10::IValue(state.augment_rng) : c10::IValue();
+  fields["checksum"] = ContentCrc().Of(fields);
   c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
-  d.insert("magic", std::string(kMagic));
-  d.insert("format", kFormat);
-  d.insert("candidate", state.candidate_key);
-  d.insert("epoch", static_cast<int64_t>(state.epoch));
-  d.insert("records", RecordsToTensor(state.records));
-  d.insert("model", TensorDict(weights));
-  d.insert("momentum", TensorDict(momentum));
-  d.insert("order_rng", state.order_rng.defined() ? c10::IValue(state.order_rng) : c10::IValue());
-  d.insert("augment_rng",
-           state.augment_rng.defined() ? c10::IValue(state.augment_rng) : c10::IValue());
+  for (const auto& [key, value] : fields) d.insert(key, value);
   std::vector<char> bytes;
   try {
     bytes = torch::pickle_save(c10::IValue(d));
   } catch (const std::exception& e) {
-    throw RuntimeError(path + ": cannot serialize the checkpoint: " + e.what());
+    throw RuntimeError(path + ": cannot serialize the checkpoint: " + MessageOf(e));
   }
   WriteFileAtomically(path, bytes);
 }
 
-TrainingState LoadCheckpoint(const std::string& path, space::FactorizeNetImpl& model) {
+namespace {
+
+TrainingState ReadCheckpoint(const std::string& path, space::FactorizeNetImpl& model) {
   const auto d = ReadDict(path);
   TrainingState s;
   s.candidate_key = Field(d, "candidate", path).toStringRef();
@@ -222,9 +341,23 @@ TrainingState LoadCheckpoint(const std::string& path, space::FactorizeNetImpl& m
   return s;
 }
 
+}  // namespace
+
+TrainingState LoadCheckpoint(const std::string& path, space::FactorizeNetImpl& model) {
+  try {
+    return ReadCheckpoint(path, model);
+  } catch (const c10::Error& e) {
+    // A field of an unexpected type (a hand-made or old file).
+    throw DataError(path + ": not a valid factorize-nas checkpoint (" +
+                    std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+  }
+}
+
 LoadedModel LoadModelCheckpoint(const std::string& path, const space::Macro& macro) {
   const auto d = ReadDict(path);
-  const std::string key = Field(d, "candidate", path).toStringRef();
+  const c10::IValue& candidate = Field(d, "candidate", path);
+  if (!candidate.isString()) throw DataError(path + ": checkpoint field 'candidate' is no text");
+  const std::string key = candidate.toStringRef();
   LoadedModel out;
   try {
     out.candidate = space::MakeCandidate(macro, space::ParseFactorization(key));

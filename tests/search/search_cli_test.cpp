@@ -73,7 +73,7 @@ class SearchCliTest : public testing::TempDirTest {
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
       if (!fs::exists(db)) continue;
       try {
-        db::Store store(db, db::Store::Mode::kReadWrite);
+        db::Store store(db, db::Store::Mode::kReadOnly);
         int done = 0;
         for (const auto& t : store.Trials()) done += t.epochs_done;
         if (done >= epochs) return true;
@@ -88,7 +88,7 @@ class SearchCliTest : public testing::TempDirTest {
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
       if (!fs::exists(db)) continue;
       try {
-        db::Store store(db, db::Store::Mode::kReadWrite);
+        db::Store store(db, db::Store::Mode::kReadOnly);
         if (store.Trials().size() >= n) return true;
       } catch (const std::exception&) {
       }
@@ -102,7 +102,7 @@ class SearchCliTest : public testing::TempDirTest {
     return ss.str();
   }
   static std::map<std::string, db::TrialRow> TrialsByKey(const std::string& path) {
-    db::Store store(path, db::Store::Mode::kReadWrite);
+    db::Store store(path, db::Store::Mode::kReadOnly);
     std::map<std::string, db::TrialRow> out;
     for (const auto& t : store.Trials()) out[t.candidate_key] = t;
     return out;
@@ -203,7 +203,7 @@ TEST_F(SearchCliTest, BadInputLeavesNoDatabaseBehind) {
   // A file that is not ours is refused and left alone.
   std::ofstream(db) << "my notes\n";
   r = RunCli("search " + WriteConfig("notes") + " --db " + db + " --evaluator scripted");
-  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("not a factorize-nas database"), std::string::npos) << r.out;
   EXPECT_EQ(Read(db), "my notes\n");
 }

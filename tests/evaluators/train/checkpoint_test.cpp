@@ -2,13 +2,12 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/testing/temp_dir.h"
-
 #include <filesystem>
 #include <fstream>
 
 #include "common/error.h"
 #include "space/plan.h"
+#include "tests/testing/temp_dir.h"
 
 namespace fnas::evaluators {
 namespace {
@@ -122,6 +121,54 @@ TEST(Checkpoint, BadFilesNameThePath) {
   EXPECT_NE(
       DataErrorOf([&] { LoadCheckpoint(dir + "/r.ckpt", *dw); }).find("checkpoint of candidate"),
       std::string::npos);
+  fs::remove_all(dir);
+}
+
+// Bytes damaged inside a tensor's data (LibTorch's reader does not check the
+// zip's CRCs, so such a file used to load silently), a truncated file and a
+// stale temporary of a killed writer.
+TEST(Checkpoint, DamagedFilesAreRefusedByTheirChecksum) {
+  const std::string dir = TempDir();
+  const space::Macro macro(SmallMacro());
+  const space::Candidate cand = space::MakeCandidate(macro, space::RegularFactorization(macro));
+  space::FactorizeNet a(space::BuildPlan(macro, cand.f));
+  TrainingState s;
+  s.candidate_key = cand.key;
+  s.epoch = 1;
+  const std::string path = dir + "/r.ckpt";
+  // A temporary left by a process that no longer exists (pid 2^22 + 1 is
+  // above Linux's pid_max) is removed by the next write.
+  { std::ofstream(dir + "/old.ckpt.tmp.4194305") << "half a checkpoint"; }
+  SaveCheckpoint(path, *a, s);
+  EXPECT_FALSE(fs::exists(dir + "/old.ckpt.tmp.4194305"));
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  // The first weight tensor's data: the largest run of the stored records is
+  // data; flip one bit in the middle of the file's tensor area.
+  const size_t at = bytes.find("data/0");
+  ASSERT_NE(at, std::string::npos);
+  std::string damaged = bytes;
+  const size_t target = at + 200;  // inside the record that follows its name
+  ASSERT_LT(target, damaged.size());
+  damaged[target] = static_cast<char>(damaged[target] ^ 0x10);
+  std::ofstream(dir + "/bad.ckpt", std::ios::binary) << damaged;
+  std::ofstream(dir + "/short.ckpt", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  space::FactorizeNet b(space::BuildPlan(macro, cand.f));
+  const std::string bad = DataErrorOf([&] { LoadCheckpoint(dir + "/bad.ckpt", *b); });
+  EXPECT_NE(bad.find("bad.ckpt: corrupt checkpoint (checksum crc32:"), std::string::npos) << bad;
+  const std::string truncated = DataErrorOf([&] { LoadCheckpoint(dir + "/short.ckpt", *b); });
+  EXPECT_NE(truncated.find("short.ckpt: not a factorize-nas checkpoint, or a corrupt one"),
+            std::string::npos)
+      << truncated;
+  for (const std::string& m : {bad, truncated}) {
+    EXPECT_EQ(m.find("Exception raised from"), std::string::npos) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  }
+  // The intact file still loads.
+  EXPECT_EQ(LoadCheckpoint(path, *b).epoch, 1);
   fs::remove_all(dir);
 }
 
