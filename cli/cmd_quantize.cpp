@@ -93,11 +93,11 @@ Command MakeQuantizeCommand(CLI::App& root) {
               j["percentile"] = q.percentile;
               j["metrics"] = {{"images", m.images},
                               {"acc_fp32", m.acc_fp32},
-                              {"acc_q", m.acc_q},
+                              {"acc_quint8", m.acc_q},
                               {"rel_decrease", m.rel_decrease},
                               {"qmse", m.qmse},
                               {"qce", m.qce},
-                              {"fake_agreement", agreement},
+                              {"fake_vs_integer_top1_agreement", agreement},
                               {"seconds", seconds}};
               std::ostringstream lj;
               layers.PrintJson(lj);
@@ -109,7 +109,7 @@ Command MakeQuantizeCommand(CLI::App& root) {
             metrics.AddRow({std::string("images"), m.images});
             metrics.AddRow({std::string("acc_fp32"), m.acc_fp32});
             metrics.AddRow({std::string("acc_quint8"), m.acc_q});
-            metrics.AddRow({std::string("rel_decrease_pct"), m.rel_decrease});
+            metrics.AddRow({std::string("rel_decrease"), m.rel_decrease});
             metrics.AddRow({std::string("qmse"), m.qmse});
             metrics.AddRow({std::string("qce"), m.qce});
             metrics.AddRow({std::string("fake_vs_integer_top1_agreement"), agreement});

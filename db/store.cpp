@@ -123,6 +123,11 @@ CREATE TABLE prune_decisions (
   decided_at TEXT NOT NULL
 );
 )sql",
+    // 3: no table changes; the pareto_front views are recreated as window
+    // queries (O(n log n)) by DerivedObjects.
+    R"sql(
+SELECT 1;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion,
               "one migration per schema version");
@@ -141,25 +146,23 @@ std::string DerivedObjects() {
        "FROM trials t JOIN candidates c ON c.id = t.candidate_id;\n";
   // A COMPLETE trial is on the front unless another one has no more MACs and no
   // less accuracy and is better in one of them, or is an exact duplicate with a
-  // smaller id (search/pareto.h computes the same set in O(n log n)).
+  // smaller id (search/pareto.h computes the same set). In the order (MACs up,
+  // accuracy down, id up) that is: more accurate than every row before it, a
+  // running maximum (window function): O(n log n), where a NOT EXISTS
+  // self-join took 19 s for 10,000 trials.
+  const char* const columns =
+      "trial_id, candidate, factorization, macs_conv, macs_dense, params, state, epochs_done, "
+      "acc_fp32, acc_quint8, rel_decrease, qmse, qce, seconds, attempts, worker, started_at, "
+      "ended_at, reason";
   for (const char* metric : {"acc_quint8", "acc_fp32"}) {
     const std::string m = metric;
-    s << "CREATE VIEW " << (m == "acc_quint8" ? "pareto_front" : "pareto_front_fp32")
-      << " AS\nSELECT s.* FROM trial_summary s\n"
-         "WHERE s.state = 'COMPLETE' AND s."
-      << m
-      << " IS NOT NULL AND NOT EXISTS (\n"
-         "  SELECT 1 FROM trial_summary o\n"
-         "  WHERE o.state = 'COMPLETE' AND o."
-      << m
-      << " IS NOT NULL AND o.trial_id <> s.trial_id\n"
-         "    AND o.macs_conv <= s.macs_conv AND o."
-      << m << " >= s." << m
-      << "\n"
-         "    AND (o.macs_conv < s.macs_conv OR o."
-      << m << " > s." << m
-      << " OR o.trial_id < s.trial_id))\n"
-         "ORDER BY s.macs_conv, s.trial_id;\n";
+    s << "CREATE VIEW " << (m == "acc_quint8" ? "pareto_front" : "pareto_front_fp32") << " AS\n"
+      << "SELECT " << columns << " FROM (\n"
+      << "  SELECT *, max(" << m << ") OVER (ORDER BY macs_conv, " << m
+      << " DESC, trial_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS best_before\n"
+      << "  FROM trial_summary WHERE state = 'COMPLETE' AND " << m << " IS NOT NULL)\n"
+      << "WHERE best_before IS NULL OR " << m << " > best_before\n"
+      << "ORDER BY macs_conv, trial_id;\n";
   }
   const std::string raise =
       " BEGIN SELECT RAISE(ABORT, 'trial is finished and cannot change'); END;\n";
@@ -765,6 +768,37 @@ std::vector<TrialRow> Store::Trials() const {
   try {
     std::vector<TrialRow> out;
     SQLite::Statement st(*db_, std::string("SELECT ") + kTrialColumns + "ORDER BY t.id");
+    while (st.executeStep()) out.push_back(TrialFrom(st));
+    return out;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+std::map<TrialState, int64_t> Store::StateCounts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    std::map<TrialState, int64_t> out;
+    SQLite::Statement st(*db_, "SELECT state, count(*) FROM trials GROUP BY state");
+    while (st.executeStep()) {
+      out[ParseTrialState(st.getColumn(0).getString())] = st.getColumn(1).getInt64();
+    }
+    return out;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+std::vector<TrialRow> Store::FrontTrials(const std::string& metric) const {
+  if (metric != "acc_quint8" && metric != "acc_fp32") {
+    throw UsageError("front metric must be acc_quint8 or acc_fp32, not '" + metric + "'");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    std::vector<TrialRow> out;
+    SQLite::Statement st(*db_, std::string("SELECT ") + kTrialColumns + "JOIN " +
+                                   (metric == "acc_quint8" ? "pareto_front" : "pareto_front_fp32") +
+                                   " f ON f.trial_id = t.id ORDER BY c.macs_conv, t.id");
     while (st.executeStep()) out.push_back(TrialFrom(st));
     return out;
   } catch (const std::exception& e) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -128,7 +129,7 @@ std::string HostName();
 class Store {
  public:
   // Version of the schema this build writes; older files are migrated.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   // PRAGMA application_id of our files ("FNAS").
   static constexpr int kApplicationId = 0x464E4153;
 
@@ -182,6 +183,12 @@ class Store {
   std::vector<CandidateRow> Candidates() const;
   std::vector<TrialRow> Trials() const;  // ordered by id
   std::optional<TrialRow> Trial(int64_t id) const;
+  // How many trials are in each state (absent: none).
+  std::map<TrialState, int64_t> StateCounts() const;
+  // The trials of the Pareto front on (conv MACs down, `metric` up), metric
+  // "acc_quint8" or "acc_fp32", by MACs then id: the pareto_front views,
+  // O(n log n) in the number of trials.
+  std::vector<TrialRow> FrontTrials(const std::string& metric) const;
 
   // A new RUNNING trial of a candidate. StoreError if the candidate already has
   // a trial (no candidate runs twice).

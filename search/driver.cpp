@@ -268,7 +268,8 @@ void Driver::RunTrial(const Work& work, int slot) {
       store_.CompleteTrial(spec.trial_id, outcome.test);
       const auto& m = outcome.test.metrics;
       char buf[160];
-      std::snprintf(buf, sizeof buf, "COMPLETE fp32 %.4f quint8 %.4f (-%.2f%%) qmse %.4g",
+      std::snprintf(buf, sizeof buf,
+                    "COMPLETE acc_fp32 %.4f acc_quint8 %.4f rel_decrease %.2f%% qmse %.4g",
                     m.acc_fp32, m.acc_q, m.rel_decrease, m.qmse);
       text = buf;
       std::lock_guard<std::mutex> lock(mu_);

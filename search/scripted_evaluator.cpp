@@ -130,7 +130,7 @@ evaluators::QuantMetrics ScriptedEvaluator::Metrics(double degree, int epoch, do
   m.images = 100;
   m.acc_fp32 = 0.9 - 0.02 * degree - 0.3 / epoch;
   m.acc_q = m.acc_fp32 - 0.005 * degree;
-  m.rel_decrease = std::fabs(m.acc_fp32 - m.acc_q) / m.acc_fp32 * 100.0;
+  m.rel_decrease = evaluators::RelativeDecrease(m.acc_fp32, m.acc_q);
   m.qmse = 1e-3 * state;
   m.qce = 1e-3 * degree;
   return m;

@@ -343,7 +343,7 @@ QuantReport Evaluate(const QuantizedModel& model, space::FactorizeNet& net, cons
   m.images = n;
   m.acc_fp32 = n ? static_cast<double>(correct_fp32) / n : 0;
   m.acc_q = n ? static_cast<double>(correct_q) / n : 0;
-  m.rel_decrease = m.acc_fp32 > 0 ? std::abs(m.acc_fp32 - m.acc_q) / m.acc_fp32 * 100 : 0;
+  m.rel_decrease = RelativeDecrease(m.acc_fp32, m.acc_q);
   m.qmse = Qmse(logits_fp32, logits_q);
   m.qce = Qce(logits_fp32, logits_q, classes);
   r.layers = model.layers;

@@ -297,9 +297,9 @@ TEST_F(StoreTest, MigratesAnOlderSchemaKeepingItsData) {
     EXPECT_FALSE(db.tableExists("prune_decisions"));
   }
   Store store(Path(), Store::Mode::kReadWrite);
-  EXPECT_EQ(store.schema_version(), 2);
+  EXPECT_EQ(store.schema_version(), Store::kSchemaVersion);
   EXPECT_EQ(store.Study().name, "old");
-  EXPECT_EQ(store.Study().schema_version, 2);
+  EXPECT_EQ(store.Study().schema_version, Store::kSchemaVersion);
   const TrialRow t = *store.Trial(1);
   EXPECT_EQ(t.state, TrialState::kComplete);
   EXPECT_DOUBLE_EQ(t.test.acc_q, 0.75);
