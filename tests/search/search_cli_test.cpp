@@ -283,9 +283,10 @@ TEST_F(SearchCliTest, SecondProcessOnTheSameStudyIsRefused) {
 TEST_F(SearchCliTest, CtrlCInterruptsCleanlyAndResumeFinishes) {
   const std::string cfg = WriteConfig("c", "", 4);
   const std::string db = P("c.db");
-  // Epochs long enough (8 s in all) that the search still runs when Ctrl-C comes.
+  // Epochs long enough (24 s in all) that the search still runs when Ctrl-C comes,
+  // even when `status` takes seconds to start on a busy machine.
   const pid_t pid =
-      Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=1000"}, P("c.log"));
+      Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=3000"}, P("c.log"));
   ASSERT_TRUE(WaitForEpochs(db, 1)) << Read(P("c.log"));
   {
     const auto status = RunCli("status " + db + " --format json");
