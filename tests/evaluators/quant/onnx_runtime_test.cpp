@@ -17,24 +17,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::RunCli;
+using testing::RunShell;
 using testing::SourcePath;
 
 constexpr const char* kImages = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
 constexpr const char* kLabels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
 constexpr int kTestImages = 500;
-
-// Runs a shell command; its exit code and output.
-testing::CliResult Shell(const std::string& cmd) {
-  testing::CliResult r;
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  if (!pipe) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) r.out.append(buf, n);
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 class OnnxRuntime : public ::testing::Test {
  protected:
@@ -82,7 +70,7 @@ void OnnxRuntime::ExportedModelsAgreeWithLibTorchAndTheIntegerPath() {
 
   // onnx.checker (Debian's python3-onnx) accepts both files; the quint8 one
   // holds a QLinearConv for each of the 17 convs and the 2 dense layers.
-  r = Shell(
+  r = RunShell(
       "/usr/bin/python3 -c \"import onnx, sys, collections\n"
       "for f in sys.argv[1:]:\n"
       "    m = onnx.load(f); onnx.checker.check_model(m, full_check=True)\n"
@@ -107,19 +95,19 @@ void OnnxRuntime::ExportedModelsAgreeWithLibTorchAndTheIntegerPath() {
   // outputs from the independent numpy reader on the same raw pixels.
   r = RunCli("export " + source + " --format onnx --layer-outputs --out " + dir_ + "/layers.onnx");
   ASSERT_EQ(r.code, 0) << r.out;
-  r = Shell(
+  r = RunShell(
       "/usr/bin/python3 -c \"import gzip, sys\n"
       "open(sys.argv[2], 'wb').write(gzip.open(sys.argv[1]).read()[16:16 + 784 * " +
       std::to_string(kTestImages) + "])\" " + kImages + " " + dir_ + "/pixels.u8");
   ASSERT_EQ(r.code, 0) << r.out;
-  r = Shell("/usr/bin/python3 " + SourcePath("scripts/run_integer_model.py") + " " + dir_ +
-            "/int8 " + dir_ + "/pixels.u8 " + dir_ + "/numpy.u8 --trace " + dir_ +
-            "/trace > /dev/null");
+  r = RunShell("/usr/bin/python3 " + SourcePath("scripts/run_integer_model.py") + " " + dir_ +
+               "/int8 " + dir_ + "/pixels.u8 " + dir_ + "/numpy.u8 --trace " + dir_ + "/trace");
   ASSERT_EQ(r.code, 0) << r.out;
 
-  r = Shell("node " + SourcePath("tests/onnx/check_onnx_runtime.js") + " " + q8 + " " + fp32 + " " +
-            kImages + " " + std::to_string(kTestImages) + " " + dir_ + "/codes.csv " + dir_ +
-            "/fp32.csv " + kLabels + " --layers " + dir_ + "/layers.onnx " + dir_ + "/trace");
+  r = RunShell("node " + SourcePath("tests/onnx/check_onnx_runtime.js") + " " + q8 + " " + fp32 +
+               " " + kImages + " " + std::to_string(kTestImages) + " " + dir_ + "/codes.csv " +
+               dir_ + "/fp32.csv " + kLabels + " --layers " + dir_ + "/layers.onnx " + dir_ +
+               "/trace");
   std::printf("%s", r.out.c_str());  // the figures, in the test log
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("quint8: top-1 agreement"), std::string::npos) << r.out;
@@ -146,7 +134,7 @@ void OnnxRuntime::PredictReadsPngDirectoriesLikeIdx() {
   // independent encoder) give the same labels as the IDX file.
   const std::string png = dir_ + "/png";
   fs::create_directories(png);
-  const auto w = Shell(
+  const auto w = RunShell(
       "/usr/bin/python3 -c \"import gzip, struct, zlib, sys\n"
       "d = gzip.open(sys.argv[1]).read()[16:]\n"
       "for i in range(3):\n"
