@@ -19,6 +19,7 @@ packages=(
   python3-onnx          # onnx.checker in the ONNX Runtime test
   libpng-dev            # `predict` on PNG files
   dataset-fashion-mnist # the dataset that works out of the box
+  chromium              # headless browser of the report's browser test (tests/report)
 )
 if [[ "${FNAS_WITH_BENCH:-0}" == 1 ]]; then
   packages+=(python3-torch python3-torchvision bc)
