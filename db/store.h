@@ -237,6 +237,8 @@ class Store {
   static void CreateAtVersionForTesting(const std::string& path, int version);
 
  private:
+  // Brings the schema to kSchemaVersion in one transaction (constructor).
+  void Migrate(bool set_wal);
   // How every method reaches the database (defined in store.cpp, the only
   // place they are used):
   // - Locked runs `body()` under the mutex; an SQLite error becomes a
