@@ -119,6 +119,25 @@ CREATE TABLE prune_decisions (
   decided_at TEXT NOT NULL
 );
 )sql",
+    // 3: rung results (in order of arrival) and the rule of each pruning decision.
+    R"sql(
+CREATE TABLE rung_results (
+  id INTEGER PRIMARY KEY,
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  epoch INTEGER NOT NULL,
+  macs_conv INTEGER NOT NULL,
+  val_images INTEGER,
+  acc_fp32 REAL,
+  acc_quint8 REAL,
+  rel_decrease REAL,
+  qmse REAL,
+  qce REAL,
+  recorded_at TEXT NOT NULL,
+  UNIQUE (trial_id, epoch)
+);
+CREATE INDEX rung_results_epoch ON rung_results (epoch, id);
+ALTER TABLE prune_decisions ADD COLUMN rule TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion,
               "one migration per schema version");
@@ -166,7 +185,8 @@ std::string DerivedObjects() {
       << "CREATE TRIGGER " << name << " BEFORE " << op << " ON trials WHEN OLD.state IN "
       << kFinished << raise;
   }
-  for (const char* table : {"epochs", "layer_stats", "checkpoints", "prune_decisions"}) {
+  for (const char* table :
+       {"epochs", "layer_stats", "checkpoints", "prune_decisions", "rung_results"}) {
     for (const char* op : {"INSERT", "UPDATE", "DELETE"}) {
       const std::string row = op[0] == 'I' ? "NEW" : "OLD";
       std::string name = std::string(table) + "_finished_no_" + op;
@@ -733,7 +753,8 @@ TrialRow Store::RestartTrial(int64_t trial_id, const std::string& worker) {
     const int from = t.checkpoint.empty() ? 0 : t.checkpoint_epoch;
     for (const char* sql : {"DELETE FROM epochs WHERE trial_id = ? AND epoch > ?",
                             "DELETE FROM layer_stats WHERE trial_id = ? AND epoch > ?",
-                            "DELETE FROM prune_decisions WHERE trial_id = ? AND rung_epoch > ?"}) {
+                            "DELETE FROM prune_decisions WHERE trial_id = ? AND rung_epoch > ?",
+                            "DELETE FROM rung_results WHERE trial_id = ? AND epoch > ?"}) {
       SQLite::Statement del(*db_, sql);
       del.bind(1, trial_id);
       del.bind(2, from);
@@ -764,6 +785,57 @@ TrialRow Store::RestartTrial(int64_t trial_id, const std::string& worker) {
 
 namespace {
 
+void InsertDecision(SQLite::Database& db, const PruneDecision& d) {
+  if (d.decision != "continue" && d.decision != "prune") {
+    throw StoreError("prune decision must be 'continue' or 'prune', not '" + d.decision + "'");
+  }
+  SQLite::Statement st(db,
+                       "INSERT INTO prune_decisions (trial_id, rung_epoch, decision, rule, reason, "
+                       "evidence, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  st.bind(1, d.trial_id);
+  st.bind(2, d.rung_epoch);
+  st.bind(3, d.decision);
+  st.bind(4, d.rule);
+  st.bind(5, d.reason);
+  st.bind(6, d.evidence.empty() ? std::string("{}") : d.evidence);
+  st.bind(7, NowIso());
+  st.exec();
+}
+
+// The rung result and its decision; PRUNED last (the triggers refuse rows of
+// a finished trial).
+void InsertRung(SQLite::Database& db, int64_t trial_id, const RungRecord& rung) {
+  const RungRow& r = rung.result;
+  SQLite::Statement st(db,
+                       "INSERT INTO rung_results (trial_id, epoch, macs_conv, val_images, "
+                       "acc_fp32, acc_quint8, rel_decrease, qmse, qce, recorded_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  st.bind(1, trial_id);
+  st.bind(2, r.epoch);
+  st.bind(3, r.macs_conv);
+  st.bind(4, r.validation.images);
+  BindReal(st, 5, r.validation.acc_fp32);
+  BindReal(st, 6, r.validation.acc_q);
+  BindReal(st, 7, r.validation.rel_decrease);
+  BindReal(st, 8, r.validation.qmse);
+  BindReal(st, 9, r.validation.qce);
+  st.bind(10, NowIso());
+  st.exec();
+  PruneDecision d = rung.decision;
+  d.trial_id = trial_id;
+  d.rung_epoch = r.epoch;
+  InsertDecision(db, d);
+  if (d.decision == "prune") {
+    SQLite::Statement up(db,
+                         "UPDATE trials SET state = 'PRUNED', reason = ?, ended_at = ? "
+                         "WHERE id = ?");
+    up.bind(1, d.reason);
+    up.bind(2, NowIso());
+    up.bind(3, trial_id);
+    up.exec();
+  }
+}
+
 void RequireRunning(const TrialRow& t, const std::string& path, const char* what) {
   if (t.state != TrialState::kRunning) {
     throw StoreError(path + ": cannot " + what + " trial " + std::to_string(t.id) + ": it is " +
@@ -775,7 +847,8 @@ void RequireRunning(const TrialRow& t, const std::string& path, const char* what
 }  // namespace
 
 void Store::RecordEpoch(int64_t trial_id, const evaluators::EpochRecord& r,
-                        const evaluators::QuantReport* validation, const std::string& checkpoint) {
+                        const evaluators::QuantReport* validation, const std::string& checkpoint,
+                        const RungRecord* rung) {
   std::lock_guard<std::mutex> lock(mu_);
   try {
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -826,6 +899,7 @@ void Store::RecordEpoch(int64_t trial_id, const evaluators::EpochRecord& r,
       k.bind(4, NowIso());
       k.exec();
     }
+    if (rung) InsertRung(*db_, trial_id, *rung);
     Touch();
     tx.commit();
   } catch (const std::exception& e) {
@@ -907,23 +981,11 @@ void Store::InterruptTrial(int64_t trial_id, const std::string& reason) {
 }
 
 void Store::AddPruneDecision(const PruneDecision& d) {
-  if (d.decision != "continue" && d.decision != "prune") {
-    throw StoreError("prune decision must be 'continue' or 'prune', not '" + d.decision + "'");
-  }
   std::lock_guard<std::mutex> lock(mu_);
   try {
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     RequireRunning(ReadTrial(d.trial_id), path_, "add a pruning decision to");
-    SQLite::Statement st(*db_,
-                         "INSERT INTO prune_decisions (trial_id, rung_epoch, decision, reason, "
-                         "evidence, decided_at) VALUES (?, ?, ?, ?, ?, ?)");
-    st.bind(1, d.trial_id);
-    st.bind(2, d.rung_epoch);
-    st.bind(3, d.decision);
-    st.bind(4, d.reason);
-    st.bind(5, d.evidence.empty() ? std::string("{}") : d.evidence);
-    st.bind(6, NowIso());
-    st.exec();
+    InsertDecision(*db_, d);
     tx.commit();
   } catch (const std::exception& e) {
     Rethrow(path_, e);
@@ -1002,17 +1064,50 @@ std::vector<PruneDecision> Store::PruneDecisions(int64_t trial_id) const {
   try {
     std::vector<PruneDecision> out;
     SQLite::Statement st(*db_,
-                         "SELECT rung_epoch, decision, reason, evidence FROM prune_decisions "
-                         "WHERE trial_id = ? ORDER BY rung_epoch, id");
+                         "SELECT rung_epoch, decision, rule, reason, evidence, decided_at "
+                         "FROM prune_decisions WHERE trial_id = ? ORDER BY rung_epoch, id");
     st.bind(1, trial_id);
     while (st.executeStep()) {
       PruneDecision d;
       d.trial_id = trial_id;
       d.rung_epoch = st.getColumn(0).getInt();
       d.decision = st.getColumn(1).getString();
-      d.reason = st.getColumn(2).getString();
-      d.evidence = st.getColumn(3).getString();
+      d.rule = st.getColumn(2).getString();
+      d.reason = st.getColumn(3).getString();
+      d.evidence = st.getColumn(4).getString();
+      d.decided_at = st.getColumn(5).getString();
       out.push_back(std::move(d));
+    }
+    return out;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+std::vector<RungRow> Store::RungResults(int epoch) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    std::vector<RungRow> out;
+    SQLite::Statement st(*db_,
+                         "SELECT id, trial_id, epoch, macs_conv, val_images, acc_fp32, acc_quint8, "
+                         "rel_decrease, qmse, qce, recorded_at FROM rung_results "
+                         "WHERE ? = 0 OR epoch = ? ORDER BY id");
+    st.bind(1, epoch);
+    st.bind(2, epoch);
+    while (st.executeStep()) {
+      RungRow r;
+      r.seq = st.getColumn(0).getInt64();
+      r.trial_id = st.getColumn(1).getInt64();
+      r.epoch = st.getColumn(2).getInt();
+      r.macs_conv = st.getColumn(3).getInt64();
+      r.validation.images = st.getColumn(4).isNull() ? 0 : st.getColumn(4).getInt64();
+      r.validation.acc_fp32 = Real(st.getColumn(5));
+      r.validation.acc_q = Real(st.getColumn(6));
+      r.validation.rel_decrease = Real(st.getColumn(7));
+      r.validation.qmse = Real(st.getColumn(8));
+      r.validation.qce = Real(st.getColumn(9));
+      r.recorded_at = st.getColumn(10).getString();
+      out.push_back(r);
     }
     return out;
   } catch (const std::exception& e) {

@@ -51,15 +51,21 @@ TrialOutcome TrainingEvaluator::Run(const TrialSpec& spec, TrialObserver& observ
 
   auto validation_report = [&](int epoch, space::FactorizeNet& net) -> std::optional<QuantReport> {
     if (!spec.RecordsEpoch(epoch) || data.validation.size() == 0) return std::nullopt;
-    return QuantizeAndEvaluate(net, data, data.validation, config.quantization, spec.seed + epoch);
+    return QuantizeAndEvaluate(net, data, data.validation, spec.ValidationQuantOptions(epoch),
+                               spec.seed + epoch);
   };
 
   evaluators::Trainer trainer(config, spec.candidate, data, options);
   bool interrupted = false;
+  EpochVerdict pruned;
   const auto on_epoch = [&](const evaluators::EpochRecord& r, space::FactorizeNet& net) {
     std::optional<QuantReport> val = validation_report(r.epoch, net);
-    observer.OnEpoch(r, val ? &*val : nullptr, trainer.last_checkpoint());
+    const EpochVerdict verdict = observer.OnEpoch(r, val ? &*val : nullptr, trainer.last_checkpoint());
     outcome.epochs_done = r.epoch;
+    if (verdict.prune) {
+      pruned = verdict;
+      return false;
+    }
     if (observer.StopRequested() && r.epoch < trainer.epochs()) {
       interrupted = true;
       return false;
@@ -79,6 +85,11 @@ TrialOutcome TrainingEvaluator::Run(const TrialSpec& spec, TrialObserver& observ
       outcome.message = result.message;
       return outcome;
     case evaluators::TrainResult::Status::kStopped:
+      if (pruned.prune) {
+        outcome.status = TrialOutcome::Status::kPruned;
+        outcome.message = pruned.reason;
+        return outcome;
+      }
       outcome.status =
           interrupted ? TrialOutcome::Status::kInterrupted : TrialOutcome::Status::kFailed;
       outcome.message = interrupted
