@@ -412,12 +412,9 @@ void ParseStorage(const Node& n, Config& c) {
   n.Get("checkpoints", c.storage.checkpoints);
 }
 
-}  // namespace
-
-Config ParseConfig(const std::string& yaml_text, const std::string& source) {
-  Config c;
-  c.source = source;
-  c.yaml_text = yaml_text;
+// The document's top-level mapping; ConfigError naming file:line otherwise.
+YAML::Node LoadMapping(const std::string& yaml_text, const std::string& source,
+                       const char* expected) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -425,7 +422,17 @@ Config ParseConfig(const std::string& yaml_text, const std::string& source) {
     throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) +
                       ": not valid YAML: " + e.msg);
   }
-  if (!root.IsMap()) throw ConfigError(source + ": expected a YAML mapping at the top level");
+  if (!root.IsMap()) throw ConfigError(source + ": expected " + expected);
+  return root;
+}
+
+}  // namespace
+
+Config ParseConfig(const std::string& yaml_text, const std::string& source) {
+  Config c;
+  c.source = source;
+  c.yaml_text = yaml_text;
+  const YAML::Node root = LoadMapping(yaml_text, source, "a YAML mapping at the top level");
   Node top(root, "", &c.source);
   top.ExpectMap({"name", "seed", "model", "space", "data", "training", "quantization", "search",
                  "execution", "storage", "pruning"});
@@ -483,14 +490,8 @@ Config ParseConfig(const std::string& yaml_text, const std::string& source) {
 
 search::PruningOptions ParsePruningOptions(const std::string& yaml_text,
                                            const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::ParserException& e) {
-    throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) +
-                      ": not valid YAML: " + e.msg);
-  }
-  if (!root.IsMap()) throw ConfigError(source + ": expected a YAML mapping (the pruning options)");
+  const YAML::Node root =
+      LoadMapping(yaml_text, source, "a YAML mapping (the pruning options)");
   search::PruningOptions p;
   if (root["pruning"]) {
     Node top(root, "", &source);

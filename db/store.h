@@ -99,9 +99,9 @@ struct PruneDecision {
   int64_t trial_id = 0;
   int rung_epoch = 0;
   std::string decision;  // "continue" | "prune"
-  std::string rule;      // the pruner's rule that decided (search/pruner.h)
   std::string reason;    // one line
   std::string evidence;  // JSON text: the numbers and the trials that justified it
+  std::string rule;      // the pruner's rule that decided (search/pruner.h)
   std::string decided_at;
 };
 

@@ -161,26 +161,32 @@ PruneVerdict RankRule(const std::string& pruner, const PruningOptions& o, const 
   return Verdict(false, "rank", "kept " + where + counts, j, PeerIds(peers));
 }
 
-class NonePruner : public Pruner {
+// A pruner and the options it was made with.
+class ConfiguredPruner : public Pruner {
  public:
-  explicit NonePruner(PruningOptions o) : o_(std::move(o)) {}
-  std::string name() const override { return "none"; }
+  ConfiguredPruner(const char* name, PruningOptions o) : name_(name), o_(std::move(o)) {}
+  std::string name() const override { return name_; }
+
+ protected:
+  const char* name_;
+  PruningOptions o_;
+};
+
+class NonePruner : public ConfiguredPruner {
+ public:
+  explicit NonePruner(PruningOptions o) : ConfiguredPruner("none", std::move(o)) {}
   PruneVerdict Decide(const RungResult& self,
                       const std::vector<RungResult>& peers) const override {
     return Verdict(false, "none", "kept " + Rung(self) + ": no pruner",
                    Evidence(name(), o_, self, peers), {});
   }
-
- private:
-  PruningOptions o_;
 };
 
 // Quantization-aware: collapse rule, then non-dominated sorting on
 // (conv MACs down, quint8 validation accuracy up) with the first front kept.
-class QuantAwarePruner : public Pruner {
+class QuantAwarePruner : public ConfiguredPruner {
  public:
-  explicit QuantAwarePruner(PruningOptions o) : o_(std::move(o)) {}
-  std::string name() const override { return "quant-aware"; }
+  explicit QuantAwarePruner(PruningOptions o) : ConfiguredPruner("quant-aware", std::move(o)) {}
   PruneVerdict Decide(const RungResult& self,
                       const std::vector<RungResult>& peers) const override {
     PruneVerdict v;
@@ -221,35 +227,27 @@ class QuantAwarePruner : public Pruner {
                            o_.qmse_worst_fraction * 100, static_cast<double>(n)),
                    j, better);
   }
-
- private:
-  PruningOptions o_;
 };
 
 // Syne Tune's MOASHA: non-dominated sorting on (MACs down, fp32 accuracy up),
 // the top 1/eta kept by (front, crowding); no front is protected.
-class MoashaPruner : public Pruner {
+class MoashaPruner : public ConfiguredPruner {
  public:
-  explicit MoashaPruner(PruningOptions o) : o_(std::move(o)) {}
-  std::string name() const override { return "moasha"; }
+  explicit MoashaPruner(PruningOptions o) : ConfiguredPruner("moasha", std::move(o)) {}
   PruneVerdict Decide(const RungResult& self,
                       const std::vector<RungResult>& peers) const override {
     PruneVerdict v;
     if (TooFewPeers(o_, self, peers, name(), v)) return v;
     return RankRule(name(), o_, self, peers, &RungResult::acc_fp32, "acc_fp32", false);
   }
-
- private:
-  PruningOptions o_;
 };
 
 // Asynchronous successive halving (ASHA's stopping rule, as Optuna's
 // SuccessiveHalvingPruner): kept when its fp32 validation accuracy is within
 // `margin` of the k-th best of the rung (itself included), k = max(1, n / eta).
-class AshaPruner : public Pruner {
+class AshaPruner : public ConfiguredPruner {
  public:
-  explicit AshaPruner(PruningOptions o) : o_(std::move(o)) {}
-  std::string name() const override { return "asha"; }
+  explicit AshaPruner(PruningOptions o) : ConfiguredPruner("asha", std::move(o)) {}
   PruneVerdict Decide(const RungResult& self,
                       const std::vector<RungResult>& peers) const override {
     PruneVerdict v;
@@ -276,17 +274,13 @@ class AshaPruner : public Pruner {
     }
     return Verdict(false, "rank", "kept " + Rung(self) + what, j, PeerIds(peers));
   }
-
- private:
-  PruningOptions o_;
 };
 
 // Optuna's MedianPruner: pruned when its fp32 validation accuracy at the rung
 // is below the median of its peers' at the same rung (by more than `margin`).
-class MedianPruner : public Pruner {
+class MedianPruner : public ConfiguredPruner {
  public:
-  explicit MedianPruner(PruningOptions o) : o_(std::move(o)) {}
-  std::string name() const override { return "median"; }
+  explicit MedianPruner(PruningOptions o) : ConfiguredPruner("median", std::move(o)) {}
   PruneVerdict Decide(const RungResult& self,
                       const std::vector<RungResult>& peers) const override {
     PruneVerdict v;
@@ -313,9 +307,6 @@ class MedianPruner : public Pruner {
     }
     return Verdict(false, "median", "kept " + Rung(self) + what, j, PeerIds(peers));
   }
-
- private:
-  PruningOptions o_;
 };
 
 }  // namespace
