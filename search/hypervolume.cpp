@@ -1,24 +1,16 @@
 #include "search/hypervolume.h"
 
 #include <algorithm>
-#include <cmath>
 
 namespace fnas::search {
 
 double Hypervolume(const std::vector<FrontPoint>& points, int64_t ref_macs) {
-  std::vector<FrontPoint> p;
-  for (const auto& q : points) {
-    if (std::isfinite(q.accuracy) && q.accuracy > 0 && q.macs <= ref_macs) p.push_back(q);
-  }
-  std::sort(p.begin(), p.end(),
-            [](const FrontPoint& a, const FrontPoint& b) { return a.macs < b.macs; });
-  // Sweep along MACs: between consecutive MAC values the dominated height is
-  // the best accuracy of the points with no more MACs.
-  double area = 0, height = 0;
-  for (size_t i = 0; i < p.size(); ++i) {
-    height = std::max(height, p[i].accuracy);
-    const int64_t next = i + 1 < p.size() ? p[i + 1].macs : ref_macs;
-    area += static_cast<double>(next - p[i].macs) * height;
+  const std::vector<FrontPoint> front = ParetoFront(points);  // MACs and accuracy ascending
+  double area = 0;
+  for (size_t i = 0; i < front.size(); ++i) {
+    if (front[i].macs >= ref_macs || front[i].accuracy <= 0) continue;
+    const int64_t right = i + 1 < front.size() ? std::min(front[i + 1].macs, ref_macs) : ref_macs;
+    area += static_cast<double>(right - front[i].macs) * front[i].accuracy;
   }
   return area;
 }

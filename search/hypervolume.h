@@ -1,10 +1,6 @@
-// Hypervolume of a set of (conv MACs, accuracy) points in the plane where
-// MACs are minimized and accuracy maximized (docs/method.md, "pruning"):
-// the area of the region dominated by the points and bounded by the reference
-// point (ref_macs, 0), i.e. the union of the rectangles
-// [macs_i, ref_macs] x [0, accuracy_i]. Dominated points add nothing, so the
-// hypervolume of a set equals that of its Pareto front. Points with MACs above
-// ref_macs or accuracy <= 0 (or not finite) add nothing. Pure functions.
+// The hypervolume of a Pareto front in the plane (conv MACs minimized,
+// accuracy maximized): the area the front dominates, bounded by the
+// reference point (ref_macs, accuracy 0), DESIGN.md §3.1. Pure; thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -14,11 +10,15 @@
 
 namespace fnas::search {
 
-// In units of MACs x accuracy. O(n log n).
+// The area (MACs x accuracy) of the points (macs, acc) with macs <= m <= ref_macs
+// and 0 <= a <= acc for some point of `points` (any set: the front is taken
+// first). Points with MACs >= ref_macs, non-finite or non-positive accuracy
+// add nothing. Divide by ref_macs for a value in [0, max accuracy].
 double Hypervolume(const std::vector<FrontPoint>& points, int64_t ref_macs);
 
-// Hypervolume(found) / Hypervolume(full), both with the same reference; 1 when
-// the full set dominates nothing (an empty or degenerate study).
+// Hypervolume(found) / Hypervolume(full), both with the same reference: the
+// share of a full front's hypervolume that a subset of its trials recovers;
+// 1 when the full set dominates nothing (an empty or degenerate study).
 double HypervolumeFraction(const std::vector<FrontPoint>& found,
                            const std::vector<FrontPoint>& full, int64_t ref_macs);
 
