@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "db/store.h"
+#include "search/hypervolume.h"
 #include "search/replay.h"
 
 namespace {
@@ -117,6 +118,34 @@ int main(int argc, char** argv) {
                     best->result.epoch_fraction, best->result.hv_fraction,
                     best->result.lost.size(), best->rungs.c_str(), best->eta, best->min_peers);
       }
+    }
+    // The oracle bound: the fewest epochs any pruner judging at these rungs can
+    // train while keeping a share of the full front's hypervolume: it trains
+    // to the end the smallest subset of the full front that reaches the share
+    // and stops every other trial at the first recorded rung.
+    const auto& full = points.front().result.full_front;
+    const double hv_full = fnas::search::Hypervolume(full, input.ref_macs);
+    std::printf("\noracle (smallest subset of the full front trained to the end, every other "
+                "trial stopped at rung %d):\n",
+                recorded.front());
+    for (double share : {0.98, 0.95, 0.9}) {
+      size_t best_size = full.size();
+      for (unsigned mask = 0; mask < (1u << full.size()); ++mask) {
+        std::vector<fnas::search::FrontPoint> kept;
+        for (size_t i = 0; i < full.size(); ++i) {
+          if (mask & (1u << i)) kept.push_back(full[i]);
+        }
+        if (kept.size() < best_size &&
+            fnas::search::Hypervolume(kept, input.ref_macs) >= share * hv_full - 1e-9) {
+          best_size = kept.size();
+        }
+      }
+      const double epochs =
+          static_cast<double>(best_size) * input.epochs +
+          static_cast<double>(input.trials.size() - best_size) * recorded.front();
+      std::printf("  hv >= %.2f: %zu of %zu front trials to the end, epoch fraction >= %.3f\n",
+                  share, best_size, full.size(),
+                  epochs / (static_cast<double>(input.trials.size()) * input.epochs));
     }
     std::ofstream file;
     if (!csv.empty()) {
