@@ -43,11 +43,13 @@ Mark FrontLine() {
   return m;
 }
 
-std::string StateClass(TrialState state) {
+std::string LowerState(TrialState state) {
   std::string name = db::TrialStateName(state);
   std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-  return "pt st-" + name;
+  return name;
 }
+
+std::string StateClass(TrialState state) { return "pt st-" + LowerState(state); }
 
 enum class FrontLegend { kNone, kLine, kMarker };
 
@@ -111,17 +113,29 @@ std::set<int64_t> Ids(const std::vector<search::FrontPoint>& front) {
   return ids;
 }
 
+// The short hover text of a trial in the secondary plots: who, and one metric.
+std::string ShortTooltip(const TrialData& t, const std::string& label, double v) {
+  std::string s = t.row.candidate_name + " · trial " + std::to_string(t.row.id) + " · " +
+                  db::TrialStateName(t.row.state) + " · " + MMacs(t.row.macs_conv) + " MACs\n";
+  if (!t.shown) return s + "no quantized evaluation recorded";
+  return s + label + " " + Num(v, 4) +
+         (t.shown->test ? " (test)"
+                        : " (validation, epoch " + std::to_string(t.shown->epoch) + ")");
+}
+
 // Every trial as one point at (MACs, value(t)); front members last, on top.
+// The hover text is TrialTooltip, or ShortTooltip with `label` when given.
 template <typename Value>
-void AddTrialPoints(Plot& plot, const StudyData& data, const std::set<int64_t>& front,
-                    Value value) {
+void AddTrialPoints(Plot& plot, const StudyData& data, const std::set<int64_t>& front, Value value,
+                    const std::string& label = "") {
   for (int pass = 0; pass < 2; ++pass) {
     for (const auto& t : data.trials) {
       const bool on_front = front.count(t.row.id) > 0;
       if (on_front != (pass == 1)) continue;
       const double y = t.shown ? value(t.shown->metrics) : kNaN;
       plot.AddPoint(MillionMacs(t.row.macs_conv), y,
-                    on_front ? FrontMark() : StateMark(t.row.state), TrialTooltip(t),
+                    on_front ? FrontMark() : StateMark(t.row.state),
+                    label.empty() ? TrialTooltip(t) : ShortTooltip(t, label, y),
                     StateClass(t.row.state) + (on_front ? " front" : ""));
     }
   }
@@ -277,6 +291,14 @@ Section ParetoSection(const StudyData& data) {
       return 100 * (q8 ? m.acc_q : m.acc_fp32);
     });
     AddStateLegend(plot, data, true, FrontLegend::kLine);
+    if (data.trials.size() <= 12) {  // few trials: name every point
+      for (const auto& t : data.trials) {
+        plot.AddLabel(
+            MillionMacs(t.row.macs_conv),
+            t.shown ? 100 * (q8 ? t.shown->metrics.acc_q : t.shown->metrics.acc_fp32) : kNaN,
+            t.row.candidate_name);
+      }
+    }
     plot.SetEmptyNote("no trial yet");
     plots.push_back(std::move(plot));
   }
@@ -320,7 +342,8 @@ Section QuantErrorSection(const StudyData& data) {
     y.include_zero = !log;
     Plot plot(spec.id, spec.title + " vs. conv MACs", MacsAxis(), y);
     plot.SetMissingLabel(log ? "≤0 / none" : "none");
-    AddTrialPoints(plot, data, front, spec.value);
+    AddTrialPoints(plot, data, front, spec.value,
+                   spec.id == "rel-decrease" ? "rel. decrease %" : spec.label);
     AddStateLegend(plot, data, true, front.empty() ? FrontLegend::kNone : FrontLegend::kMarker);
     plots.push_back(std::move(plot));
   }
@@ -554,7 +577,24 @@ Section LayerwiseSection(const StudyData& data) {
 Section CurvesSection(const StudyData& data) {
   Section sec{"curves", "Per-epoch validation curves", "", {}};
   const size_t n = data.trials.size();
-  const bool dense = n > 40;  // thin lines, no per-epoch markers
+  const bool dense = n > 40;      // thin lines, no per-epoch markers
+  const bool per_trial = n <= 8;  // a colour and a legend entry per trial
+  // A large study draws at most kMaxCurves lines: the quint8 front members and
+  // an even sample of the others (the file stays small, the plot readable).
+  constexpr size_t kMaxCurves = 300;
+  std::set<int64_t> drawn;
+  if (n <= kMaxCurves) {
+    for (const auto& t : data.trials) drawn.insert(t.row.id);
+  } else {
+    drawn = Ids(Front(data, true));
+    std::vector<int64_t> others;
+    for (const auto& t : data.trials) {
+      if (!drawn.count(t.row.id)) others.push_back(t.row.id);
+    }
+    const size_t room = kMaxCurves > drawn.size() ? kMaxCurves - drawn.size() : 0;
+    for (size_t k = 0; k < room && !others.empty(); ++k)
+      drawn.insert(others[k * others.size() / room]);
+  }
   struct Spec {
     std::string id, title, label;
     bool recorded_only;
@@ -584,11 +624,30 @@ Section CurvesSection(const StudyData& data) {
     Axis y{spec.label, spec.id == "curve-qmse" ? Scale::kLog : Scale::kLinear};
     Plot plot(spec.id, spec.title, x, y);
     for (int r : rungs) plot.AddGuide(r, "rung " + std::to_string(r));
+    struct DecisionMark {
+      const TrialData* trial;
+      const db::PruneDecision* decision;
+      double value;
+    };
+    std::vector<DecisionMark> marks;
+    size_t index = 0;
     for (const auto& t : data.trials) {
-      Mark m = StateMark(t.row.state);
+      if (!drawn.count(t.row.id)) continue;
+      // A few trials: one colour and shape each, named in the legend; many: by state.
+      Mark m = per_trial ? Mark(PaletteColor(index), PaletteShape(index), false, 3)
+                         : StateMark(t.row.state);
+      if (per_trial) {
+        Mark legend = m;
+        legend.width = 1.5;
+        plot.AddLegend(
+            t.row.candidate_name +
+                (t.row.state == TrialState::kComplete ? "" : " (" + LowerState(t.row.state) + ")"),
+            legend, Plot::LegendKind::kBoth);
+      }
+      ++index;
       m.width = dense ? 1 : 1.5;
       m.opacity = dense ? 0.45 : 0.9;
-      m.size = 2.6;
+      if (!per_trial) m.size = 2.6;
       std::vector<std::pair<double, double>> line;
       std::map<int, double> at;
       for (const auto& e : t.epochs) {
@@ -607,25 +666,31 @@ Section CurvesSection(const StudyData& data) {
                        db::TrialStateName(t.row.state) + ")");
       for (const auto& d : t.decisions) {
         auto it = at.find(d.rung_epoch);
-        if (it == at.end()) continue;
-        const bool prune = d.decision == "prune";
-        plot.AddPoint(d.rung_epoch, it->second, prune ? prune_mark : continue_mark,
-                      t.row.candidate_name + ": " + d.decision + " at rung " +
-                          std::to_string(d.rung_epoch) + (d.reason.empty() ? "" : "\n" + d.reason) +
-                          (d.evidence.empty() ? "" : "\nevidence: " + d.evidence),
-                      prune ? "decision prune" : "decision continue");
+        if (it != at.end()) marks.push_back({&t, &d, it->second});
       }
+    }
+    // Decisions after the lines, the prunes last (on top of the kept ones).
+    std::stable_partition(marks.begin(), marks.end(),
+                          [](const DecisionMark& m) { return m.decision->decision != "prune"; });
+    for (const auto& [t, d, value] : marks) {
+      const bool prune = d->decision == "prune";
+      const std::string evidence =
+          d->evidence.size() > 300 ? d->evidence.substr(0, 300) + "..." : d->evidence;
+      plot.AddPoint(d->rung_epoch, value, prune ? prune_mark : continue_mark,
+                    t->row.candidate_name + ": " + d->decision + " at rung " +
+                        std::to_string(d->rung_epoch) +
+                        (d->reason.empty() ? "" : "\n" + d->reason) +
+                        (evidence.empty() ? "" : "\nevidence: " + evidence),
+                    prune ? "decision prune" : "decision continue");
     }
     std::set<TrialState> states;
     for (const auto& t : data.trials) states.insert(t.row.state);
     for (TrialState s : {TrialState::kComplete, TrialState::kPruned, TrialState::kFailed,
                          TrialState::kRunning, TrialState::kInterrupted}) {
-      if (!states.count(s)) continue;
+      if (per_trial || !states.count(s)) continue;
       Mark m = StateMark(s);
       m.size = 2.6;
-      std::string label = db::TrialStateName(s);
-      std::transform(label.begin(), label.end(), label.begin(), ::tolower);
-      plot.AddLegend(label, m, dense ? Plot::LegendKind::kLine : Plot::LegendKind::kBoth);
+      plot.AddLegend(LowerState(s), m, dense ? Plot::LegendKind::kLine : Plot::LegendKind::kBoth);
     }
     if (any_prune) plot.AddLegend("pruned at this rung", prune_mark);
     if (any_continue) plot.AddLegend("kept at this rung", continue_mark);
@@ -633,13 +698,20 @@ Section CurvesSection(const StudyData& data) {
     plots.push_back(std::move(plot));
   }
   sec.html += Caption(
-      "One line per trial, coloured by its state (hover a line for its trial). Quantized metrics "
+      std::string(per_trial ? "One line per trial (hover a line for its trial). "
+                            : "One line per trial, coloured by its state (hover a line for its "
+                              "trial). ") +
+      "Quantized metrics "
       "exist at the recorded epochs (<code>search.record_every</code>). " +
       std::string(rungs.empty()
                       ? "No pruning decision is recorded in this study."
                       : "Pruning decisions are marked at their rung epoch: × pruned, ○ kept "
                         "(hover for the reason and the evidence).") +
-      (dense ? " With " + std::to_string(n) + " trials the lines are thin and translucent." : ""));
+      (dense ? " With " + std::to_string(n) + " trials the lines are thin and translucent." : "") +
+      (drawn.size() < n ? " " + std::to_string(drawn.size()) + " of the " + std::to_string(n) +
+                              " trials are drawn: the quint8 front members and an even sample of "
+                              "the others (with their pruning decisions)."
+                        : ""));
   AddFigures(sec, {&plots[0], &plots[1], &plots[2]});
   return sec;
 }
@@ -667,8 +739,9 @@ Section PathsSection(const StudyData& data) {
             (step != data.step.end() ? " (step " + std::to_string(step->second) + ")" : ""));
     ++arrows;
   }
-  AddTrialPoints(plot, data, Ids(Front(data, true)),
-                 [](const evaluators::QuantMetrics& m) { return 100 * m.acc_q; });
+  AddTrialPoints(
+      plot, data, Ids(Front(data, true)),
+      [](const evaluators::QuantMetrics& m) { return 100 * m.acc_q; }, "quint8 accuracy %");
   AddStateLegend(plot, data, true, FrontLegend::kMarker);
   if (arrows)
     plot.AddLegend("parent → child", {"#555555", Shape::kCircle, false, 3},

@@ -335,6 +335,7 @@ std::string Plot::Svg() const {
   s << "<style>text{font-family:sans-serif;font-size:12px;fill:#222}.ttl{font-size:13px;"
        "font-weight:bold}.grid{stroke:#e6e6e6}.axis{stroke:#555;fill:none}.tick{font-size:11px;"
        "fill:#444}.note{fill:#777;font-style:italic}"
+       ".lbl{font-size:10.5px;fill:#333}"
        "</style>";
   s << "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>";
   s << "<text class=\"ttl\" x=\"" << Px(pl) << "\" y=\"18\">" << Escape(title_) << "</text>";
@@ -392,27 +393,55 @@ std::string Plot::Svg() const {
       << Px(pt + 11) << "\">" << Escape(g.second) << "</text>";
   }
 
-  // Lines first, points on top.
+  // Markers are defined once (<defs>) and placed with <use>: a large study
+  // has thousands of points, and this keeps each one short.
+  std::vector<std::string> marker_keys;
+  std::string defs;
+  auto marker_ref = [&](const Mark& m) {
+    const std::string key = MarkAttrs(m) + MarkerPath(m.shape, 0, 0, m.size);
+    size_t k = std::find(marker_keys.begin(), marker_keys.end(), key) - marker_keys.begin();
+    if (k == marker_keys.size()) {
+      marker_keys.push_back(key);
+      defs += "<path id=\"" + Escape(id_) + "-m" + std::to_string(k) + "\" " + MarkAttrs(m) +
+              " d=\"" + MarkerPath(m.shape, 0, 0, m.size) + "\"/>";
+    }
+    return "#" + Escape(id_) + "-m" + std::to_string(k);
+  };
+  for (const auto& p : prims_) {
+    if (p.kind == Prim::kPoint) marker_ref(p.mark);
+  }
+  if (!defs.empty()) s << "<defs>" << defs << "</defs>";
+
+  // Polylines, grouped by style (one <g> carries the stroke of many lines).
+  std::vector<std::pair<std::string, std::string>> line_groups;  // style -> paths
+  for (const auto& p : prims_) {
+    if (p.kind != Prim::kLine) continue;
+    std::string d;
+    bool pen = false;
+    for (const auto& xy : p.xy) {
+      if (!x_ok(xy.first) || !y_ok(xy.second)) {
+        pen = false;
+        continue;
+      }
+      d += (pen ? "L" : "M") + Px(X(xy.first)) + " " + Px(Y(xy.second));
+      pen = true;
+    }
+    if (d.empty()) continue;
+    const std::string style = LineAttrs(p.mark);
+    auto it = std::find_if(line_groups.begin(), line_groups.end(),
+                           [&](const auto& g) { return g.first == style; });
+    if (it == line_groups.end()) it = line_groups.insert(line_groups.end(), {style, ""});
+    it->second += "<path class=\"ln\" d=\"" + d + "\">" + TitleTag(p.tooltip) + "</path>";
+  }
+  for (const auto& g : line_groups) s << "<g " << g.first << ">" << g.second << "</g>";
+
+  // Steps and arrows, then points on top.
   for (int pass = 0; pass < 2; ++pass) {
     for (const auto& p : prims_) {
       if ((p.kind == Prim::kPoint) != (pass == 1)) continue;
       switch (p.kind) {
-        case Prim::kLine: {
-          std::string d;
-          bool pen = false;
-          for (const auto& xy : p.xy) {
-            if (!x_ok(xy.first) || !y_ok(xy.second)) {
-              pen = false;
-              continue;
-            }
-            d += (pen ? "L" : "M") + Px(X(xy.first)) + " " + Px(Y(xy.second));
-            pen = true;
-          }
-          if (d.empty()) break;
-          s << "<path class=\"ln\" " << LineAttrs(p.mark) << " d=\"" << d << "\">"
-            << TitleTag(p.tooltip) << "</path>";
-          break;
-        }
+        case Prim::kLine:
+          break;  // drawn above, grouped by style
         case Prim::kStep: {
           std::string d;
           double last_y = 0;
@@ -452,13 +481,21 @@ std::string Plot::Svg() const {
           const auto& xy = p.xy[0];
           if (!x_ok(xy.first)) break;
           const double y = y_ok(xy.second) ? Y(xy.second) : strip_y;
-          s << "<g class=\"" << Escape(p.cls) << "\">" << TitleTag(p.tooltip) << "<path "
-            << MarkAttrs(p.mark) << " d=\"" << MarkerPath(p.mark.shape, X(xy.first), y, p.mark.size)
+          s << "<g class=\"" << Escape(p.cls) << "\">" << TitleTag(p.tooltip) << "<use href=\""
+            << marker_ref(p.mark) << "\" x=\"" << Px(X(xy.first)) << "\" y=\"" << Px(y)
             << "\"/></g>";
           break;
         }
       }
     }
+  }
+  for (const auto& l : labels_) {
+    if (!x_ok(l.x)) continue;
+    const double y = y_ok(l.y) ? Y(l.y) : strip_y;
+    const double x = X(l.x);
+    const bool left = x > pr - TextWidth(l.text) * 0.85 - 8;  // keep it inside the plot
+    s << "<text class=\"lbl\" x=\"" << Px(left ? x - 7 : x + 7) << "\" y=\"" << Px(y - 5) << "\""
+      << (left ? " text-anchor=\"end\"" : "") << ">" << Escape(l.text) << "</text>";
   }
   if (prims_.empty()) {
     s << "<text class=\"note\" text-anchor=\"middle\" x=\"" << Px((pl + pr) / 2) << "\" y=\""

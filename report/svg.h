@@ -100,6 +100,8 @@ class Plot {
   // An arrow from (x0, y0) to (x1, y1).
   void AddArrow(double x0, double y0, double x1, double y1, const Mark& mark,
                 const std::string& tooltip = "");
+  // A small text label beside the point (x, y) (a non-finite y: in the strip).
+  void AddLabel(double x, double y, const std::string& text) { labels_.push_back({x, y, text}); }
   // A vertical guide line at x with a short label at its top.
   void AddGuide(double x, const std::string& label);
   // A legend entry: the marker, a line sample, or both.
@@ -136,6 +138,11 @@ class Plot {
   int width_, height_;
   std::vector<Prim> prims_;
   std::vector<std::pair<double, std::string>> guides_;
+  struct Label {
+    double x, y;
+    std::string text;
+  };
+  std::vector<Label> labels_;
   std::vector<Legend> legend_;
   std::string empty_note_ = "no data yet";
   std::string missing_label_ = "n/a";

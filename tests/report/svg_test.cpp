@@ -80,11 +80,18 @@ TEST(SvgTest, PointsMapLinearlyOntoThePlotArea) {
   y.max = 100;
   Plot plot("p", "t", x, y, 560, 360);
   plot.AddPoint(5, 100, {"#000", Shape::kSquare, false, 1}, "");
+  plot.AddPoint(10, 0, {"#000", Shape::kSquare, false, 1}, "");
   const std::string svg = plot.Svg();
-  const double cx = 64 + (560 - 16 - 64) / 2.0;  // 304
-  EXPECT_NE(svg.find("d=\"M" + std::to_string(static_cast<int>(cx - 0.9)) + ".1 29.1h1.8"),
+  // One marker definition (centred on 0, 0), placed twice with <use>.
+  EXPECT_NE(svg.find("<path id=\"p-m0\" fill=\"#000\" stroke=\"#000\" stroke-width=\"1.3\" "
+                     "d=\"M-0.9 -0.9h1.8v1.8h-1.8Z\"/>"),
             std::string::npos)
       << svg;
+  EXPECT_EQ(Count(svg, "<path id=\"p-m"), 1);
+  EXPECT_NE(svg.find("<use href=\"#p-m0\" x=\"304\" y=\"30\"/>"), std::string::npos) << svg;
+  // x = 10 at the right end (560 - 16), y = 0 at the bottom of the plot area:
+  // 360 - 34 (tick labels) - 20 (axis label) = 306.
+  EXPECT_NE(svg.find("<use href=\"#p-m0\" x=\"544\" y=\"306\"/>"), std::string::npos) << svg;
 }
 
 TEST(SvgTest, AnEmptyPlotSaysWhy) {
