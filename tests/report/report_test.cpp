@@ -35,6 +35,18 @@ std::string SvgById(const std::string& html, const std::string& id) {
   return html.substr(begin, html.find("</svg>", begin) - begin);
 }
 
+// stdout of a shell command.
+std::string RunShell(const std::string& cmd) {
+  std::string out;
+  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
+  if (!pipe) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  pclose(pipe);
+  return out;
+}
+
 class ReportTest : public fnas::testing::TempDirTest {
  protected:
   void SetUp() override {
@@ -81,6 +93,8 @@ TEST_F(ReportTest, EverySectionIsThereWithOnePointPerTrialInEachScatterPlot) {
   EXPECT_EQ(Count(curve, "class=\"decision prune\""), 5);
   EXPECT_EQ(Count(curve, "class=\"decision continue\""), 13);
   EXPECT_NE(curve.find(">rung 2</text>"), std::string::npos);
+  // The synthetic study has a RUNNING trial: the header says this is a snapshot.
+  EXPECT_NE(report.html.find("the study is running: a snapshot"), std::string::npos);
   // Self-contained: no script, no external reference.
   EXPECT_EQ(report.html.find("<script"), std::string::npos);
   EXPECT_EQ(Count(report.html, "http://"), Count(report.html, "http://www.w3.org/2000/svg"));
@@ -165,6 +179,13 @@ TEST_F(ReportTest, CommandWritesThePageAndEveryFigureAsStandaloneSvg) {
         << e.path();
   }
   EXPECT_EQ(files, 17);
+  // Well-formed XML, by an independent parser (Python's ElementTree).
+  const auto xml = RunShell(
+      "python3 -c \"import glob, sys, xml.etree.ElementTree as ET; "
+      "[ET.parse(f) for f in glob.glob(sys.argv[1] + '/*.svg')]; "
+      "print('parsed', len(glob.glob(sys.argv[1] + '/*.svg')))\" " +
+      svgs);
+  EXPECT_EQ(xml, "parsed 17\n");
   EXPECT_TRUE(fs::exists(fs::path(svgs) / "pareto-quint8.svg"));
   // Default output: the database's name with .html.
   ASSERT_EQ(RunCli("report " + db_).code, 0);
