@@ -141,6 +141,16 @@ void AddTrialPoints(Plot& plot, const StudyData& data, const std::set<int64_t>& 
   }
 }
 
+// A study of a few trials: every point named beside it.
+template <typename Value>
+void LabelFewTrials(Plot& plot, const StudyData& data, Value value) {
+  if (data.trials.size() > 12) return;
+  for (const auto& t : data.trials) {
+    plot.AddLabel(MillionMacs(t.row.macs_conv), t.shown ? value(t.shown->metrics) : kNaN,
+                  t.row.candidate_name);
+  }
+}
+
 std::string Caption(const std::string& text) { return "<p class=\"cap\">" + text + "</p>"; }
 
 // Figures in a responsive grid, each also kept for --svg-dir.
@@ -291,14 +301,9 @@ Section ParetoSection(const StudyData& data) {
       return 100 * (q8 ? m.acc_q : m.acc_fp32);
     });
     AddStateLegend(plot, data, true, FrontLegend::kLine);
-    if (data.trials.size() <= 12) {  // few trials: name every point
-      for (const auto& t : data.trials) {
-        plot.AddLabel(
-            MillionMacs(t.row.macs_conv),
-            t.shown ? 100 * (q8 ? t.shown->metrics.acc_q : t.shown->metrics.acc_fp32) : kNaN,
-            t.row.candidate_name);
-      }
-    }
+    LabelFewTrials(plot, data, [q8](const evaluators::QuantMetrics& m) {
+      return 100 * (q8 ? m.acc_q : m.acc_fp32);
+    });
     plot.SetEmptyNote("no trial yet");
     plots.push_back(std::move(plot));
   }
@@ -743,6 +748,7 @@ Section PathsSection(const StudyData& data) {
       plot, data, Ids(Front(data, true)),
       [](const evaluators::QuantMetrics& m) { return 100 * m.acc_q; }, "quint8 accuracy %");
   AddStateLegend(plot, data, true, FrontLegend::kMarker);
+  LabelFewTrials(plot, data, [](const evaluators::QuantMetrics& m) { return 100 * m.acc_q; });
   if (arrows)
     plot.AddLegend("parent → child", {"#555555", Shape::kCircle, false, 3},
                    Plot::LegendKind::kLine);
