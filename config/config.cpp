@@ -457,14 +457,4 @@ std::string Config::checkpoint_dir() const {
   return db + ".ckpt";
 }
 
-std::vector<int> Config::milestone_epochs(int epochs) const {
-  std::vector<int> out;
-  for (double m : training.milestones) {
-    int e = m < 1.0 ? static_cast<int>(std::lround(m * epochs)) : static_cast<int>(std::lround(m));
-    if (e < 1) e = 1;
-    if (out.empty() || e > out.back()) out.push_back(e);
-  }
-  return out;
-}
-
 }  // namespace fnas

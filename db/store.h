@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "db/schema.h"
 #include "evaluators/records.h"
 #include "space/candidate.h"
 
@@ -118,8 +119,8 @@ std::string HostName();
 
 class Store {
  public:
-  // Version of the schema this build writes; older files are migrated.
-  static constexpr int kSchemaVersion = 2;
+  // Version of the schema this build writes (db/schema.h); older files are migrated.
+  static constexpr int kSchemaVersion = schema::kVersion;
   // PRAGMA application_id of our files ("FNAS").
   static constexpr int kApplicationId = 0x464E4153;
 
@@ -199,6 +200,22 @@ class Store {
   static void CreateAtVersionForTesting(const std::string& path, int version);
 
  private:
+  // How every method reaches the database (defined in store.cpp, the only
+  // place they are used):
+  // - Locked runs `body()` under the mutex; an SQLite error becomes a
+  //   StoreError naming the file (our own Errors pass through unchanged).
+  // - Write is Locked around one IMMEDIATE transaction, committed when `body`
+  //   returns and rolled back when it throws.
+  // - ChangeRunningTrial is Write for a change to one trial: it reads the
+  //   trial, refuses it unless RUNNING ("cannot <what> trial N: it is ..."),
+  //   runs `body(trial)` and stamps study.updated_at.
+  template <typename Body>
+  auto Locked(Body&& body) const;
+  template <typename Body>
+  auto Write(Body&& body);
+  template <typename Body>
+  void ChangeRunningTrial(int64_t trial_id, const char* what, Body&& body);
+
   TrialRow ReadTrial(int64_t id) const;  // mutex held
   void Touch();                          // study.updated_at; mutex held
 

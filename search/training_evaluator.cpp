@@ -46,7 +46,6 @@ TrialOutcome TrainingEvaluator::Run(const TrialSpec& spec, TrialObserver& observ
   options.resume = spec.start_epoch > 0;
   options.resume_from = spec.resume_checkpoint;
   options.epochs = spec.epochs;
-  options.seed = spec.seed;
   options.eval_batch = config.quantization.eval_batch;
 
   auto validation_report = [&](int epoch, space::FactorizeNet& net) -> std::optional<QuantReport> {
@@ -54,7 +53,8 @@ TrialOutcome TrainingEvaluator::Run(const TrialSpec& spec, TrialObserver& observ
     return QuantizeAndEvaluate(net, data, data.validation, config.quantization, spec.seed + epoch);
   };
 
-  evaluators::Trainer trainer(config, spec.candidate, data, options);
+  evaluators::Trainer trainer(config.training, config.model, spec.seed, spec.candidate, data,
+                              options);
   bool interrupted = false;
   const auto on_epoch = [&](const evaluators::EpochRecord& r, space::FactorizeNet& net) {
     std::optional<QuantReport> val = validation_report(r.epoch, net);
