@@ -1,6 +1,6 @@
 // factorize-nas quantize CHECKPOINT --config CONFIG: quint8 post-training
 // quantization of a trained candidate; prints the metrics and the layerwise
-// table (DESIGN.md §2).
+// table (docs/method.md §6).
 #include <tbb/global_control.h>
 
 #include <chrono>

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/model_source.h"
 #include "cli/query.h"
 #include "common/error.h"
 #include "config/config.h"
@@ -15,24 +16,6 @@
 namespace fnas::cli {
 
 namespace {
-
-// TRIAL is a trial id, a candidate name or a candidate key.
-db::TrialRow FindTrial(const db::Store& store, const std::string& text) {
-  const auto trials = store.Trials();
-  for (const auto& t : trials) {
-    if (std::to_string(t.id) == text || t.candidate_name == text || t.candidate_key == text) {
-      return t;
-    }
-  }
-  for (const auto& c : store.Candidates()) {
-    if (c.candidate.name == text || c.candidate.key == text) {
-      throw UsageError("candidate " + c.candidate.name + " has no trial yet (pending)");
-    }
-  }
-  throw UsageError("no trial '" + text + "' in " + store.path() +
-                   " (give a trial id, a candidate name or a factorization key; see "
-                   "`factorize-nas trials`)");
-}
 
 Command MakeShowCommand(CLI::App& root) {
   struct Args {

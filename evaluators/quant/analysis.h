@@ -1,5 +1,5 @@
 // Post-training quint8 quantization of a trained FactorizeNet and its
-// analysis (DESIGN.md §2): BN folding, activation calibration with percentile
+// analysis (docs/method.md §5-6): BN folding, activation calibration with percentile
 // clipping, the integer network, the fake-quant simulation, the metrics
 // (fp32 / quint8 accuracy, relative decrease, QMSE, QCE) and the layerwise
 // statistics (dynamic range, average channel precision, SQNR).
