@@ -95,6 +95,15 @@ struct LayerRow {
   evaluators::LayerStats stats;
 };
 
+// The quint8 metrics of one calibration method at one recorded epoch
+// ("validation") or on the test split ("test"); quantization.record_methods.
+struct MethodRow {
+  std::string split;
+  int epoch = 0;
+  bool primary = false;  // the study's quantization.calibration
+  evaluators::MethodMetrics metrics;
+};
+
 struct PruneDecision {
   int64_t trial_id = 0;
   int rung_epoch = 0;
@@ -119,7 +128,7 @@ std::string HostName();
 class Store {
  public:
   // Version of the schema this build writes; older files are migrated.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   // PRAGMA application_id of our files ("FNAS").
   static constexpr int kApplicationId = 0x464E4153;
 
@@ -189,6 +198,9 @@ class Store {
   std::vector<EpochRow> Epochs(int64_t trial_id) const;
   std::vector<LayerRow> Layers(int64_t trial_id) const;
   std::vector<PruneDecision> PruneDecisions(int64_t trial_id) const;
+  // Every recorded calibration method's metrics: validation by epoch, then
+  // test; the primary method first.
+  std::vector<MethodRow> QuantMethods(int64_t trial_id) const;
 
   // Runs `sql` on the connection (tests and maintenance; not thread-safe
   // against a running search's semantics, but serialized).

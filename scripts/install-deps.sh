@@ -18,7 +18,7 @@ packages=(
   dataset-fashion-mnist # the dataset that works out of the box
 )
 if [[ "${FNAS_WITH_BENCH:-0}" == 1 ]]; then
-  packages+=(python3-torch python3-torchvision bc)
+  packages+=(python3-torch python3-torchvision python3-optuna python3-yaml bc)
 fi
 
 missing=()
