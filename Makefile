@@ -23,10 +23,11 @@ test: build
 # The quickstart study on Debian's Fashion-MNIST, from scratch each time.
 DEMO_DB := runs/demo.db
 demo: build
-	@rm -rf $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm runs/demo.ckpt
+	@rm -rf $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm runs/demo.ckpt runs/demo.html
 	$(BIN) space configs/quickstart.yaml
 	$(BIN) search configs/quickstart.yaml --db $(DEMO_DB)
 	$(BIN) front $(DEMO_DB)
+	$(BIN) report $(DEMO_DB) --out runs/demo.html
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cpp')

@@ -16,6 +16,7 @@ packages=(
   zlib1g-dev
   python3-numpy         # the independent reader of exported integer models (tests)
   dataset-fashion-mnist # the dataset that works out of the box
+  chromium              # headless browser of the report's browser test (tests/report)
 )
 if [[ "${FNAS_WITH_BENCH:-0}" == 1 ]]; then
   packages+=(python3-torch python3-torchvision python3-optuna python3-yaml bc)

@@ -8,6 +8,7 @@
 // set of duplicates is kept. Points whose accuracy is not finite are ignored.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <vector>

@@ -1,0 +1,185 @@
+// The report of a synthetic study (every trial state, pruning decisions,
+// layer statistics): every section, one point per trial, the front, the
+// layerwise choice, the files of `factorize-nas report`, and its errors.
+#include "report/report.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "common/error.h"
+#include "report/data.h"
+#include "tests/testing/cli.h"
+#include "tests/testing/synthetic_study.h"
+#include "tests/testing/temp_dir.h"
+
+namespace fnas::report {
+namespace {
+
+namespace fs = std::filesystem;
+using fnas::testing::RunCli;
+
+int Count(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// The <svg id="id"> element of a page.
+std::string SvgById(const std::string& html, const std::string& id) {
+  const size_t begin = html.find("id=\"" + id + "\" class=\"plot\"");
+  if (begin == std::string::npos) return "";
+  return html.substr(begin, html.find("</svg>", begin) - begin);
+}
+
+class ReportTest : public fnas::testing::TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    db_ = (dir_ / "synthetic.db").string();
+    options_.trials = 20;
+    options_.epochs = 4;
+    fnas::testing::WriteSyntheticStudy(db_, options_);
+  }
+  std::string db_;
+  fnas::testing::SyntheticStudyOptions options_;
+};
+
+TEST_F(ReportTest, EverySectionIsThereWithOnePointPerTrialInEachScatterPlot) {
+  const StudyData data = LoadStudyData(db_);
+  ASSERT_EQ(data.trials.size(), 20u);
+  EXPECT_EQ(data.epochs_per_trial, 4);
+  const Report report = RenderReport(data, "factorize-nas report x.db");
+  for (const char* id :
+       {"summary", "pareto", "quant-error", "hypervolume", "layerwise", "curves", "paths"}) {
+    EXPECT_NE(report.html.find("<section id=\"" + std::string(id) + "\">"), std::string::npos)
+        << id;
+  }
+  for (const char* id : {"pareto-quint8", "pareto-fp32", "qmse", "qce", "rel-decrease", "paths"}) {
+    const std::string svg = SvgById(report.html, id);
+    ASSERT_FALSE(svg.empty()) << id;
+    EXPECT_EQ(Count(svg, "<g class=\"pt "), 20) << id;
+  }
+  // States (SyntheticState): pruned i = 3, 6, 9, 13, 16; failed i = 5; running
+  // i = 19 (the last); the other 13 complete.
+  const std::string q8 = SvgById(report.html, "pareto-quint8");
+  EXPECT_EQ(Count(q8, "st-pruned"), 5);
+  EXPECT_EQ(Count(q8, "st-failed"), 1);
+  EXPECT_EQ(Count(q8, "st-running"), 1);
+  EXPECT_EQ(Count(q8, "st-complete"), 13);
+  EXPECT_NE(q8.find("<path class=\"front\""), std::string::npos);
+  // The failed trial has no metric: it is drawn in the strip labelled "none".
+  EXPECT_NE(q8.find(">none</text>"), std::string::npos);
+  // Hover text names the candidate, its factorization and numbers.
+  EXPECT_NE(q8.find("<title>regular · trial 1 · COMPLETE\nf = 1.1.1.1.1.1.1.1\nconv MACs"),
+            std::string::npos);
+  // Pruning decisions at rung 2 on the validation curves: 5 prunes, the others continue.
+  const std::string curve = SvgById(report.html, "curve-quint8");
+  EXPECT_EQ(Count(curve, "class=\"decision prune\""), 5);
+  EXPECT_EQ(Count(curve, "class=\"decision continue\""), 13);
+  EXPECT_NE(curve.find(">rung 2</text>"), std::string::npos);
+  // Self-contained: no script, no external reference.
+  EXPECT_EQ(report.html.find("<script"), std::string::npos);
+  EXPECT_EQ(Count(report.html, "http://"), Count(report.html, "http://www.w3.org/2000/svg"));
+  EXPECT_EQ(report.html.find("https://"), std::string::npos);
+}
+
+TEST_F(ReportTest, TheSummaryCountsTheBudgetAndListsTheFront) {
+  const StudyData data = LoadStudyData(db_);
+  const Section s = SummarySection(data, "factorize-nas report x.db --out r.html");
+  // Epochs: 13 complete x 4 + 5 pruned x 2 + 1 running x 1 = 63 of 20 x 4 = 80.
+  EXPECT_NE(s.html.find("63 epochs trained of 80"), std::string::npos) << s.html;
+  // Pruning saved 5 x (4 - 2) = 10 epochs.
+  EXPECT_NE(s.html.find("pruning saved 10 epochs"), std::string::npos);
+  EXPECT_NE(s.html.find("COMPLETE 13"), std::string::npos);
+  EXPECT_NE(s.html.find("PRUNED 5"), std::string::npos);
+  EXPECT_NE(s.html.find("FAILED 1"), std::string::npos);
+  EXPECT_NE(s.html.find("factorize-nas report x.db --out r.html"), std::string::npos);
+  // The front table has as many rows as the quint8 front.
+  const size_t table = s.html.find("<table class=\"front\">");
+  ASSERT_NE(table, std::string::npos);
+  const std::string front = s.html.substr(table, s.html.find("</table>", table) - table);
+  EXPECT_EQ(Count(front, "<tr>") - 1, static_cast<int>(data.front_size));
+  EXPECT_GE(data.front_size, 1u);
+}
+
+TEST_F(ReportTest, LayerwiseFiguresShowTheFrontOrTheChosenTrials) {
+  const StudyData front = LoadStudyData(db_);
+  EXPECT_EQ(front.layerwise.size(), std::min<size_t>(front.front_size, 8));
+  ReportOptions options;
+  options.trials = {"regular", "7", front.trials[10].row.candidate_key};
+  const StudyData chosen = LoadStudyData(db_, options);
+  ASSERT_EQ(chosen.layerwise.size(), 3u);
+  const Section s = LayerwiseSection(chosen);
+  EXPECT_EQ(s.figures.size(), 7u);
+  // regular has 11 quantized ops (stem, 8 convs, 3 dense); every trial is in the legend.
+  const std::string sqnr = s.figures[3].svg;
+  EXPECT_EQ(s.figures[3].id, "layer-sqnr");
+  EXPECT_NE(sqnr.find("<title>regular · conv_64_1: "), std::string::npos);
+  for (int64_t id : chosen.layerwise) {
+    EXPECT_NE(sqnr.find(">" + chosen.FindTrial(id)->row.candidate_name + "</text>"),
+              std::string::npos);
+  }
+  options.trials = {"no-such-candidate"};
+  const std::string error =
+      fnas::testing::ErrorOf<UsageError>([&] { LoadStudyData(db_, options); });
+  EXPECT_NE(error.find("'no-such-candidate'"), std::string::npos) << error;
+  EXPECT_NE(error.find("regular"), std::string::npos) << error;
+}
+
+TEST_F(ReportTest, ShownMetricsAreTestForCompleteAndLastValidationOtherwise) {
+  const StudyData data = LoadStudyData(db_);
+  const TrialData& complete = data.trials[0];
+  ASSERT_TRUE(complete.shown);
+  EXPECT_TRUE(complete.shown->test);
+  EXPECT_DOUBLE_EQ(complete.shown->metrics.acc_q, complete.row.test.acc_q);
+  const TrialData& pruned = data.trials[3];
+  ASSERT_EQ(pruned.row.state, db::TrialState::kPruned);
+  ASSERT_TRUE(pruned.shown);
+  EXPECT_FALSE(pruned.shown->test);
+  EXPECT_EQ(pruned.shown->epoch, 2);
+  EXPECT_DOUBLE_EQ(pruned.shown->metrics.acc_q, pruned.epochs.back().validation.acc_q);
+  EXPECT_FALSE(data.trials[5].shown);  // failed before any epoch
+}
+
+TEST_F(ReportTest, CommandWritesThePageAndEveryFigureAsStandaloneSvg) {
+  const std::string out = (dir_ / "out" / "report.html").string();
+  const std::string svgs = (dir_ / "svg").string();
+  const auto r = RunCli("report " + db_ + " --out " + out + " --svg-dir " + svgs);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("wrote " + out + " (20 trials, 17 figures"), std::string::npos) << r.out;
+  std::ifstream in(out);
+  std::stringstream html;
+  html << in.rdbuf();
+  EXPECT_EQ(html.str().rfind("<!DOCTYPE html>", 0), 0u);
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(svgs)) {
+    ++files;
+    std::ifstream f(e.path());
+    std::stringstream text;
+    text << f.rdbuf();
+    EXPECT_EQ(text.str().rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=", 0), 0u)
+        << e.path();
+  }
+  EXPECT_EQ(files, 17);
+  EXPECT_TRUE(fs::exists(fs::path(svgs) / "pareto-quint8.svg"));
+  // Default output: the database's name with .html.
+  ASSERT_EQ(RunCli("report " + db_).code, 0);
+  EXPECT_TRUE(fs::exists(dir_ / "synthetic.html"));
+}
+
+TEST_F(ReportTest, CommandRefusesWhatItCannotRead) {
+  auto r = RunCli("report " + (dir_ / "missing.db").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("missing.db"), std::string::npos) << r.out;
+  r = RunCli("report " + db_ + " --trials nope --out " + (dir_ / "x.html").string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("'nope'"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir_ / "x.html"));
+}
+
+}  // namespace
+}  // namespace fnas::report
