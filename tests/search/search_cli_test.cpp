@@ -271,8 +271,10 @@ TEST_F(SearchCliTest, ResumeAfterKill9EqualsAnUninterruptedRun) {
 TEST_F(SearchCliTest, SecondProcessOnTheSameStudyIsRefused) {
   const std::string cfg = WriteConfig("two", "", 4);
   const std::string db = P("two.db");
+  // Epochs long enough (16 s in all) that the search still runs when the second
+  // process has started (LibTorch alone takes seconds to load on a busy machine).
   const pid_t pid =
-      Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=300"}, P("two.log"));
+      Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=2000"}, P("two.log"));
   ASSERT_TRUE(WaitForEpochs(db, 1)) << Read(P("two.log"));
   const auto r = RunCli("resume " + db + " --evaluator scripted");
   EXPECT_EQ(r.code, 1) << r.out;
@@ -284,9 +286,10 @@ TEST_F(SearchCliTest, SecondProcessOnTheSameStudyIsRefused) {
 TEST_F(SearchCliTest, CtrlCInterruptsCleanlyAndResumeFinishes) {
   const std::string cfg = WriteConfig("c", "", 4);
   const std::string db = P("c.db");
-  // Epochs long enough (8 s in all) that the search still runs when Ctrl-C comes.
+  // Epochs long enough (24 s in all) that the search still runs when Ctrl-C
+  // comes after `status` (LibTorch alone takes seconds to load on a busy machine).
   const pid_t pid =
-      Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=1000"}, P("c.log"));
+      Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=3000"}, P("c.log"));
   ASSERT_TRUE(WaitForEpochs(db, 1)) << Read(P("c.log"));
   {
     const auto status = RunCli("status " + db + " --format json");
