@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
       evaluators::TrainerRunOptions options;
       options.epochs = 2;
       options.eval_batch = c.quantization.eval_batch;
-      evaluators::Trainer trainer(c, cand, data, options);
+      evaluators::Trainer trainer(c.training, c.model, c.seed, cand, data, options);
       // The training pass of each epoch, in wall and CPU time (the trainer's
       // own validation pass is not part of it).
       double epoch = 1e30, epoch_cpu = 1e30, t0 = Now(), c0 = CpuNow();

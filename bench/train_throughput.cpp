@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
     const evaluators::Dataset data = LoadDataset(config.data, config.model, config.seed);
     evaluators::TrainerRunOptions options;
     options.epochs = epochs;
-    evaluators::Trainer trainer(config, cand, data, options);
+    evaluators::Trainer trainer(config.training, config.model, config.seed, cand, data, options);
     if (!spec_path.empty()) {
       std::ofstream(spec_path) << Spec(config, trainer.model()->plan(), data, images).dump(1);
     }

@@ -74,7 +74,8 @@ Command MakeTrainCommand(CLI::App& root) {
             const std::string dir =
                 args->checkpoint_dir.empty() ? config.checkpoint_dir() : args->checkpoint_dir;
             options.checkpoint_path = evaluators::CheckpointFile(dir, cand);
-            evaluators::Trainer trainer(config, cand, data, options);
+            evaluators::Trainer trainer(config.training, config.model, config.seed, cand, data,
+                                        options);
             const space::Plan& plan = trainer.model()->plan();
 
             std::ostream& info = format == Format::kTable ? std::cout : std::cerr;

@@ -36,9 +36,6 @@ struct Config {
   std::string db_path() const;
   // storage.checkpoints, or the db path with ".ckpt" in place of ".db".
   std::string checkpoint_dir() const;
-  // The epochs at which lr is multiplied by gamma, fractions resolved against
-  // `epochs` (rounded to the nearest epoch >= 1).
-  std::vector<int> milestone_epochs(int epochs) const;
 };
 
 // Parses and validates; throws ConfigError whose message names the key, the

@@ -11,187 +11,16 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <sstream>
+#include <type_traits>
 
 #include "common/error.h"
+#include "db/schema.h"
 
 namespace fnas::db {
 
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr const char* kFinished = "('COMPLETE', 'PRUNED', 'FAILED')";
-
-// Migration N (1-based) brings a file from schema N-1 to N. Append only:
-// never edit a released step.
-const char* const kMigrations[] = {
-    // 1: the study, its candidates, trials, epochs, layer statistics, checkpoints.
-    R"sql(
-CREATE TABLE study (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  name TEXT NOT NULL,
-  yaml TEXT NOT NULL,
-  yaml_hash TEXT NOT NULL,
-  source TEXT NOT NULL DEFAULT '',
-  seed INTEGER NOT NULL,
-  checkpoint_dir TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  schema_version INTEGER NOT NULL
-);
-CREATE TABLE candidates (
-  id INTEGER PRIMARY KEY,
-  position INTEGER NOT NULL,
-  key TEXT NOT NULL UNIQUE,
-  name TEXT NOT NULL,
-  f TEXT NOT NULL,
-  macs_conv INTEGER NOT NULL,
-  macs_dense INTEGER NOT NULL,
-  params INTEGER NOT NULL
-);
-CREATE TABLE trials (
-  id INTEGER PRIMARY KEY,
-  candidate_id INTEGER NOT NULL UNIQUE REFERENCES candidates(id),
-  state TEXT NOT NULL CHECK (state IN ('RUNNING', 'COMPLETE', 'PRUNED', 'FAILED', 'INTERRUPTED')),
-  reason TEXT NOT NULL DEFAULT '',
-  worker TEXT NOT NULL DEFAULT '',
-  pid INTEGER,
-  host TEXT,
-  attempts INTEGER NOT NULL DEFAULT 1,
-  started_at TEXT NOT NULL,
-  ended_at TEXT,
-  epochs_done INTEGER NOT NULL DEFAULT 0,
-  seconds REAL NOT NULL DEFAULT 0,
-  test_images INTEGER,
-  acc_fp32 REAL,
-  acc_quint8 REAL,
-  rel_decrease REAL,
-  qmse REAL,
-  qce REAL
-);
-CREATE TABLE epochs (
-  trial_id INTEGER NOT NULL REFERENCES trials(id),
-  epoch INTEGER NOT NULL,
-  train_loss REAL, train_acc REAL, val_acc REAL, lr REAL, seconds REAL, images_per_s REAL,
-  recorded INTEGER NOT NULL DEFAULT 0,
-  val_images INTEGER, val_acc_fp32 REAL, val_acc_quint8 REAL, val_rel_decrease REAL,
-  val_qmse REAL, val_qce REAL,
-  PRIMARY KEY (trial_id, epoch)
-);
-CREATE TABLE layer_stats (
-  trial_id INTEGER NOT NULL REFERENCES trials(id),
-  split TEXT NOT NULL CHECK (split IN ('validation', 'test')),
-  epoch INTEGER NOT NULL,
-  position INTEGER NOT NULL,
-  op TEXT NOT NULL,
-  layer TEXT NOT NULL,
-  w_min REAL, w_max REAL, w_range REAL, w_channel_precision REAL,
-  folded_min REAL, folded_max REAL, folded_range REAL, folded_channel_precision REAL,
-  act_min REAL, act_max REAL, act_range REAL, act_channel_precision REAL,
-  sqnr_db REAL,
-  PRIMARY KEY (trial_id, split, epoch, op)
-);
-CREATE TABLE checkpoints (
-  trial_id INTEGER PRIMARY KEY REFERENCES trials(id),
-  epoch INTEGER NOT NULL,
-  path TEXT NOT NULL,
-  created_at TEXT NOT NULL
-);
-)sql",
-    // 2: trial heartbeats, the study's owner (one running process), pruning decisions.
-    R"sql(
-ALTER TABLE trials ADD COLUMN heartbeat_at REAL;
-CREATE TABLE owner (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  pid INTEGER NOT NULL,
-  host TEXT NOT NULL,
-  started_at TEXT NOT NULL,
-  heartbeat_at REAL NOT NULL
-);
-CREATE TABLE prune_decisions (
-  id INTEGER PRIMARY KEY,
-  trial_id INTEGER NOT NULL REFERENCES trials(id),
-  rung_epoch INTEGER NOT NULL,
-  decision TEXT NOT NULL CHECK (decision IN ('continue', 'prune')),
-  reason TEXT NOT NULL,
-  evidence TEXT NOT NULL DEFAULT '{}',
-  decided_at TEXT NOT NULL
-);
-)sql",
-    // 3: quint8 metrics under every recorded calibration method.
-    R"sql(
-CREATE TABLE quant_methods (
-  trial_id INTEGER NOT NULL REFERENCES trials(id),
-  split TEXT NOT NULL CHECK (split IN ('validation', 'test')),
-  epoch INTEGER NOT NULL,
-  method TEXT NOT NULL,
-  is_primary INTEGER NOT NULL,
-  images INTEGER, acc_fp32 REAL, acc_quint8 REAL, rel_decrease REAL, qmse REAL, qce REAL,
-  PRIMARY KEY (trial_id, split, epoch, method)
-);
-)sql",
-};
-static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion,
-              "one migration per schema version");
-
-// Views and triggers of the current schema, recreated after every migration.
-std::string DerivedObjects() {
-  std::ostringstream s;
-  s << "DROP VIEW IF EXISTS trial_summary;\n"
-       "DROP VIEW IF EXISTS pareto_front;\n"
-       "DROP VIEW IF EXISTS pareto_front_fp32;\n"
-       "CREATE VIEW trial_summary AS\n"
-       "SELECT t.id AS trial_id, c.name AS candidate, c.key AS factorization, c.macs_conv,\n"
-       "  c.macs_dense, c.params, t.state, t.epochs_done, t.acc_fp32, t.acc_quint8,\n"
-       "  t.rel_decrease, t.qmse, t.qce, t.seconds, t.attempts, t.worker, t.started_at,\n"
-       "  t.ended_at, t.reason\n"
-       "FROM trials t JOIN candidates c ON c.id = t.candidate_id;\n";
-  // A COMPLETE trial is on the front unless another one has no more MACs and no
-  // less accuracy and is better in one of them, or is an exact duplicate with a
-  // smaller id (search/pareto.h computes the same set in O(n log n)).
-  for (const char* metric : {"acc_quint8", "acc_fp32"}) {
-    const std::string m = metric;
-    s << "CREATE VIEW " << (m == "acc_quint8" ? "pareto_front" : "pareto_front_fp32")
-      << " AS\nSELECT s.* FROM trial_summary s\n"
-         "WHERE s.state = 'COMPLETE' AND s."
-      << m
-      << " IS NOT NULL AND NOT EXISTS (\n"
-         "  SELECT 1 FROM trial_summary o\n"
-         "  WHERE o.state = 'COMPLETE' AND o."
-      << m
-      << " IS NOT NULL AND o.trial_id <> s.trial_id\n"
-         "    AND o.macs_conv <= s.macs_conv AND o."
-      << m << " >= s." << m
-      << "\n"
-         "    AND (o.macs_conv < s.macs_conv OR o."
-      << m << " > s." << m
-      << " OR o.trial_id < s.trial_id))\n"
-         "ORDER BY s.macs_conv, s.trial_id;\n";
-  }
-  const std::string raise =
-      " BEGIN SELECT RAISE(ABORT, 'trial is finished and cannot change'); END;\n";
-  for (const char* op : {"UPDATE", "DELETE"}) {
-    const std::string name =
-        std::string("trials_finished_no_") + (op[0] == 'U' ? "update" : "delete");
-    s << "DROP TRIGGER IF EXISTS " << name << ";\n"
-      << "CREATE TRIGGER " << name << " BEFORE " << op << " ON trials WHEN OLD.state IN "
-      << kFinished << raise;
-  }
-  for (const char* table :
-       {"epochs", "layer_stats", "checkpoints", "prune_decisions", "quant_methods"}) {
-    for (const char* op : {"INSERT", "UPDATE", "DELETE"}) {
-      const std::string row = op[0] == 'I' ? "NEW" : "OLD";
-      std::string name = std::string(table) + "_finished_no_" + op;
-      for (auto& ch : name) ch = static_cast<char>(std::tolower(ch));
-      s << "DROP TRIGGER IF EXISTS " << name << ";\n"
-        << "CREATE TRIGGER " << name << " BEFORE " << op << " ON " << table
-        << " WHEN (SELECT state FROM trials WHERE id = " << row << ".trial_id) IN " << kFinished
-        << raise;
-    }
-  }
-  return s.str();
-}
 
 std::string NowIso() {
   const auto now = std::chrono::system_clock::now();
@@ -244,7 +73,52 @@ std::string Text(const SQLite::Column& c) { return c.isNull() ? std::string() : 
   throw StoreError(path + ": " + e.what());
 }
 
+void RequireRunning(const TrialRow& t, const std::string& path, const char* what) {
+  if (t.state != TrialState::kRunning) {
+    throw StoreError(path + ": cannot " + what + " trial " + std::to_string(t.id) + ": it is " +
+                     TrialStateName(t.state) +
+                     (IsFinished(t.state) ? " (a finished trial never changes)" : ""));
+  }
+}
+
 }  // namespace
+
+// --- The access patterns every method goes through ---
+
+template <typename Body>
+auto Store::Locked(Body&& body) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+template <typename Body>
+auto Store::Write(Body&& body) {
+  return Locked([&] {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    if constexpr (std::is_void_v<std::invoke_result_t<Body&>>) {
+      body();
+      tx.commit();
+    } else {
+      auto out = body();
+      tx.commit();
+      return out;
+    }
+  });
+}
+
+template <typename Body>
+void Store::ChangeRunningTrial(int64_t trial_id, const char* what, Body&& body) {
+  Write([&] {
+    const TrialRow trial = ReadTrial(trial_id);
+    RequireRunning(trial, path_, what);
+    body(trial);
+    Touch();
+  });
+}
 
 const char* TrialStateName(TrialState state) {
   switch (state) {
@@ -347,8 +221,8 @@ Store::Store(const std::string& path, Mode mode)
       SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
       // Re-read under the write lock: another process may have migrated it.
       const int now_version = db_->execAndGet("PRAGMA user_version").getInt();
-      for (int v = now_version + 1; v <= kSchemaVersion; ++v) db_->exec(kMigrations[v - 1]);
-      db_->exec(DerivedObjects());
+      for (int v = now_version + 1; v <= kSchemaVersion; ++v) db_->exec(schema::Migration(v));
+      db_->exec(schema::DerivedObjects());
       db_->exec("PRAGMA application_id = " + std::to_string(kApplicationId));
       db_->exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
       db_->exec("UPDATE study SET schema_version = " + std::to_string(kSchemaVersion));
@@ -386,17 +260,11 @@ int Store::schema_version() const {
 }
 
 bool Store::HasStudy() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
-    return db_->execAndGet("SELECT count(*) FROM study").getInt() > 0;
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  return Locked([&] { return db_->execAndGet("SELECT count(*) FROM study").getInt() > 0; });
 }
 
 StudyRow Store::Study() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
+  return Locked([&] {
     SQLite::Statement st(*db_,
                          "SELECT name, yaml, yaml_hash, source, seed, checkpoint_dir, created_at, "
                          "updated_at, schema_version FROM study WHERE id = 1");
@@ -412,15 +280,11 @@ StudyRow Store::Study() const {
     s.updated_at = st.getColumn(7).getString();
     s.schema_version = st.getColumn(8).getInt();
     return s;
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 void Store::CreateStudy(const StudyRow& study, const std::vector<CandidateRow>& candidates) {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
-    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+  Write([&] {
     if (db_->execAndGet("SELECT count(*) FROM study").getInt() > 0) {
       throw StoreError(path_ + ": already holds study '" +
                        db_->execAndGet("SELECT name FROM study").getString() + "'");
@@ -455,10 +319,7 @@ void Store::CreateStudy(const StudyRow& study, const std::vector<CandidateRow>& 
       ins.bind(7, c.params);
       ins.exec();
     }
-    tx.commit();
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 bool Store::OwnerAlive(const Owner& owner, double stale_after_s, double now) {
@@ -470,8 +331,7 @@ bool Store::OwnerAlive(const Owner& owner, double stale_after_s, double now) {
 }
 
 std::optional<Owner> Store::CurrentOwner() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
+  return Locked([&]() -> std::optional<Owner> {
     SQLite::Statement st(*db_,
                          "SELECT pid, host, started_at, heartbeat_at FROM owner WHERE id = 1");
     if (!st.executeStep()) return std::nullopt;
@@ -481,15 +341,11 @@ std::optional<Owner> Store::CurrentOwner() const {
     o.started_at = st.getColumn(2).getString();
     o.heartbeat = st.getColumn(3).getDouble();
     return o;
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 void Store::AcquireOwnership(double stale_after_s) {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
-    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+  Write([&] {
     SQLite::Statement st(*db_,
                          "SELECT pid, host, started_at, heartbeat_at FROM owner WHERE id = 1");
     const int64_t me = getpid();
@@ -519,18 +375,13 @@ void Store::AcquireOwnership(double stale_after_s) {
     up.bind(3, NowIso());
     up.bind(4, now);
     up.exec();
-    tx.commit();
     owner_ = true;
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 void Store::Heartbeat() {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
+  Write([&] {
     const double now = NowSeconds();
-    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement o(*db_, "UPDATE owner SET heartbeat_at = ? WHERE pid = ? AND host = ?");
     o.bind(1, now);
     o.bind(2, static_cast<int64_t>(getpid()));
@@ -543,29 +394,61 @@ void Store::Heartbeat() {
     t.bind(2, static_cast<int64_t>(getpid()));
     t.bind(3, HostName());
     t.exec();
-    tx.commit();
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 void Store::ReleaseOwnership() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!owner_) return;
-  try {
+  Locked([&] {
+    if (!owner_) return;
     SQLite::Statement st(*db_, "DELETE FROM owner WHERE pid = ? AND host = ?");
     st.bind(1, static_cast<int64_t>(getpid()));
     st.bind(2, HostName());
     st.exec();
     owner_ = false;
+  });
+}
+
+std::vector<CandidateRow> Store::AddCandidates(const std::vector<CandidateRow>& candidates) {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    int position = db_->execAndGet("SELECT coalesce(max(position) + 1, 0) FROM candidates").getInt();
+    SQLite::Statement known(*db_, "SELECT id FROM candidates WHERE key = ?");
+    SQLite::Statement ins(*db_,
+                          "INSERT INTO candidates (position, key, name, f, macs_conv, macs_dense, "
+                          "params) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    std::vector<CandidateRow> out;
+    for (const auto& c : candidates) {
+      known.reset();
+      known.bind(1, c.candidate.key);
+      if (known.executeStep()) {
+        throw StoreError(path_ + ": candidate " + c.candidate.key + " is already in the study (id " +
+                         std::to_string(known.getColumn(0).getInt64()) + ")");
+      }
+      ins.reset();
+      ins.bind(1, position);
+      ins.bind(2, c.candidate.key);
+      ins.bind(3, c.candidate.name);
+      ins.bind(4, FText(c.candidate.f));
+      ins.bind(5, c.macs_conv);
+      ins.bind(6, c.macs_dense);
+      ins.bind(7, c.params);
+      ins.exec();
+      CandidateRow row = c;
+      row.id = db_->getLastInsertRowid();
+      row.position = position++;
+      out.push_back(std::move(row));
+    }
+    Touch();
+    tx.commit();
+    return out;
   } catch (const std::exception& e) {
     Rethrow(path_, e);
   }
 }
 
 std::vector<CandidateRow> Store::Candidates() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
+  return Locked([&] {
     std::vector<CandidateRow> out;
     SQLite::Statement st(*db_,
                          "SELECT id, position, key, name, f, macs_conv, macs_dense, params "
@@ -583,9 +466,7 @@ std::vector<CandidateRow> Store::Candidates() const {
       out.push_back(std::move(c));
     }
     return out;
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 namespace {
@@ -696,15 +577,12 @@ void InsertMethods(SQLite::Database& db, int64_t trial_id, const std::string& sp
 }  // namespace
 
 std::vector<TrialRow> Store::Trials() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
+  return Locked([&] {
     std::vector<TrialRow> out;
     SQLite::Statement st(*db_, std::string("SELECT ") + kTrialColumns + "ORDER BY t.id");
     while (st.executeStep()) out.push_back(TrialFrom(st));
     return out;
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 TrialRow Store::ReadTrial(int64_t id) const {
@@ -715,15 +593,12 @@ TrialRow Store::ReadTrial(int64_t id) const {
 }
 
 std::optional<TrialRow> Store::Trial(int64_t id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
+  return Locked([&]() -> std::optional<TrialRow> {
     SQLite::Statement st(*db_, std::string("SELECT ") + kTrialColumns + "WHERE t.id = ?");
     st.bind(1, id);
     if (!st.executeStep()) return std::nullopt;
     return TrialFrom(st);
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 void Store::Touch() {
@@ -733,9 +608,7 @@ void Store::Touch() {
 }
 
 int64_t Store::StartTrial(int64_t candidate_id, const std::string& worker) {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
-    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+  return Write([&] {
     SQLite::Statement q(*db_, "SELECT id, state FROM trials WHERE candidate_id = ?");
     q.bind(1, candidate_id);
     if (q.executeStep()) {
@@ -755,17 +628,12 @@ int64_t Store::StartTrial(int64_t candidate_id, const std::string& worker) {
     st.exec();
     const int64_t id = db_->getLastInsertRowid();
     Touch();
-    tx.commit();
     return id;
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 TrialRow Store::RestartTrial(int64_t trial_id, const std::string& worker) {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
-    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+  return Write([&] {
     const TrialRow t = ReadTrial(trial_id);
     if (IsFinished(t.state)) {
       throw StoreError(path_ + ": trial " + std::to_string(trial_id) + " is " +
@@ -797,32 +665,13 @@ TrialRow Store::RestartTrial(int64_t trial_id, const std::string& worker) {
     st.bind(7, trial_id);
     st.exec();
     Touch();
-    TrialRow out = ReadTrial(trial_id);
-    tx.commit();
-    return out;
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+    return ReadTrial(trial_id);
+  });
 }
-
-namespace {
-
-void RequireRunning(const TrialRow& t, const std::string& path, const char* what) {
-  if (t.state != TrialState::kRunning) {
-    throw StoreError(path + ": cannot " + what + " trial " + std::to_string(t.id) + ": it is " +
-                     TrialStateName(t.state) +
-                     (IsFinished(t.state) ? " (a finished trial never changes)" : ""));
-  }
-}
-
-}  // namespace
 
 void Store::RecordEpoch(int64_t trial_id, const evaluators::EpochRecord& r,
                         const evaluators::QuantReport* validation, const std::string& checkpoint) {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
-    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-    RequireRunning(ReadTrial(trial_id), path_, "record an epoch of");
+  ChangeRunningTrial(trial_id, "record an epoch of", [&](const TrialRow&) {
     SQLite::Statement st(*db_,
                          "INSERT OR REPLACE INTO epochs (trial_id, epoch, train_loss, train_acc, "
                          "val_acc, lr, seconds, images_per_s, recorded, val_images, val_acc_fp32, "
@@ -872,19 +721,11 @@ void Store::RecordEpoch(int64_t trial_id, const evaluators::EpochRecord& r,
       k.bind(4, NowIso());
       k.exec();
     }
-    Touch();
-    tx.commit();
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 void Store::CompleteTrial(int64_t trial_id, const evaluators::QuantReport& test) {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
-    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-    const TrialRow t = ReadTrial(trial_id);
-    RequireRunning(t, path_, "complete");
+  ChangeRunningTrial(trial_id, "complete", [&](const TrialRow& t) {
     InsertLayers(*db_, trial_id, "test", t.epochs_done, test.layers);
     InsertMethods(*db_, trial_id, "test", t.epochs_done, test);
     SQLite::Statement st(*db_,
@@ -901,11 +742,7 @@ void Store::CompleteTrial(int64_t trial_id, const evaluators::QuantReport& test)
     BindReal(st, 8, test.metrics.qce);
     st.bind(9, trial_id);
     st.exec();
-    Touch();
-    tx.commit();
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 void Store::FinishTrial(int64_t trial_id, TrialState state, const std::string& reason) {
@@ -913,10 +750,7 @@ void Store::FinishTrial(int64_t trial_id, TrialState state, const std::string& r
     throw StoreError(std::string("FinishTrial: state must be FAILED or PRUNED, not ") +
                      TrialStateName(state));
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
-    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-    RequireRunning(ReadTrial(trial_id), path_, "finish");
+  ChangeRunningTrial(trial_id, "finish", [&](const TrialRow&) {
     SQLite::Statement st(*db_,
                          "UPDATE trials SET state = ?, reason = ?, ended_at = ?, heartbeat_at = ? "
                          "WHERE id = ?");
@@ -926,18 +760,11 @@ void Store::FinishTrial(int64_t trial_id, TrialState state, const std::string& r
     st.bind(4, NowSeconds());
     st.bind(5, trial_id);
     st.exec();
-    Touch();
-    tx.commit();
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 void Store::InterruptTrial(int64_t trial_id, const std::string& reason) {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
-    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-    RequireRunning(ReadTrial(trial_id), path_, "interrupt");
+  ChangeRunningTrial(trial_id, "interrupt", [&](const TrialRow&) {
     SQLite::Statement st(*db_,
                          "UPDATE trials SET state = 'INTERRUPTED', reason = ?, ended_at = ?, "
                          "heartbeat_at = ? WHERE id = ?");
@@ -946,21 +773,14 @@ void Store::InterruptTrial(int64_t trial_id, const std::string& reason) {
     st.bind(3, NowSeconds());
     st.bind(4, trial_id);
     st.exec();
-    Touch();
-    tx.commit();
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 void Store::AddPruneDecision(const PruneDecision& d) {
   if (d.decision != "continue" && d.decision != "prune") {
     throw StoreError("prune decision must be 'continue' or 'prune', not '" + d.decision + "'");
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
-    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-    RequireRunning(ReadTrial(d.trial_id), path_, "add a pruning decision to");
+  ChangeRunningTrial(d.trial_id, "add a pruning decision to", [&](const TrialRow&) {
     SQLite::Statement st(*db_,
                          "INSERT INTO prune_decisions (trial_id, rung_epoch, decision, reason, "
                          "evidence, decided_at) VALUES (?, ?, ?, ?, ?, ?)");
@@ -971,15 +791,11 @@ void Store::AddPruneDecision(const PruneDecision& d) {
     st.bind(5, d.evidence.empty() ? std::string("{}") : d.evidence);
     st.bind(6, NowIso());
     st.exec();
-    tx.commit();
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 std::vector<EpochRow> Store::Epochs(int64_t trial_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
+  return Locked([&] {
     std::vector<EpochRow> out;
     SQLite::Statement st(*db_,
                          "SELECT epoch, train_loss, train_acc, val_acc, lr, seconds, images_per_s, "
@@ -1005,14 +821,11 @@ std::vector<EpochRow> Store::Epochs(int64_t trial_id) const {
       out.push_back(e);
     }
     return out;
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 std::vector<LayerRow> Store::Layers(int64_t trial_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
+  return Locked([&] {
     std::vector<LayerRow> out;
     SQLite::Statement st(*db_,
                          "SELECT split, epoch, position, op, layer, w_min, w_max, w_range, "
@@ -1039,9 +852,7 @@ std::vector<LayerRow> Store::Layers(int64_t trial_id) const {
       out.push_back(std::move(l));
     }
     return out;
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 std::vector<MethodRow> Store::QuantMethods(int64_t trial_id) const {
@@ -1075,8 +886,7 @@ std::vector<MethodRow> Store::QuantMethods(int64_t trial_id) const {
 }
 
 std::vector<PruneDecision> Store::PruneDecisions(int64_t trial_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
+  return Locked([&] {
     std::vector<PruneDecision> out;
     SQLite::Statement st(*db_,
                          "SELECT rung_epoch, decision, reason, evidence FROM prune_decisions "
@@ -1092,24 +902,17 @@ std::vector<PruneDecision> Store::PruneDecisions(int64_t trial_id) const {
       out.push_back(std::move(d));
     }
     return out;
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 void Store::ExecForTesting(const std::string& sql) {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
-    db_->exec(sql);
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  return Locked([&] { db_->exec(sql); });
 }
 
 void Store::CreateAtVersionForTesting(const std::string& path, int version) {
   SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
   SQLite::Transaction tx(db);
-  for (int v = 1; v <= version; ++v) db.exec(kMigrations[v - 1]);
+  for (int v = 1; v <= version; ++v) db.exec(schema::Migration(v));
   db.exec("PRAGMA application_id = " + std::to_string(kApplicationId));
   db.exec("PRAGMA user_version = " + std::to_string(version));
   tx.commit();

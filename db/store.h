@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "db/schema.h"
 #include "evaluators/records.h"
 #include "space/candidate.h"
 
@@ -54,9 +55,15 @@ struct StudyRow {
 
 struct CandidateRow {
   int64_t id = 0;
-  int position = 0;  // order of the config's paths
+  int position = 0;  // order of the config's paths, then of appending
   space::Candidate candidate;
   int64_t macs_conv = 0, macs_dense = 0, params = 0;
+  // Where it came from: the candidate it was derived from (0 = none, a seed),
+  // the strategy's step that proposed it (0 = the study's first candidates)
+  // and the change from its parent ("conv_128_1 2->4"; empty for a seed).
+  int64_t parent_id = 0;
+  int step = 0;
+  std::string move;
 };
 
 struct TrialRow {
@@ -127,8 +134,8 @@ std::string HostName();
 
 class Store {
  public:
-  // Version of the schema this build writes; older files are migrated.
-  static constexpr int kSchemaVersion = 3;
+  // Version of the schema this build writes (db/schema.h); older files are migrated.
+  static constexpr int kSchemaVersion = schema::kVersion;
   // PRAGMA application_id of our files ("FNAS").
   static constexpr int kApplicationId = 0x464E4153;
 
@@ -154,6 +161,12 @@ class Store {
   // Writes the study and its candidates in one transaction. StoreError if the
   // file already holds a study.
   void CreateStudy(const StudyRow& study, const std::vector<CandidateRow>& candidates);
+
+  // Appends candidates to the study (a strategy proposing more while it runs),
+  // in one transaction, after the existing ones: positions continue from the
+  // last. Returns the rows with their ids and positions. StoreError if a key
+  // is already in the study (a candidate is added once).
+  std::vector<CandidateRow> AddCandidates(const std::vector<CandidateRow>& candidates);
 
   // --- Ownership: one process runs a study at a time ---
   // Becomes the study's owner. An owner is alive when its heartbeat is younger
@@ -211,6 +224,22 @@ class Store {
   static void CreateAtVersionForTesting(const std::string& path, int version);
 
  private:
+  // How every method reaches the database (defined in store.cpp, the only
+  // place they are used):
+  // - Locked runs `body()` under the mutex; an SQLite error becomes a
+  //   StoreError naming the file (our own Errors pass through unchanged).
+  // - Write is Locked around one IMMEDIATE transaction, committed when `body`
+  //   returns and rolled back when it throws.
+  // - ChangeRunningTrial is Write for a change to one trial: it reads the
+  //   trial, refuses it unless RUNNING ("cannot <what> trial N: it is ..."),
+  //   runs `body(trial)` and stamps study.updated_at.
+  template <typename Body>
+  auto Locked(Body&& body) const;
+  template <typename Body>
+  auto Write(Body&& body);
+  template <typename Body>
+  void ChangeRunningTrial(int64_t trial_id, const char* what, Body&& body);
+
   TrialRow ReadTrial(int64_t id) const;  // mutex held
   void Touch();                          // study.updated_at; mutex held
 

@@ -46,7 +46,6 @@ TrialOutcome TrainingEvaluator::Run(const TrialSpec& spec, TrialObserver& observ
   options.resume = spec.start_epoch > 0;
   options.resume_from = spec.resume_checkpoint;
   options.epochs = spec.epochs;
-  options.seed = spec.seed;
   options.eval_batch = config.quantization.eval_batch;
 
   // A recorded epoch's quantized evaluation on the validation split; its fp32
@@ -59,7 +58,8 @@ TrialOutcome TrainingEvaluator::Run(const TrialSpec& spec, TrialObserver& observ
     return rung->metrics.acc_fp32;
   };
 
-  evaluators::Trainer trainer(config, spec.candidate, data, options);
+  evaluators::Trainer trainer(config.training, config.model, spec.seed, spec.candidate, data,
+                              options);
   bool interrupted = false;
   const auto on_epoch = [&](const evaluators::EpochRecord& r, space::FactorizeNet&) {
     observer.OnEpoch(r, rung ? &*rung : nullptr, trainer.last_checkpoint());

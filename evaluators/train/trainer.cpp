@@ -69,18 +69,16 @@ double Accuracy(space::FactorizeNetImpl& model, const Dataset& data, const Split
   return static_cast<double>(correct) / static_cast<double>(n);
 }
 
-Trainer::Trainer(const Config& config, const space::Candidate& candidate, const Dataset& data,
-                 TrainerRunOptions options)
-    : data_(data), train_(config.training), options_(std::move(options)), candidate_(candidate) {
+Trainer::Trainer(const TrainOptions& training, const space::MacroOptions& model, uint64_t seed,
+                 const space::Candidate& candidate, const Dataset& data, TrainerRunOptions options)
+    : data_(data), train_(training), options_(std::move(options)), candidate_(candidate) {
   epochs_ = options_.epochs > 0 ? options_.epochs : train_.epochs;
-  milestones_ = config.milestone_epochs(epochs_);
-  const space::Macro macro = config.macro();
-  model_ = space::FactorizeNet(space::BuildPlan(macro, candidate.f));
-  if (data.channels != config.model.in_channels || data.height != config.model.in_height ||
-      data.width != config.model.in_width || data.classes > config.model.classes) {
+  milestones_ = MilestoneEpochs(train_.milestones, epochs_);
+  model_ = space::FactorizeNet(space::BuildPlan(space::Macro(model), candidate.f));
+  if (data.channels != model.in_channels || data.height != model.in_height ||
+      data.width != model.in_width || data.classes > model.classes) {
     throw DataError(data.source + ": the dataset does not fit model.input / model.classes");
   }
-  const uint64_t seed = options_.seed.value_or(config.seed);
   at::Generator init_gen = at::detail::createCPUGenerator(Mix(seed, 0));
   order_gen_ = at::detail::createCPUGenerator(Mix(seed, 1));
   augment_gen_ = at::detail::createCPUGenerator(Mix(seed, 2));
@@ -97,6 +95,16 @@ void Trainer::SetChannelsLast(bool on) {
     if (p.dim() != 4) continue;
     p.set_data(on ? p.contiguous(torch::MemoryFormat::ChannelsLast) : p.contiguous());
   }
+}
+
+std::vector<int> MilestoneEpochs(const std::vector<double>& milestones, int epochs) {
+  std::vector<int> out;
+  for (double m : milestones) {
+    int e = m < 1.0 ? static_cast<int>(std::lround(m * epochs)) : static_cast<int>(std::lround(m));
+    if (e < 1) e = 1;
+    if (out.empty() || e > out.back()) out.push_back(e);
+  }
+  return out;
 }
 
 double Trainer::LearningRate(int epoch) const {

@@ -19,10 +19,11 @@
 #include <string>
 #include <vector>
 
-#include "config/config.h"
-#include "evaluators/train/dataset.h"
+#include "evaluators/options.h"
 #include "evaluators/records.h"
+#include "evaluators/train/dataset.h"
 #include "space/candidate.h"
+#include "space/macro.h"
 #include "space/model.h"
 
 namespace fnas::evaluators {
@@ -36,10 +37,9 @@ struct TrainerRunOptions {
   std::function<std::string(int epoch)> checkpoint_for_epoch;
   // The checkpoint `resume` reads; empty = checkpoint_path.
   std::string resume_from;
-  int epochs = 0;                // 0 = config.training.epochs (also sets the milestones' budget)
-  bool resume = false;           // continue from checkpoint_path when it exists
-  std::optional<uint64_t> seed;  // default config.seed
-  int eval_batch = 512;          // batch of the validation pass
+  int epochs = 0;        // 0 = training.epochs (also sets the milestones' budget)
+  bool resume = false;   // continue from checkpoint_path when it exists
+  int eval_batch = 512;  // batch of the validation pass
   // When set and it returns a value, that value is the epoch's validation
   // accuracy instead of the trainer's own fp32 pass: a rung's quantized
   // evaluation computes it in its own fp32 pass, so the validation images go
@@ -75,9 +75,12 @@ using BatchCallback = std::function<void(const BatchProgress&)>;
 
 class Trainer {
  public:
-  // Builds the candidate's network from config.model and initializes it.
-  Trainer(const Config& config, const space::Candidate& candidate, const Dataset& data,
-          TrainerRunOptions options = {});
+  // Builds the candidate's network on the macroarchitecture `model` and
+  // initializes it; `seed` drives the initialization, the data order and the
+  // augmentation (each its own generator). DataError if `data` does not fit
+  // the model's input or classes.
+  Trainer(const TrainOptions& training, const space::MacroOptions& model, uint64_t seed,
+          const space::Candidate& candidate, const Dataset& data, TrainerRunOptions options = {});
 
   // Trains up to the epoch budget. `stop`, when set, is read at every epoch's
   // end: the epoch finishes, its checkpoint is written, and Run returns
@@ -125,6 +128,11 @@ class Trainer {
   bool channels_last_ = false;
   std::string last_checkpoint_;
 };
+
+// The epochs at which the learning rate is multiplied by gamma: `milestones`
+// below 1 are fractions of the `epochs` budget, rounded to the nearest epoch
+// (at least 1); later ones that do not increase are dropped.
+std::vector<int> MilestoneEpochs(const std::vector<double>& milestones, int epochs);
 
 // Accuracy of `model` (in eval mode, no grad) on a split; fraction in [0, 1].
 double Accuracy(space::FactorizeNetImpl& model, const Dataset& data, const Split& split,

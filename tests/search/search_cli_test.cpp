@@ -4,8 +4,6 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-
-#include "tests/testing/temp_dir.h"
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +18,7 @@
 
 #include "db/store.h"
 #include "tests/testing/cli.h"
+#include "tests/testing/temp_dir.h"
 
 namespace fnas {
 namespace {
@@ -29,7 +28,6 @@ using testing::RunCli;
 
 class SearchCliTest : public testing::TempDirTest {
  protected:
-
   std::string P(const std::string& name) const { return (dir_ / name).string(); }
 
   std::string WriteConfig(const std::string& name, const std::string& extra = "",
@@ -107,7 +105,6 @@ class SearchCliTest : public testing::TempDirTest {
     for (const auto& t : store.Trials()) out[t.candidate_key] = t;
     return out;
   }
-
 };
 
 TEST_F(SearchCliTest, SearchThenQueryInEveryFormat) {
@@ -271,10 +268,10 @@ TEST_F(SearchCliTest, ResumeAfterKill9EqualsAnUninterruptedRun) {
 TEST_F(SearchCliTest, SecondProcessOnTheSameStudyIsRefused) {
   const std::string cfg = WriteConfig("two", "", 4);
   const std::string db = P("two.db");
-  // Epochs long enough (16 s in all) that the search still runs when the second
-  // process has started (LibTorch alone takes seconds to load on a busy machine).
   const pid_t pid =
-      Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=2000"}, P("two.log"));
+      // Slow enough epochs that the study is still running when the second
+      // process has started (loading LibTorch takes seconds on a busy machine).
+      Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=1500"}, P("two.log"));
   ASSERT_TRUE(WaitForEpochs(db, 1)) << Read(P("two.log"));
   const auto r = RunCli("resume " + db + " --evaluator scripted");
   EXPECT_EQ(r.code, 1) << r.out;
@@ -286,8 +283,8 @@ TEST_F(SearchCliTest, SecondProcessOnTheSameStudyIsRefused) {
 TEST_F(SearchCliTest, CtrlCInterruptsCleanlyAndResumeFinishes) {
   const std::string cfg = WriteConfig("c", "", 4);
   const std::string db = P("c.db");
-  // Epochs long enough (24 s in all) that the search still runs when Ctrl-C
-  // comes after `status` (LibTorch alone takes seconds to load on a busy machine).
+  // Epochs long enough (24 s in all) that the search still runs when Ctrl-C comes,
+  // even when `status` takes seconds to start on a busy machine.
   const pid_t pid =
       Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=3000"}, P("c.log"));
   ASSERT_TRUE(WaitForEpochs(db, 1)) << Read(P("c.log"));

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "config/config.h"
 #include "evaluators/train/checkpoint.h"
 
 namespace fnas::evaluators {
@@ -43,10 +44,21 @@ space::Candidate Regular(const Config& c) {
   return space::MakeCandidate(c.macro(), space::RegularFactorization(c.macro()));
 }
 
+TEST(MilestoneEpochsTest, FractionsFollowTheBudgetAndEpochsStayAsGiven) {
+  // 0.375 * 200 = 75, 0.6 * 200 = 120, 0.85 * 200 = 170; of 8 epochs: 3, 4.8 -> 5, 6.8 -> 7.
+  EXPECT_EQ(MilestoneEpochs({0.375, 0.6, 0.85}, 200), (std::vector<int>{75, 120, 170}));
+  EXPECT_EQ(MilestoneEpochs({0.375, 0.6, 0.85}, 8), (std::vector<int>{3, 5, 7}));
+  // Whole epochs do not depend on the budget.
+  EXPECT_EQ(MilestoneEpochs({75, 120, 170}, 200), (std::vector<int>{75, 120, 170}));
+  EXPECT_EQ(MilestoneEpochs({75, 120, 170}, 8), (std::vector<int>{75, 120, 170}));
+  // A fraction rounding to 0 becomes epoch 1; one that does not move past the previous is dropped.
+  EXPECT_EQ(MilestoneEpochs({0.01, 0.1, 0.12}, 10), (std::vector<int>{1}));
+}
+
 TEST_F(TrainerTest, LearnsSyntheticClassesWellAboveChance) {
   const Config c = TinyConfig("  augment: {shift: 0.05, zoom: 0.0, rotation: 0, vflip: false}\n");
   const Dataset data = LoadDataset(c.data, c.model, c.seed);
-  Trainer trainer(c, Regular(c), data);
+  Trainer trainer(c.training, c.model, c.seed, Regular(c), data);
   int64_t batch_calls = 0;
   TrainResult r = trainer.Run(nullptr, [&](const BatchProgress& p) {
     EXPECT_EQ(p.batches, 16);  // 512 training images / 32
@@ -73,8 +85,8 @@ TEST_F(TrainerTest, SameSeedSameNumbersBitForBit) {
   const Dataset data = LoadDataset(c.data, c.model, c.seed);
   TrainerRunOptions o;
   o.epochs = 2;
-  TrainResult a = Trainer(c, Regular(c), data, o).Run();
-  TrainResult b = Trainer(c, Regular(c), data, o).Run();
+  TrainResult a = Trainer(c.training, c.model, c.seed, Regular(c), data, o).Run();
+  TrainResult b = Trainer(c.training, c.model, c.seed, Regular(c), data, o).Run();
   ASSERT_EQ(a.records.size(), 2u);
   for (size_t i = 0; i < 2; ++i) {
     EXPECT_EQ(a.records[i].train_loss, b.records[i].train_loss);
@@ -84,8 +96,7 @@ TEST_F(TrainerTest, SameSeedSameNumbersBitForBit) {
     EXPECT_TRUE(torch::equal(p.value(), b.model->named_parameters()[p.key()])) << p.key();
   }
   // Another seed, other weights.
-  o.seed = 4;
-  TrainResult d = Trainer(c, Regular(c), data, o).Run();
+  TrainResult d = Trainer(c.training, c.model, 4, Regular(c), data, o).Run();
   EXPECT_NE(a.records[1].train_loss, d.records[1].train_loss);
 }
 
@@ -99,18 +110,19 @@ TEST_F(TrainerTest, ResumeFromCheckpointEqualsStraightRun) {
       space::MakeCandidate(c.macro(), space::UniformFactorization(c.macro(), 2));
   TrainerRunOptions straight;
   straight.checkpoint_path = dir_ + "/straight.ckpt";
-  TrainResult a = Trainer(c, cand, data, straight).Run();
+  TrainResult a = Trainer(c.training, c.model, c.seed, cand, data, straight).Run();
   ASSERT_EQ(a.status, TrainResult::Status::kCompleted);
 
   TrainerRunOptions o;
   o.checkpoint_path = dir_ + "/resumed.ckpt";
   std::atomic<bool> stop{true};
-  TrainResult first = Trainer(c, cand, data, o).Run(nullptr, nullptr, &stop);
+  TrainResult first =
+      Trainer(c.training, c.model, c.seed, cand, data, o).Run(nullptr, nullptr, &stop);
   EXPECT_EQ(first.status, TrainResult::Status::kStopped);
   EXPECT_EQ(first.epochs_done, 1);
   EXPECT_EQ(LoadModelCheckpoint(o.checkpoint_path, c.macro()).epoch, 1);
   o.resume = true;
-  TrainResult b = Trainer(c, cand, data, o).Run();
+  TrainResult b = Trainer(c.training, c.model, c.seed, cand, data, o).Run();
   EXPECT_EQ(b.status, TrainResult::Status::kCompleted);
   ASSERT_EQ(b.records.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
@@ -124,7 +136,7 @@ TEST_F(TrainerTest, ResumeFromCheckpointEqualsStraightRun) {
     EXPECT_TRUE(torch::equal(p.value(), b.model->named_buffers()[p.key()])) << p.key();
   }
   // Resuming a finished run trains nothing more.
-  TrainResult again = Trainer(c, cand, data, o).Run();
+  TrainResult again = Trainer(c.training, c.model, c.seed, cand, data, o).Run();
   EXPECT_EQ(again.status, TrainResult::Status::kCompleted);
   EXPECT_EQ(again.records.size(), 3u);
 }
@@ -135,7 +147,7 @@ TEST_F(TrainerTest, CheckpointPerEpochAndResumeFromAnotherFile) {
   TrainerRunOptions o;
   o.checkpoint_for_epoch = [&](int e) { return dir_ + "/epoch-" + std::to_string(e) + ".pt"; };
   std::vector<std::string> seen;
-  Trainer first(c, Regular(c), data, o);
+  Trainer first(c.training, c.model, c.seed, Regular(c), data, o);
   first.Run([&](const EpochRecord& r, space::FactorizeNet&) {
     seen.push_back(first.last_checkpoint());
     return r.epoch < 2;
@@ -143,14 +155,14 @@ TEST_F(TrainerTest, CheckpointPerEpochAndResumeFromAnotherFile) {
   EXPECT_EQ(seen, (std::vector<std::string>{dir_ + "/epoch-1.pt", dir_ + "/epoch-2.pt"}));
   o.resume = true;
   o.resume_from = dir_ + "/epoch-2.pt";
-  Trainer second(c, Regular(c), data, o);
+  Trainer second(c.training, c.model, c.seed, Regular(c), data, o);
   TrainResult r = second.Run();
   EXPECT_EQ(r.status, TrainResult::Status::kCompleted);
   EXPECT_EQ(r.records.size(), 3u);
   EXPECT_EQ(second.last_checkpoint(), dir_ + "/epoch-3.pt");
   EXPECT_EQ(LoadModelCheckpoint(dir_ + "/epoch-3.pt", c.macro()).epoch, 3);
   // Same numbers as a straight run.
-  TrainResult straight = Trainer(c, Regular(c), data).Run();
+  TrainResult straight = Trainer(c.training, c.model, c.seed, Regular(c), data).Run();
   EXPECT_EQ(straight.records[2].train_loss, r.records[2].train_loss);
 }
 
@@ -160,7 +172,7 @@ TEST_F(TrainerTest, DivergenceEndsTheRunWithAClearResult) {
   const Dataset data = LoadDataset(c.data, c.model, c.seed);
   TrainerRunOptions o;
   o.checkpoint_path = dir_ + "/d.ckpt";
-  TrainResult r = Trainer(c, Regular(c), data, o).Run();
+  TrainResult r = Trainer(c.training, c.model, c.seed, Regular(c), data, o).Run();
   EXPECT_EQ(r.status, TrainResult::Status::kDiverged);
   EXPECT_EQ(r.message.rfind("diverged at epoch 1", 0), 0u) << r.message;
   EXPECT_STREQ(StatusName(r.status), "diverged");
@@ -171,7 +183,7 @@ TEST_F(TrainerTest, DivergenceEndsTheRunWithAClearResult) {
 TEST_F(TrainerTest, EpochCallbackSeesTheModelAndCanStop) {
   const Config c = TinyConfig();
   const Dataset data = LoadDataset(c.data, c.model, c.seed);
-  Trainer trainer(c, Regular(c), data);
+  Trainer trainer(c.training, c.model, c.seed, Regular(c), data);
   std::vector<int> epochs;
   TrainResult r = trainer.Run([&](const EpochRecord& rec, space::FactorizeNet& model) {
     epochs.push_back(rec.epoch);
@@ -193,17 +205,17 @@ TEST_F(TrainerTest, ParallelTrainersShareTheDatasetAndMatchSequentialRuns) {
       space::MakeCandidate(c.macro(), space::DepthwiseFactorization(c.macro()));
   TrainerRunOptions o;
   o.epochs = 1;
-  const TrainResult seq_a = Trainer(c, Regular(c), data, o).Run();
-  const TrainResult seq_b = Trainer(c, dw, data, o).Run();
+  const TrainResult seq_a = Trainer(c.training, c.model, c.seed, Regular(c), data, o).Run();
+  const TrainResult seq_b = Trainer(c.training, c.model, c.seed, dw, data, o).Run();
   TrainResult par_a, par_b;
   // OpenMP's thread count is per thread: each worker sets its own.
   std::thread ta([&] {
     at::set_num_threads(1);
-    par_a = Trainer(c, Regular(c), data, o).Run();
+    par_a = Trainer(c.training, c.model, c.seed, Regular(c), data, o).Run();
   });
   std::thread tb([&] {
     at::set_num_threads(1);
-    par_b = Trainer(c, dw, data, o).Run();
+    par_b = Trainer(c.training, c.model, c.seed, dw, data, o).Run();
   });
   ta.join();
   tb.join();
@@ -218,7 +230,7 @@ TEST_F(TrainerTest, LearningRateScheduleFollowsMilestones) {
   const Dataset data = LoadDataset(c.data, c.model, c.seed);
   TrainerRunOptions o;
   o.epochs = 200;
-  Trainer t(c, Regular(c), data, o);
+  Trainer t(c.training, c.model, c.seed, Regular(c), data, o);
   EXPECT_DOUBLE_EQ(t.LearningRate(1), 0.05);
   EXPECT_DOUBLE_EQ(t.LearningRate(75), 0.05);
   EXPECT_DOUBLE_EQ(t.LearningRate(76), 0.05 * 0.1);

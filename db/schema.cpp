@@ -1,0 +1,192 @@
+#include "db/schema.h"
+
+#include <cctype>
+#include <sstream>
+#include <stdexcept>
+
+namespace fnas::db::schema {
+
+namespace {
+
+constexpr const char* kFinished = "('COMPLETE', 'PRUNED', 'FAILED')";
+
+// Migration N (1-based) brings a file from schema N-1 to N. Append only:
+// never edit a released step (see schema.h).
+const char* const kMigrations[] = {
+    // 1: the study, its candidates, trials, epochs, layer statistics, checkpoints.
+    R"sql(
+CREATE TABLE study (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  name TEXT NOT NULL,
+  yaml TEXT NOT NULL,
+  yaml_hash TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT '',
+  seed INTEGER NOT NULL,
+  checkpoint_dir TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  schema_version INTEGER NOT NULL
+);
+CREATE TABLE candidates (
+  id INTEGER PRIMARY KEY,
+  position INTEGER NOT NULL,
+  key TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  f TEXT NOT NULL,
+  macs_conv INTEGER NOT NULL,
+  macs_dense INTEGER NOT NULL,
+  params INTEGER NOT NULL
+);
+CREATE TABLE trials (
+  id INTEGER PRIMARY KEY,
+  candidate_id INTEGER NOT NULL UNIQUE REFERENCES candidates(id),
+  state TEXT NOT NULL CHECK (state IN ('RUNNING', 'COMPLETE', 'PRUNED', 'FAILED', 'INTERRUPTED')),
+  reason TEXT NOT NULL DEFAULT '',
+  worker TEXT NOT NULL DEFAULT '',
+  pid INTEGER,
+  host TEXT,
+  attempts INTEGER NOT NULL DEFAULT 1,
+  started_at TEXT NOT NULL,
+  ended_at TEXT,
+  epochs_done INTEGER NOT NULL DEFAULT 0,
+  seconds REAL NOT NULL DEFAULT 0,
+  test_images INTEGER,
+  acc_fp32 REAL,
+  acc_quint8 REAL,
+  rel_decrease REAL,
+  qmse REAL,
+  qce REAL
+);
+CREATE TABLE epochs (
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  epoch INTEGER NOT NULL,
+  train_loss REAL, train_acc REAL, val_acc REAL, lr REAL, seconds REAL, images_per_s REAL,
+  recorded INTEGER NOT NULL DEFAULT 0,
+  val_images INTEGER, val_acc_fp32 REAL, val_acc_quint8 REAL, val_rel_decrease REAL,
+  val_qmse REAL, val_qce REAL,
+  PRIMARY KEY (trial_id, epoch)
+);
+CREATE TABLE layer_stats (
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  split TEXT NOT NULL CHECK (split IN ('validation', 'test')),
+  epoch INTEGER NOT NULL,
+  position INTEGER NOT NULL,
+  op TEXT NOT NULL,
+  layer TEXT NOT NULL,
+  w_min REAL, w_max REAL, w_range REAL, w_channel_precision REAL,
+  folded_min REAL, folded_max REAL, folded_range REAL, folded_channel_precision REAL,
+  act_min REAL, act_max REAL, act_range REAL, act_channel_precision REAL,
+  sqnr_db REAL,
+  PRIMARY KEY (trial_id, split, epoch, op)
+);
+CREATE TABLE checkpoints (
+  trial_id INTEGER PRIMARY KEY REFERENCES trials(id),
+  epoch INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+)sql",
+    // 2: trial heartbeats, the study's owner (one running process), pruning decisions.
+    R"sql(
+ALTER TABLE trials ADD COLUMN heartbeat_at REAL;
+CREATE TABLE owner (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  pid INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  heartbeat_at REAL NOT NULL
+);
+CREATE TABLE prune_decisions (
+  id INTEGER PRIMARY KEY,
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  rung_epoch INTEGER NOT NULL,
+  decision TEXT NOT NULL CHECK (decision IN ('continue', 'prune')),
+  reason TEXT NOT NULL,
+  evidence TEXT NOT NULL DEFAULT '{}',
+  decided_at TEXT NOT NULL
+);
+)sql",
+    // 3: quint8 metrics under every recorded calibration method.
+    R"sql(
+CREATE TABLE quant_methods (
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  split TEXT NOT NULL CHECK (split IN ('validation', 'test')),
+  epoch INTEGER NOT NULL,
+  method TEXT NOT NULL,
+  is_primary INTEGER NOT NULL,
+  images INTEGER, acc_fp32 REAL, acc_quint8 REAL, rel_decrease REAL, qmse REAL, qce REAL,
+  PRIMARY KEY (trial_id, split, epoch, method)
+);
+)sql",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kVersion,
+              "one migration per schema version: bump schema::kVersion in db/schema.h");
+
+}  // namespace
+
+const char* Migration(int version) {
+  if (version < 1 || version > kVersion) {
+    throw std::out_of_range("no schema migration " + std::to_string(version) + " (1.." +
+                            std::to_string(kVersion) + ")");
+  }
+  return kMigrations[version - 1];
+}
+
+std::string DerivedObjects() {
+  std::ostringstream s;
+  s << "DROP VIEW IF EXISTS trial_summary;\n"
+       "DROP VIEW IF EXISTS pareto_front;\n"
+       "DROP VIEW IF EXISTS pareto_front_fp32;\n"
+       "CREATE VIEW trial_summary AS\n"
+       "SELECT t.id AS trial_id, c.name AS candidate, c.key AS factorization, c.macs_conv,\n"
+       "  c.macs_dense, c.params, t.state, t.epochs_done, t.acc_fp32, t.acc_quint8,\n"
+       "  t.rel_decrease, t.qmse, t.qce, t.seconds, t.attempts, t.worker, t.started_at,\n"
+       "  t.ended_at, t.reason\n"
+       "FROM trials t JOIN candidates c ON c.id = t.candidate_id;\n";
+  // A COMPLETE trial is on the front unless another one has no more MACs and no
+  // less accuracy and is better in one of them, or is an exact duplicate with a
+  // smaller id (search/pareto.h computes the same set in O(n log n)).
+  for (const char* metric : {"acc_quint8", "acc_fp32"}) {
+    const std::string m = metric;
+    s << "CREATE VIEW " << (m == "acc_quint8" ? "pareto_front" : "pareto_front_fp32")
+      << " AS\nSELECT s.* FROM trial_summary s\n"
+         "WHERE s.state = 'COMPLETE' AND s."
+      << m
+      << " IS NOT NULL AND NOT EXISTS (\n"
+         "  SELECT 1 FROM trial_summary o\n"
+         "  WHERE o.state = 'COMPLETE' AND o."
+      << m
+      << " IS NOT NULL AND o.trial_id <> s.trial_id\n"
+         "    AND o.macs_conv <= s.macs_conv AND o."
+      << m << " >= s." << m
+      << "\n"
+         "    AND (o.macs_conv < s.macs_conv OR o."
+      << m << " > s." << m
+      << " OR o.trial_id < s.trial_id))\n"
+         "ORDER BY s.macs_conv, s.trial_id;\n";
+  }
+  const std::string raise =
+      " BEGIN SELECT RAISE(ABORT, 'trial is finished and cannot change'); END;\n";
+  for (const char* op : {"UPDATE", "DELETE"}) {
+    const std::string name =
+        std::string("trials_finished_no_") + (op[0] == 'U' ? "update" : "delete");
+    s << "DROP TRIGGER IF EXISTS " << name << ";\n"
+      << "CREATE TRIGGER " << name << " BEFORE " << op << " ON trials WHEN OLD.state IN "
+      << kFinished << raise;
+  }
+  for (const char* table :
+       {"epochs", "layer_stats", "checkpoints", "prune_decisions", "quant_methods"}) {
+    for (const char* op : {"INSERT", "UPDATE", "DELETE"}) {
+      const std::string row = op[0] == 'I' ? "NEW" : "OLD";
+      std::string name = std::string(table) + "_finished_no_" + op;
+      for (auto& ch : name) ch = static_cast<char>(std::tolower(ch));
+      s << "DROP TRIGGER IF EXISTS " << name << ";\n"
+        << "CREATE TRIGGER " << name << " BEFORE " << op << " ON " << table
+        << " WHEN (SELECT state FROM trials WHERE id = " << row << ".trial_id) IN " << kFinished
+        << raise;
+    }
+  }
+  return s.str();
+}
+
+}  // namespace fnas::db::schema
