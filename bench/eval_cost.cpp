@@ -10,7 +10,6 @@
 // quantization.record_methods) is timed R times and the fastest is kept.
 // Prints the ratio evaluation / epoch (target <= 0.5) and the phases.
 #include <tbb/global_control.h>
-
 #include <time.h>
 
 #include <chrono>
@@ -84,10 +83,11 @@ int main(int argc, char** argv) {
     at::set_num_threads(threads);
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
     const Config base = LoadConfig(config_path);
-    std::printf("candidate %s, %d training / %d evaluated images, %d calibration images, %d "
-                "thread(s); calibration %s",
-                candidate.c_str(), images, images, base.quantization.calibration_samples, threads,
-                base.quantization.calibration.c_str());
+    std::printf(
+        "candidate %s, %d training / %d evaluated images, %d calibration images, %d "
+        "thread(s); calibration %s",
+        candidate.c_str(), images, images, base.quantization.calibration_samples, threads,
+        base.quantization.calibration.c_str());
     for (const auto& m : base.quantization.record_methods) std::printf(" +%s", m.c_str());
     std::printf(", SQNR on %d images\n", base.quantization.sqnr_samples);
     std::printf("%-7s %9s %9s %7s %9s %9s %7s  %s\n", "width", "epoch_s", "eval_s", "ratio",
@@ -98,8 +98,7 @@ int main(int argc, char** argv) {
       c.data.validation = images;
       c.data.train_subset = 2 * images;
       const evaluators::Dataset data = evaluators::LoadDataset(c.data, c.model, c.seed);
-      const space::Candidate cand =
-          space::ResolveCandidate(c.macro(), c.candidates(), candidate);
+      const space::Candidate cand = space::ResolveCandidate(c.macro(), c.candidates(), candidate);
       evaluators::TrainerRunOptions options;
       options.epochs = 2;
       options.eval_batch = c.quantization.eval_batch;

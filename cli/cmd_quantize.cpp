@@ -49,9 +49,7 @@ double SecondsSinceProcessStart() {
 // previous one, so the phases sum to the total.
 class Timeline {
  public:
-  Timeline() : last_(Clock::now()) {
-    phases_.push_back({"startup", SecondsSinceProcessStart()});
-  }
+  Timeline() : last_(Clock::now()) { phases_.push_back({"startup", SecondsSinceProcessStart()}); }
   double Mark(const std::string& name) {
     const auto now = Clock::now();
     const double s = std::chrono::duration<double>(now - last_).count();
@@ -153,8 +151,8 @@ Command MakeQuantizeCommand(CLI::App& root) {
             }
             Table methods({"method", "acc_quint8", "rel_decrease_pct", "qmse", "qce"});
             for (const auto& mm : report.methods) {
-              methods.AddRow({mm.method, mm.metrics.acc_q, mm.metrics.rel_decrease,
-                              mm.metrics.qmse, mm.metrics.qce});
+              methods.AddRow({mm.method, mm.metrics.acc_q, mm.metrics.rel_decrease, mm.metrics.qmse,
+                              mm.metrics.qce});
             }
             const auto& c = loaded.candidate;
             std::ostringstream out;
@@ -174,9 +172,9 @@ Command MakeQuantizeCommand(CLI::App& root) {
               j["calibration"] = report.method;
               j["calibration_samples"] = model.calibration.samples;
               j["percentile"] = q.percentile;
-              j["metrics"] = {{"images", m.images},       {"acc_fp32", m.acc_fp32},
-                              {"acc_q", m.acc_q},         {"rel_decrease", m.rel_decrease},
-                              {"qmse", m.qmse},           {"qce", m.qce}};
+              j["metrics"] = {{"images", m.images}, {"acc_fp32", m.acc_fp32},
+                              {"acc_q", m.acc_q},   {"rel_decrease", m.rel_decrease},
+                              {"qmse", m.qmse},     {"qce", m.qce}};
               if (m.fake_agreement >= 0) j["metrics"]["fake_agreement"] = m.fake_agreement;
               j["methods"] = nlohmann::json::array();
               for (const auto& mm : report.methods) {

@@ -130,8 +130,8 @@ Command MakeShowCommand(CLI::App& root) {
                         Metric(s.sqnr_db)});
         }
         // quint8 metrics under every recorded calibration method.
-        Table methods({"split", "epoch", "method", "primary", "acc_quint8", "rel_decrease",
-                       "qmse", "qce"});
+        Table methods(
+            {"split", "epoch", "method", "primary", "acc_quint8", "rel_decrease", "qmse", "qce"});
         for (const auto& m : store.QuantMethods(t.id)) {
           const auto& q = m.metrics.metrics;
           methods.AddRow({m.split, static_cast<int64_t>(m.epoch), m.metrics.method,

@@ -44,9 +44,9 @@ Command MakeTrialsCommand(CLI::App& root) {
               }
             }
             std::vector<std::string> columns = {
-                "trial",        "candidate", "factorization", "mmacs_conv", "state",
-                "epochs",       "acc_fp32",  "acc_quint8",    "rel_decrease", "qmse",
-                "qce",          "seconds",   "attempts",      "reason"};
+                "trial",  "candidate", "factorization", "mmacs_conv",   "state",
+                "epochs", "acc_fp32",  "acc_quint8",    "rel_decrease", "qmse",
+                "qce",    "seconds",   "attempts",      "reason"};
             for (const auto& name : others) {
               columns.push_back("acc_quint8_" + name);
               columns.push_back("qmse_" + name);
@@ -54,21 +54,20 @@ Command MakeTrialsCommand(CLI::App& root) {
             Table table(columns);
             for (const auto& t : trials) {
               if (only && t.state != *only) continue;
-              std::vector<Table::Cell> row = {
-                  t.id,
-                  t.candidate_name,
-                  t.candidate_key,
-                  static_cast<double>(t.macs_conv) / 1e6,
-                  std::string(db::TrialStateName(t.state)),
-                  static_cast<int64_t>(t.epochs_done),
-                  Metric(t.test.acc_fp32),
-                  Metric(t.test.acc_q),
-                  Metric(t.test.rel_decrease),
-                  Metric(t.test.qmse),
-                  Metric(t.test.qce),
-                  t.seconds,
-                  static_cast<int64_t>(t.attempts),
-                  t.reason};
+              std::vector<Table::Cell> row = {t.id,
+                                              t.candidate_name,
+                                              t.candidate_key,
+                                              static_cast<double>(t.macs_conv) / 1e6,
+                                              std::string(db::TrialStateName(t.state)),
+                                              static_cast<int64_t>(t.epochs_done),
+                                              Metric(t.test.acc_fp32),
+                                              Metric(t.test.acc_q),
+                                              Metric(t.test.rel_decrease),
+                                              Metric(t.test.qmse),
+                                              Metric(t.test.qce),
+                                              t.seconds,
+                                              static_cast<int64_t>(t.attempts),
+                                              t.reason};
               for (const auto& name : others) {
                 const auto& mine = by_trial[t.id];
                 const auto it = mine.find(name);

@@ -71,7 +71,8 @@ TEST(CalibrationTest, NonFiniteActivationsAreAnError) {
     torch::NoGradGuard g;
     net->unit(0).conv->weight.fill_(std::nan(""));
   }
-  EXPECT_THROW(Calibrate(net, torch::ones({2, 3, 12, 12}), CalibrationMethod::kPercentile, 1.0, 2), RuntimeError);
+  EXPECT_THROW(Calibrate(net, torch::ones({2, 3, 12, 12}), CalibrationMethod::kPercentile, 1.0, 2),
+               RuntimeError);
 }
 
 class TrainedNetTest : public ::testing::Test {
@@ -227,8 +228,8 @@ TEST_F(TrainedNetTest, PhasesCoverTheWork) {
     EXPECT_GE(p.seconds, 0) << p.name;
     sum += p.seconds;
   }
-  for (const char* want : {"sample", "calibrate", "ranges", "build", "normalize", "integer",
-                           "fp32", "sqnr", "fake", "metrics"}) {
+  for (const char* want : {"sample", "calibrate", "ranges", "build", "normalize", "integer", "fp32",
+                           "sqnr", "fake", "metrics"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
   }
   EXPECT_LE(sum, wall);

@@ -186,8 +186,7 @@ TEST(RangeHistogram, EntropyKeepsAnExactlyRepresentableHistogram) {
     mirrored[1501 + k] = mirrored[1500 - k] = k % 2 ? 100 : 300;
   }
   mirrored[1501 + 1500] = mirrored[0] = 1;
-  const RangeHistogram m =
-      RangeHistogram::FromCounts(0.01, -1501, mirrored, 0, -15.005, 15.005);
+  const RangeHistogram m = RangeHistogram::FromCounts(0.01, -1501, mirrored, 0, -15.005, 15.005);
   const Interval s = m.Entropy();
   EXPECT_NEAR(s.hi, 1.27, 1e-9);
   EXPECT_NEAR(s.lo, -1.27, 1e-9);

@@ -4,9 +4,9 @@
 
 #include <chrono>
 #include <filesystem>
-#include <set>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "tests/testing/cli.h"
 
@@ -40,14 +40,14 @@ storage: {db: )" + dir_ + "/tiny.db}\n";
 std::string QuantizeCli::dir_, QuantizeCli::ckpt_;
 
 TEST_F(QuantizeCli, PrintsMetricsAndTheLayerwiseTable) {
-  const auto r = RunCli("quantize " + ckpt_ + " --config " + dir_ +
-                        "/tiny.yaml --threads 1 --fake-agreement");
+  const auto r =
+      RunCli("quantize " + ckpt_ + " --config " + dir_ + "/tiny.yaml --threads 1 --fake-agreement");
   ASSERT_EQ(r.code, 0) << r.out;
   for (const char* s : {"acc_fp32", "acc_quint8", "rel_decrease_pct", "qmse", "qce",
                         "fake_vs_integer_top1_agreement", "sqnr_db", "fold_precision",
                         "act_precision", "conv_64_1.group", "conv_256_3.point", "dense_2",
-                        "test split", "calibration 100 training images", "minmax",
-                        "time by phase", "total (from process start)"}) {
+                        "test split", "calibration 100 training images", "minmax", "time by phase",
+                        "total (from process start)"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
   }
   // The fake-quant agreement is measured only when asked.

@@ -225,7 +225,6 @@ TEST(PercentileRange, LinearInterpolationLikeNumpy) {
   EXPECT_EQ(r.lo, 0.0);
 }
 
-
 TEST(RangeStats, AverageChannelPrecision) {
   // Two channels [-1, 1] and [0, 0.5]: tensor range 2, precision (2/2 + 0.5/2) / 2.
   const std::vector<float> w = {-1, 0.5f, 1, 0, 0.5f, 0.25f};
