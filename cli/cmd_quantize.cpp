@@ -1,7 +1,7 @@
 // factorize-nas quantize CHECKPOINT --config CONFIG: quint8 post-training
 // quantization of a trained candidate; prints the metrics (under every
 // recorded calibration method), the layerwise table and the time of every
-// phase from the process start (DESIGN.md §2).
+// phase from the process start (docs/method.md §6).
 #include <tbb/global_control.h>
 #include <time.h>
 #include <unistd.h>

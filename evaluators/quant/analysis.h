@@ -1,6 +1,7 @@
 // Post-training quint8 quantization of a trained FactorizeNet and its
-// analysis (DESIGN.md §2): BN folding, activation calibration (one fp32 pass
-// into histograms, ranges by any method of calibration.h), the integer network, the fake-quant simulation, the metrics
+// analysis (docs/method.md §5-6): BN folding, activation calibration (one fp32
+// pass into histograms, ranges by any method of calibration.h), the integer
+// network, the fake-quant simulation, the metrics
 // (fp32 / quint8 accuracy, relative decrease, QMSE, QCE) and the layerwise
 // statistics (dynamic range, average channel precision, SQNR).
 //
