@@ -129,11 +129,21 @@ Command MakeShowCommand(CLI::App& root) {
                         Metric(s.activations.range), Metric(s.activations.channel_precision),
                         Metric(s.sqnr_db)});
         }
+        // quint8 metrics under every recorded calibration method.
+        Table methods(
+            {"split", "epoch", "method", "primary", "acc_quint8", "rel_decrease", "qmse", "qce"});
+        for (const auto& m : store.QuantMethods(t.id)) {
+          const auto& q = m.metrics.metrics;
+          methods.AddRow({m.split, static_cast<int64_t>(m.epoch), m.metrics.method,
+                          std::string(m.primary ? "yes" : ""), Metric(q.acc_q),
+                          Metric(q.rel_decrease), Metric(q.qmse), Metric(q.qce)});
+        }
         PrintSections(std::cout,
                       {{"=trial", trial},
                        {"layers", layers},
                        {"path", path},
                        {"epochs", epochs},
+                       {"calibration methods", methods},
                        {"layerwise", stats}},
                       format);
         return 0;
