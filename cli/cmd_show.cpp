@@ -144,6 +144,14 @@ Command MakeShowCommand(CLI::App& root) {
         for (const auto& d : store.PruneDecisions(t.id)) {
           pruning.AddRow(
               {static_cast<int64_t>(d.rung_epoch), d.decision, d.rule, d.reason, d.evidence});
+        // quint8 metrics under every recorded calibration method.
+        Table methods(
+            {"split", "epoch", "method", "primary", "acc_quint8", "rel_decrease", "qmse", "qce"});
+        for (const auto& m : store.QuantMethods(t.id)) {
+          const auto& q = m.metrics.metrics;
+          methods.AddRow({m.split, static_cast<int64_t>(m.epoch), m.metrics.method,
+                          std::string(m.primary ? "yes" : ""), Metric(q.acc_q),
+                          Metric(q.rel_decrease), Metric(q.qmse), Metric(q.qce)});
         }
         PrintSections(std::cout,
                       {{"=trial", trial},
@@ -152,6 +160,7 @@ Command MakeShowCommand(CLI::App& root) {
                        {"epochs", epochs},
                        {"rungs", rungs},
                        {"pruning decisions", pruning},
+                       {"calibration methods", methods},
                        {"layerwise", stats}},
                       format);
         return 0;
