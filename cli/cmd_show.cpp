@@ -144,6 +144,7 @@ Command MakeShowCommand(CLI::App& root) {
         for (const auto& d : store.PruneDecisions(t.id)) {
           pruning.AddRow(
               {static_cast<int64_t>(d.rung_epoch), d.decision, d.rule, d.reason, d.evidence});
+        }
         // quint8 metrics under every recorded calibration method.
         Table methods(
             {"split", "epoch", "method", "primary", "acc_quint8", "rel_decrease", "qmse", "qce"});
