@@ -118,6 +118,25 @@ CREATE TABLE quant_methods (
   PRIMARY KEY (trial_id, split, epoch, method)
 );
 )sql",
+    // 4: rung results (in order of arrival) and the rule of each pruning decision.
+    R"sql(
+CREATE TABLE rung_results (
+  id INTEGER PRIMARY KEY,
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  epoch INTEGER NOT NULL,
+  macs_conv INTEGER NOT NULL,
+  val_images INTEGER,
+  acc_fp32 REAL,
+  acc_quint8 REAL,
+  rel_decrease REAL,
+  qmse REAL,
+  qce REAL,
+  recorded_at TEXT NOT NULL,
+  UNIQUE (trial_id, epoch)
+);
+CREATE INDEX rung_results_epoch ON rung_results (epoch, id);
+ALTER TABLE prune_decisions ADD COLUMN rule TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kVersion,
               "one migration per schema version: bump schema::kVersion in db/schema.h");
@@ -174,8 +193,8 @@ std::string DerivedObjects() {
       << "CREATE TRIGGER " << name << " BEFORE " << op << " ON trials WHEN OLD.state IN "
       << kFinished << raise;
   }
-  for (const char* table :
-       {"epochs", "layer_stats", "checkpoints", "prune_decisions", "quant_methods"}) {
+  for (const char* table : {"epochs", "layer_stats", "checkpoints", "prune_decisions",
+                            "quant_methods", "rung_results"}) {
     for (const char* op : {"INSERT", "UPDATE", "DELETE"}) {
       const std::string row = op[0] == 'I' ? "NEW" : "OLD";
       std::string name = std::string(table) + "_finished_no_" + op;
