@@ -106,6 +106,12 @@ CREATE TABLE prune_decisions (
   decided_at TEXT NOT NULL
 );
 )sql",
+    // 3: where a candidate came from (a strategy appends candidates while a study runs).
+    R"sql(
+ALTER TABLE candidates ADD COLUMN parent_id INTEGER REFERENCES candidates(id);
+ALTER TABLE candidates ADD COLUMN step INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE candidates ADD COLUMN move TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kVersion,
               "one migration per schema version: bump schema::kVersion in db/schema.h");
