@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/model_source.h"
 #include "cli/query.h"
 #include "common/error.h"
 #include "config/config.h"
@@ -14,24 +15,6 @@
 namespace fnas::cli {
 
 namespace {
-
-// TRIAL is a trial id, a candidate name or a candidate key.
-db::TrialRow FindTrial(const db::Store& store, const std::string& text) {
-  const auto trials = store.Trials();
-  for (const auto& t : trials) {
-    if (std::to_string(t.id) == text || t.candidate_name == text || t.candidate_key == text) {
-      return t;
-    }
-  }
-  for (const auto& c : store.Candidates()) {
-    if (c.candidate.name == text || c.candidate.key == text) {
-      throw UsageError("candidate " + c.candidate.name + " has no trial yet (pending)");
-    }
-  }
-  throw UsageError("no trial '" + text + "' in " + store.path() +
-                   " (give a trial id, a candidate name or a factorization key; see "
-                   "`factorize-nas trials`)");
-}
 
 Command MakeShowCommand(CLI::App& root) {
   struct Args {
@@ -146,11 +129,21 @@ Command MakeShowCommand(CLI::App& root) {
                         Metric(s.activations.range), Metric(s.activations.channel_precision),
                         Metric(s.sqnr_db)});
         }
+        // quint8 metrics under every recorded calibration method.
+        Table methods(
+            {"split", "epoch", "method", "primary", "acc_quint8", "rel_decrease", "qmse", "qce"});
+        for (const auto& m : store.QuantMethods(t.id)) {
+          const auto& q = m.metrics.metrics;
+          methods.AddRow({m.split, static_cast<int64_t>(m.epoch), m.metrics.method,
+                          std::string(m.primary ? "yes" : ""), Metric(q.acc_q),
+                          Metric(q.rel_decrease), Metric(q.qmse), Metric(q.qce)});
+        }
         PrintSections(std::cout,
                       {{"=trial", trial},
                        {"layers", layers},
                        {"path", path},
                        {"epochs", epochs},
+                       {"calibration methods", methods},
                        {"layerwise", stats}},
                       format);
         return 0;

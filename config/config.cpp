@@ -90,6 +90,12 @@ class Node {
     for (size_t i = 0; i < size(); ++i) out.push_back(Item(i).Int());
     return out;
   }
+  std::vector<std::string> StringList() const {
+    if (!node_.IsSequence()) Fail("expected a list of strings");
+    std::vector<std::string> out;
+    for (size_t i = 0; i < size(); ++i) out.push_back(Item(i).String());
+    return out;
+  }
   std::vector<double> NumberList() const {
     if (!node_.IsSequence()) Fail("expected a list of numbers");
     std::vector<double> out;
@@ -331,12 +337,34 @@ void ParseTraining(const Node& n, Config& c) {
 }
 
 void ParseQuantization(const Node& n, Config& c) {
-  n.ExpectMap({"calibration_samples", "percentile", "mode", "eval_batch"});
+  n.ExpectMap({"preset", "calibration", "calibration_samples", "percentile", "record_methods",
+               "mode", "eval_batch", "sqnr_samples", "fake_agreement"});
   evaluators::QuantOptions& q = c.quantization;
+  std::string preset;
+  n.GetChoice("preset", preset, {"paper"});
+  if (preset == "paper") {  // FactorizeNet's setting; the keys below override it
+    q.calibration = "percentile";
+    q.percentile = 1.0;
+    q.calibration_samples = 1024;
+  }
+  // The methods of evaluators/quant/calibration.h.
+  const std::set<std::string> methods = {"minmax", "percentile", "mse", "entropy"};
+  n.GetChoice("calibration", q.calibration, methods);
   n.Get("calibration_samples", q.calibration_samples, 1, 10000000);
   n.Get("percentile", q.percentile, 0.0, 49.0);
+  if (n.Has("record_methods")) {
+    const Node r = n.Child("record_methods");
+    q.record_methods = r.IsScalar() ? std::vector<std::string>{r.String()} : r.StringList();
+    for (size_t i = 0; i < q.record_methods.size(); ++i) {
+      if (!methods.count(q.record_methods[i])) {
+        (r.IsScalar() ? r : r.Item(i)).Fail("expected one of entropy, minmax, mse, percentile");
+      }
+    }
+  }
   n.GetChoice("mode", q.mode, {"integer", "fake"});
   n.Get("eval_batch", q.eval_batch, 1, 1 << 20);
+  n.Get("sqnr_samples", q.sqnr_samples, 0, 100000000);
+  n.Get("fake_agreement", q.fake_agreement);
 }
 
 void ParseProgressive(const Node& n, search::ProgressiveOptions& p) {

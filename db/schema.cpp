@@ -106,7 +106,19 @@ CREATE TABLE prune_decisions (
   decided_at TEXT NOT NULL
 );
 )sql",
-    // 3: where a candidate came from (a strategy appends candidates while a study runs).
+    // 3: quint8 metrics under every recorded calibration method.
+    R"sql(
+CREATE TABLE quant_methods (
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  split TEXT NOT NULL CHECK (split IN ('validation', 'test')),
+  epoch INTEGER NOT NULL,
+  method TEXT NOT NULL,
+  is_primary INTEGER NOT NULL,
+  images INTEGER, acc_fp32 REAL, acc_quint8 REAL, rel_decrease REAL, qmse REAL, qce REAL,
+  PRIMARY KEY (trial_id, split, epoch, method)
+);
+)sql",
+    // 4: where a candidate came from (a strategy appends candidates while a study runs).
     R"sql(
 ALTER TABLE candidates ADD COLUMN parent_id INTEGER REFERENCES candidates(id);
 ALTER TABLE candidates ADD COLUMN step INTEGER NOT NULL DEFAULT 0;
@@ -168,7 +180,8 @@ std::string DerivedObjects() {
       << "CREATE TRIGGER " << name << " BEFORE " << op << " ON trials WHEN OLD.state IN "
       << kFinished << raise;
   }
-  for (const char* table : {"epochs", "layer_stats", "checkpoints", "prune_decisions"}) {
+  for (const char* table :
+       {"epochs", "layer_stats", "checkpoints", "prune_decisions", "quant_methods"}) {
     for (const char* op : {"INSERT", "UPDATE", "DELETE"}) {
       const std::string row = op[0] == 'I' ? "NEW" : "OLD";
       std::string name = std::string(table) + "_finished_no_" + op;

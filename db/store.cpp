@@ -550,6 +550,35 @@ void InsertLayers(SQLite::Database& db, int64_t trial_id, const std::string& spl
   }
 }
 
+void InsertMethods(SQLite::Database& db, int64_t trial_id, const std::string& split, int epoch,
+                   const evaluators::QuantReport& report) {
+  SQLite::Statement del(db,
+                        "DELETE FROM quant_methods WHERE trial_id = ? AND split = ? AND epoch = ?");
+  del.bind(1, trial_id);
+  del.bind(2, split);
+  del.bind(3, epoch);
+  del.exec();
+  SQLite::Statement st(db,
+                       "INSERT INTO quant_methods (trial_id, split, epoch, method, is_primary, "
+                       "images, acc_fp32, acc_quint8, rel_decrease, qmse, qce) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  for (const auto& m : report.methods) {
+    st.reset();
+    st.bind(1, trial_id);
+    st.bind(2, split);
+    st.bind(3, epoch);
+    st.bind(4, m.method);
+    st.bind(5, m.method == report.method ? 1 : 0);
+    st.bind(6, m.metrics.images);
+    BindReal(st, 7, m.metrics.acc_fp32);
+    BindReal(st, 8, m.metrics.acc_q);
+    BindReal(st, 9, m.metrics.rel_decrease);
+    BindReal(st, 10, m.metrics.qmse);
+    BindReal(st, 11, m.metrics.qce);
+    st.exec();
+  }
+}
+
 }  // namespace
 
 std::vector<TrialRow> Store::Trials() const {
@@ -619,6 +648,7 @@ TrialRow Store::RestartTrial(int64_t trial_id, const std::string& worker) {
     const int from = t.checkpoint.empty() ? 0 : t.checkpoint_epoch;
     for (const char* sql : {"DELETE FROM epochs WHERE trial_id = ? AND epoch > ?",
                             "DELETE FROM layer_stats WHERE trial_id = ? AND epoch > ?",
+                            "DELETE FROM quant_methods WHERE trial_id = ? AND epoch > ?",
                             "DELETE FROM prune_decisions WHERE trial_id = ? AND rung_epoch > ?"}) {
       SQLite::Statement del(*db_, sql);
       del.bind(1, trial_id);
@@ -673,7 +703,10 @@ void Store::RecordEpoch(int64_t trial_id, const evaluators::EpochRecord& r,
       for (int i = 10; i <= 15; ++i) st.bind(i);
     }
     st.exec();
-    if (validation) InsertLayers(*db_, trial_id, "validation", r.epoch, validation->layers);
+    if (validation) {
+      InsertLayers(*db_, trial_id, "validation", r.epoch, validation->layers);
+      InsertMethods(*db_, trial_id, "validation", r.epoch, *validation);
+    }
     SQLite::Statement up(*db_,
                          "UPDATE trials SET epochs_done = ?, heartbeat_at = ?, seconds = "
                          "(SELECT coalesce(sum(seconds), 0) FROM epochs WHERE trial_id = ?) "
@@ -699,6 +732,7 @@ void Store::RecordEpoch(int64_t trial_id, const evaluators::EpochRecord& r,
 void Store::CompleteTrial(int64_t trial_id, const evaluators::QuantReport& test) {
   ChangeRunningTrial(trial_id, "complete", [&](const TrialRow& t) {
     InsertLayers(*db_, trial_id, "test", t.epochs_done, test.layers);
+    InsertMethods(*db_, trial_id, "test", t.epochs_done, test);
     SQLite::Statement st(*db_,
                          "UPDATE trials SET state = 'COMPLETE', ended_at = ?, heartbeat_at = ?, "
                          "test_images = ?, acc_fp32 = ?, acc_quint8 = ?, rel_decrease = ?, "
@@ -824,6 +858,36 @@ std::vector<LayerRow> Store::Layers(int64_t trial_id) const {
     }
     return out;
   });
+}
+
+std::vector<MethodRow> Store::QuantMethods(int64_t trial_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    std::vector<MethodRow> out;
+    SQLite::Statement st(*db_,
+                         "SELECT split, epoch, method, is_primary, images, acc_fp32, acc_quint8, "
+                         "rel_decrease, qmse, qce FROM quant_methods WHERE trial_id = ? "
+                         "ORDER BY split = 'test', epoch, is_primary DESC, method");
+    st.bind(1, trial_id);
+    while (st.executeStep()) {
+      MethodRow m;
+      m.split = st.getColumn(0).getString();
+      m.epoch = st.getColumn(1).getInt();
+      m.primary = st.getColumn(3).getInt() != 0;
+      m.metrics.method = st.getColumn(2).getString();
+      evaluators::QuantMetrics& q = m.metrics.metrics;
+      q.images = st.getColumn(4).getInt64();
+      q.acc_fp32 = Real(st.getColumn(5));
+      q.acc_q = Real(st.getColumn(6));
+      q.rel_decrease = Real(st.getColumn(7));
+      q.qmse = Real(st.getColumn(8));
+      q.qce = Real(st.getColumn(9));
+      out.push_back(std::move(m));
+    }
+    return out;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
 }
 
 std::vector<PruneDecision> Store::PruneDecisions(int64_t trial_id) const {

@@ -102,6 +102,15 @@ struct LayerRow {
   evaluators::LayerStats stats;
 };
 
+// The quint8 metrics of one calibration method at one recorded epoch
+// ("validation") or on the test split ("test"); quantization.record_methods.
+struct MethodRow {
+  std::string split;
+  int epoch = 0;
+  bool primary = false;  // the study's quantization.calibration
+  evaluators::MethodMetrics metrics;
+};
+
 struct PruneDecision {
   int64_t trial_id = 0;
   int rung_epoch = 0;
@@ -202,6 +211,9 @@ class Store {
   std::vector<EpochRow> Epochs(int64_t trial_id) const;
   std::vector<LayerRow> Layers(int64_t trial_id) const;
   std::vector<PruneDecision> PruneDecisions(int64_t trial_id) const;
+  // Every recorded calibration method's metrics: validation by epoch, then
+  // test; the primary method first.
+  std::vector<MethodRow> QuantMethods(int64_t trial_id) const;
 
   // Runs `sql` on the connection (tests and maintenance; not thread-safe
   // against a running search's semantics, but serialized).

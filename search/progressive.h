@@ -1,4 +1,4 @@
-// The progressive per-layer search (DESIGN.md §1 "per-layer", docs/config.md
+// The progressive per-layer search (docs/method.md §3 "per_layer", docs/config.md
 // "search.progressive"): from the seeds (space.paths; default `regular`),
 // each step takes the candidates on the current front — conv MACs down,
 // quint8 validation accuracy at the expansion epoch up — and proposes their

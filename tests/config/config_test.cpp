@@ -206,5 +206,37 @@ TEST(ConfigTest, QuantizationSection) {
   EXPECT_NE(e.find("quantization.percentile"), std::string::npos) << e;
 }
 
+TEST(ConfigTest, CalibrationMethodsAndThePaperPreset) {
+  const std::string head = "name: x\nspace: {paths: [regular]}\n";
+  Config c = ParseConfig(head + "quantization: {calibration_samples: 64}\n");
+  EXPECT_EQ(c.quantization.calibration, "minmax");  // the default
+  EXPECT_TRUE(c.quantization.record_methods.empty());
+  EXPECT_EQ(c.quantization.sqnr_samples, 256);
+  EXPECT_FALSE(c.quantization.fake_agreement);
+  c = ParseConfig(head +
+                  "quantization:\n  calibration: entropy\n  record_methods: [minmax, mse]\n"
+                  "  sqnr_samples: 0\n  fake_agreement: true\n");
+  EXPECT_EQ(c.quantization.calibration, "entropy");
+  EXPECT_EQ(c.quantization.record_methods, (std::vector<std::string>{"minmax", "mse"}));
+  EXPECT_EQ(c.quantization.sqnr_samples, 0);
+  EXPECT_TRUE(c.quantization.fake_agreement);
+  // The paper's setting, and a key beside it overriding it.
+  c = ParseConfig(head + "quantization: {preset: paper, calibration_samples: 10}\n");
+  EXPECT_EQ(c.quantization.calibration, "percentile");
+  EXPECT_DOUBLE_EQ(c.quantization.percentile, 1.0);
+  EXPECT_EQ(c.quantization.calibration_samples, 10);
+  c = ParseConfig(head + "quantization: {preset: paper}\n");
+  EXPECT_EQ(c.quantization.calibration_samples, 1024);
+  std::string e = ErrorOf(head + "quantization:\n  record_methods: [minmax, kl]\n");
+  EXPECT_NE(e.find("quantization.record_methods[1]"), std::string::npos) << e;
+  EXPECT_NE(e.find("kl"), std::string::npos) << e;
+  EXPECT_NE(e.find("study.yaml:4"), std::string::npos) << e;
+  e = ErrorOf(head + "quantization: {calibration: histogram}\n");
+  EXPECT_NE(e.find("quantization.calibration"), std::string::npos) << e;
+  EXPECT_NE(e.find("mse"), std::string::npos) << e;  // the choices are listed
+  e = ErrorOf(head + "quantization: {preset: tflite}\n");
+  EXPECT_NE(e.find("quantization.preset"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace fnas

@@ -63,6 +63,9 @@ class StoreTest : public testing::TempDirTest {
     l.weights = {-1, 1, 2, 0.5};
     l.sqnr_db = 30;
     q.layers = {l};
+    q.method = "minmax";
+    q.methods = {{"minmax", q.metrics}, {"percentile", q.metrics}};
+    q.methods[1].metrics.acc_q = acc_q - 0.1;
     return q;
   }
 };
@@ -129,6 +132,23 @@ TEST_F(StoreTest, RecordsEpochsLayersAndCompletion) {
   EXPECT_EQ(layers[0].epoch, 2);
   EXPECT_EQ(layers[1].split, "test");
   EXPECT_DOUBLE_EQ(layers[1].stats.weights.range, 2.0);
+  // Every recorded calibration method, the primary first, validation then test.
+  const auto methods = store.QuantMethods(id);
+  ASSERT_EQ(methods.size(), 4u);
+  EXPECT_EQ(methods[0].split, "validation");
+  EXPECT_EQ(methods[0].epoch, 2);
+  EXPECT_TRUE(methods[0].primary);
+  EXPECT_EQ(methods[0].metrics.method, "minmax");
+  EXPECT_FALSE(methods[1].primary);
+  EXPECT_EQ(methods[1].metrics.method, "percentile");
+  EXPECT_DOUBLE_EQ(methods[1].metrics.metrics.acc_q, 0.6);
+  EXPECT_EQ(methods[3].split, "test");
+  EXPECT_DOUBLE_EQ(methods[3].metrics.metrics.acc_q, 0.7);
+  EXPECT_DOUBLE_EQ(methods[3].metrics.metrics.qmse, 0.01);
+  // A finished trial's rows never change.
+  EXPECT_THROW(
+      store.ExecForTesting("DELETE FROM quant_methods WHERE trial_id = " + std::to_string(id)),
+      StoreError);
 }
 
 TEST_F(StoreTest, FinishedTrialNeverChanges) {
@@ -338,6 +358,7 @@ TEST_F(StoreTest, MigratesAnOlderSchemaKeepingItsData) {
   EXPECT_EQ(t.heartbeat, 0);  // the new column, empty for old rows
   EXPECT_EQ(store.Epochs(1).size(), 1u);
   EXPECT_TRUE(store.PruneDecisions(1).empty());
+  EXPECT_TRUE(store.QuantMethods(1).empty());
   // The migrated file has the current views and triggers.
   EXPECT_THROW(store.ExecForTesting("UPDATE trials SET acc_quint8 = 0 WHERE id = 1"), StoreError);
   SQLite::Database db(Path(), SQLite::OPEN_READONLY);

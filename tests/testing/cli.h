@@ -2,11 +2,11 @@
 // its exit code and its stdout+stderr.
 #pragma once
 
+#include <sys/wait.h>
+
 #include <array>
 #include <cstdio>
 #include <string>
-
-#include <sys/wait.h>
 
 namespace fnas::testing {
 
@@ -15,10 +15,10 @@ struct CliResult {
   std::string out;  // stdout and stderr, interleaved
 };
 
-inline CliResult RunCli(const std::string& args) {
+// Runs a shell command line; its exit code and its stdout+stderr.
+inline CliResult RunShell(const std::string& cmd) {
   CliResult r;
-  const std::string cmd = std::string(FNAS_BINARY) + " " + args + " 2>&1 </dev/null";
-  FILE* pipe = popen(cmd.c_str(), "r");
+  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
   if (!pipe) return r;
   std::array<char, 4096> buf;
   size_t n;
@@ -26,6 +26,10 @@ inline CliResult RunCli(const std::string& args) {
   const int status = pclose(pipe);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+inline CliResult RunCli(const std::string& args) {
+  return RunShell(std::string(FNAS_BINARY) + " " + args + " </dev/null");
 }
 
 inline std::string SourcePath(const std::string& relative) {
