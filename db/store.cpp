@@ -649,7 +649,8 @@ TrialRow Store::RestartTrial(int64_t trial_id, const std::string& worker) {
     for (const char* sql : {"DELETE FROM epochs WHERE trial_id = ? AND epoch > ?",
                             "DELETE FROM layer_stats WHERE trial_id = ? AND epoch > ?",
                             "DELETE FROM quant_methods WHERE trial_id = ? AND epoch > ?",
-                            "DELETE FROM prune_decisions WHERE trial_id = ? AND rung_epoch > ?"}) {
+                            "DELETE FROM prune_decisions WHERE trial_id = ? AND rung_epoch > ?",
+                            "DELETE FROM rung_results WHERE trial_id = ? AND epoch > ?"}) {
       SQLite::Statement del(*db_, sql);
       del.bind(1, trial_id);
       del.bind(2, from);
@@ -674,8 +675,64 @@ TrialRow Store::RestartTrial(int64_t trial_id, const std::string& worker) {
   });
 }
 
+namespace {
+
+void InsertDecision(SQLite::Database& db, const PruneDecision& d) {
+  if (d.decision != "continue" && d.decision != "prune") {
+    throw StoreError("prune decision must be 'continue' or 'prune', not '" + d.decision + "'");
+  }
+  SQLite::Statement st(db,
+                       "INSERT INTO prune_decisions (trial_id, rung_epoch, decision, rule, reason, "
+                       "evidence, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  st.bind(1, d.trial_id);
+  st.bind(2, d.rung_epoch);
+  st.bind(3, d.decision);
+  st.bind(4, d.rule);
+  st.bind(5, d.reason);
+  st.bind(6, d.evidence.empty() ? std::string("{}") : d.evidence);
+  st.bind(7, NowIso());
+  st.exec();
+}
+
+// The rung result and its decision; PRUNED last (the triggers refuse rows of
+// a finished trial).
+void InsertRung(SQLite::Database& db, int64_t trial_id, const RungRecord& rung) {
+  const RungRow& r = rung.result;
+  SQLite::Statement st(db,
+                       "INSERT INTO rung_results (trial_id, epoch, macs_conv, val_images, "
+                       "acc_fp32, acc_quint8, rel_decrease, qmse, qce, recorded_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  st.bind(1, trial_id);
+  st.bind(2, r.epoch);
+  st.bind(3, r.macs_conv);
+  st.bind(4, r.validation.images);
+  BindReal(st, 5, r.validation.acc_fp32);
+  BindReal(st, 6, r.validation.acc_q);
+  BindReal(st, 7, r.validation.rel_decrease);
+  BindReal(st, 8, r.validation.qmse);
+  BindReal(st, 9, r.validation.qce);
+  st.bind(10, NowIso());
+  st.exec();
+  PruneDecision d = rung.decision;
+  d.trial_id = trial_id;
+  d.rung_epoch = r.epoch;
+  InsertDecision(db, d);
+  if (d.decision == "prune") {
+    SQLite::Statement up(db,
+                         "UPDATE trials SET state = 'PRUNED', reason = ?, ended_at = ? "
+                         "WHERE id = ?");
+    up.bind(1, d.reason);
+    up.bind(2, NowIso());
+    up.bind(3, trial_id);
+    up.exec();
+  }
+}
+
+}  // namespace
+
 void Store::RecordEpoch(int64_t trial_id, const evaluators::EpochRecord& r,
-                        const evaluators::QuantReport* validation, const std::string& checkpoint) {
+                        const evaluators::QuantReport* validation, const std::string& checkpoint,
+                        const RungRecord* rung) {
   ChangeRunningTrial(trial_id, "record an epoch of", [&](const TrialRow&) {
     SQLite::Statement st(*db_,
                          "INSERT OR REPLACE INTO epochs (trial_id, epoch, train_loss, train_acc, "
@@ -726,6 +783,7 @@ void Store::RecordEpoch(int64_t trial_id, const evaluators::EpochRecord& r,
       k.bind(4, NowIso());
       k.exec();
     }
+    if (rung) InsertRung(*db_, trial_id, *rung);
   });
 }
 
@@ -782,21 +840,8 @@ void Store::InterruptTrial(int64_t trial_id, const std::string& reason) {
 }
 
 void Store::AddPruneDecision(const PruneDecision& d) {
-  if (d.decision != "continue" && d.decision != "prune") {
-    throw StoreError("prune decision must be 'continue' or 'prune', not '" + d.decision + "'");
-  }
-  ChangeRunningTrial(d.trial_id, "add a pruning decision to", [&](const TrialRow&) {
-    SQLite::Statement st(*db_,
-                         "INSERT INTO prune_decisions (trial_id, rung_epoch, decision, reason, "
-                         "evidence, decided_at) VALUES (?, ?, ?, ?, ?, ?)");
-    st.bind(1, d.trial_id);
-    st.bind(2, d.rung_epoch);
-    st.bind(3, d.decision);
-    st.bind(4, d.reason);
-    st.bind(5, d.evidence.empty() ? std::string("{}") : d.evidence);
-    st.bind(6, NowIso());
-    st.exec();
-  });
+  ChangeRunningTrial(d.trial_id, "add a pruning decision to",
+                     [&](const TrialRow&) { InsertDecision(*db_, d); });
 }
 
 std::vector<EpochRow> Store::Epochs(int64_t trial_id) const {
@@ -894,17 +939,47 @@ std::vector<PruneDecision> Store::PruneDecisions(int64_t trial_id) const {
   return Locked([&] {
     std::vector<PruneDecision> out;
     SQLite::Statement st(*db_,
-                         "SELECT rung_epoch, decision, reason, evidence FROM prune_decisions "
-                         "WHERE trial_id = ? ORDER BY rung_epoch, id");
+                         "SELECT rung_epoch, decision, rule, reason, evidence, decided_at "
+                         "FROM prune_decisions WHERE trial_id = ? ORDER BY rung_epoch, id");
     st.bind(1, trial_id);
     while (st.executeStep()) {
       PruneDecision d;
       d.trial_id = trial_id;
       d.rung_epoch = st.getColumn(0).getInt();
       d.decision = st.getColumn(1).getString();
-      d.reason = st.getColumn(2).getString();
-      d.evidence = st.getColumn(3).getString();
+      d.rule = st.getColumn(2).getString();
+      d.reason = st.getColumn(3).getString();
+      d.evidence = st.getColumn(4).getString();
+      d.decided_at = st.getColumn(5).getString();
       out.push_back(std::move(d));
+    }
+    return out;
+  });
+}
+
+std::vector<RungRow> Store::RungResults(int epoch) const {
+  return Locked([&] {
+    std::vector<RungRow> out;
+    SQLite::Statement st(*db_,
+                         "SELECT id, trial_id, epoch, macs_conv, val_images, acc_fp32, acc_quint8, "
+                         "rel_decrease, qmse, qce, recorded_at FROM rung_results "
+                         "WHERE ? = 0 OR epoch = ? ORDER BY id");
+    st.bind(1, epoch);
+    st.bind(2, epoch);
+    while (st.executeStep()) {
+      RungRow r;
+      r.seq = st.getColumn(0).getInt64();
+      r.trial_id = st.getColumn(1).getInt64();
+      r.epoch = st.getColumn(2).getInt();
+      r.macs_conv = st.getColumn(3).getInt64();
+      r.validation.images = st.getColumn(4).isNull() ? 0 : st.getColumn(4).getInt64();
+      r.validation.acc_fp32 = Real(st.getColumn(5));
+      r.validation.acc_q = Real(st.getColumn(6));
+      r.validation.rel_decrease = Real(st.getColumn(7));
+      r.validation.qmse = Real(st.getColumn(8));
+      r.validation.qce = Real(st.getColumn(9));
+      r.recorded_at = st.getColumn(10).getString();
+      out.push_back(r);
     }
     return out;
   });

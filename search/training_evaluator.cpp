@@ -54,16 +54,23 @@ TrialOutcome TrainingEvaluator::Run(const TrialSpec& spec, TrialObserver& observ
   options.validate = [&](int epoch, space::FactorizeNet& net) -> std::optional<double> {
     rung.reset();
     if (!spec.RecordsEpoch(epoch) || data.validation.size() == 0) return std::nullopt;
-    rung = QuantizeAndEvaluate(net, data, data.validation, config.quantization, spec.seed + epoch);
+    rung = QuantizeAndEvaluate(net, data, data.validation, spec.ValidationQuantOptions(epoch),
+                               spec.seed + epoch);
     return rung->metrics.acc_fp32;
   };
 
   evaluators::Trainer trainer(config.training, config.model, spec.seed, spec.candidate, data,
                               options);
   bool interrupted = false;
+  EpochVerdict pruned;
   const auto on_epoch = [&](const evaluators::EpochRecord& r, space::FactorizeNet&) {
-    observer.OnEpoch(r, rung ? &*rung : nullptr, trainer.last_checkpoint());
+    const EpochVerdict verdict =
+        observer.OnEpoch(r, rung ? &*rung : nullptr, trainer.last_checkpoint());
     outcome.epochs_done = r.epoch;
+    if (verdict.prune) {
+      pruned = verdict;
+      return false;
+    }
     if (observer.StopRequested() && r.epoch < trainer.epochs()) {
       interrupted = true;
       return false;
@@ -83,6 +90,11 @@ TrialOutcome TrainingEvaluator::Run(const TrialSpec& spec, TrialObserver& observ
       outcome.message = result.message;
       return outcome;
     case evaluators::TrainResult::Status::kStopped:
+      if (pruned.prune) {
+        outcome.status = TrialOutcome::Status::kPruned;
+        outcome.message = pruned.reason;
+        return outcome;
+      }
       outcome.status =
           interrupted ? TrialOutcome::Status::kInterrupted : TrialOutcome::Status::kFailed;
       outcome.message = interrupted

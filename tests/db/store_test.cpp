@@ -270,6 +270,53 @@ TEST_F(StoreTest, PruneDecisionsAreKept) {
   EXPECT_EQ(store.Trial(id)->state, TrialState::kPruned);
 }
 
+TEST_F(StoreTest, RungResultDecisionAndPrunedCommitWithTheEpoch) {
+  Store store(Path(), Store::Mode::kCreate);
+  Populate(store);
+  const auto c = store.Candidates();
+  const int64_t a = store.StartTrial(c[0].id, "w0");
+  const int64_t b = store.StartTrial(c[1].id, "w1");
+  evaluators::EpochRecord r;
+  r.epoch = 1;
+  const evaluators::QuantReport val = Report(0.5);
+  RungRecord keep;
+  keep.result.epoch = 1;
+  keep.result.macs_conv = c[0].macs_conv;
+  keep.result.validation = val.metrics;
+  keep.decision = {a, 1, "continue", "kept", "{}", "min-peers", ""};
+  store.RecordEpoch(a, r, &val, "", &keep);
+  RungRecord prune = keep;
+  prune.result.macs_conv = c[1].macs_conv;
+  prune.decision = {b, 1, "prune", "pruned at epoch 1: worse", "{\"peers\":[1]}", "rank", ""};
+  store.RecordEpoch(b, r, &val, "", &prune);
+  // In order of arrival, with the trial's MACs and metrics.
+  const auto rungs = store.RungResults(1);
+  ASSERT_EQ(rungs.size(), 2u);
+  EXPECT_EQ(rungs[0].trial_id, a);
+  EXPECT_EQ(rungs[1].trial_id, b);
+  EXPECT_LT(rungs[0].seq, rungs[1].seq);
+  EXPECT_EQ(rungs[1].macs_conv, c[1].macs_conv);
+  EXPECT_DOUBLE_EQ(rungs[1].validation.acc_q, val.metrics.acc_q);
+  EXPECT_TRUE(store.RungResults(2).empty());
+  // The pruned trial is PRUNED with the decision's reason, in the same commit.
+  const TrialRow t = *store.Trial(b);
+  EXPECT_EQ(t.state, TrialState::kPruned);
+  EXPECT_EQ(t.reason, "pruned at epoch 1: worse");
+  EXPECT_EQ(t.epochs_done, 1);
+  const auto d = store.PruneDecisions(b);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].rule, "rank");
+  EXPECT_EQ(d[0].evidence, "{\"peers\":[1]}");
+  EXPECT_FALSE(d[0].decided_at.empty());
+  EXPECT_EQ(store.Trial(a)->state, TrialState::kRunning);
+  // Finished: its rung rows never change, for any client.
+  EXPECT_THROW(store.ExecForTesting("DELETE FROM rung_results WHERE trial_id = " +
+                                    std::to_string(b)),
+               StoreError);
+  r.epoch = 2;
+  EXPECT_THROW(store.RecordEpoch(b, r, nullptr, ""), StoreError);
+}
+
 TEST_F(StoreTest, ViewsGiveSummaryAndFront) {
   Store store(Path(), Store::Mode::kCreate);
   Populate(store);
@@ -347,6 +394,7 @@ TEST_F(StoreTest, MigratesAnOlderSchemaKeepingItsData) {
   EXPECT_EQ(store.schema_version(), Store::kSchemaVersion);
   EXPECT_EQ(store.Study().name, "old");
   EXPECT_EQ(store.Study().schema_version, Store::kSchemaVersion);
+  EXPECT_TRUE(store.RungResults().empty());
   // Candidates of older files are seeds: no parent, step 0.
   ASSERT_EQ(store.Candidates().size(), 1u);
   EXPECT_EQ(store.Candidates()[0].parent_id, 0);

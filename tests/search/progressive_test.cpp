@@ -188,10 +188,10 @@ class Jitter : public Evaluator {
       TrialObserver& o;
       std::mt19937 rng;
       Sleepy(TrialObserver& obs, unsigned seed) : o(obs), rng(seed) {}
-      void OnEpoch(const evaluators::EpochRecord& r, const evaluators::QuantReport* v,
-                   const std::string& c) override {
+      EpochVerdict OnEpoch(const evaluators::EpochRecord& r, const evaluators::QuantReport* v,
+                           const std::string& c) override {
         std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 15));
-        o.OnEpoch(r, v, c);
+        return o.OnEpoch(r, v, c);
       }
       void OnProgress(int e, int b, int n, double l, double i) override {
         o.OnProgress(e, b, n, l, i);
@@ -326,10 +326,12 @@ TEST_F(ProgressiveSearchTest, StopAndResumeKeepParentsAndStepsAndRunNothingTwice
           TrialObserver& o;
           std::atomic<int>& n;
           Count(TrialObserver& obs, std::atomic<int>& c) : o(obs), n(c) {}
-          void OnEpoch(const evaluators::EpochRecord& r, const evaluators::QuantReport* v,
-                       const std::string& c) override {
-            o.OnEpoch(r, v, c);
+          EpochVerdict OnEpoch(const evaluators::EpochRecord& r,
+                               const evaluators::QuantReport* v,
+                               const std::string& c) override {
+            const EpochVerdict verdict = o.OnEpoch(r, v, c);
             ++n;
+            return verdict;
           }
           void OnProgress(int e, int b, int k, double l, double i) override {
             o.OnProgress(e, b, k, l, i);
