@@ -370,7 +370,8 @@ void ParseQuantization(const Node& n, Config& c) {
 }
 
 void ParseProgressive(const Node& n, search::ProgressiveOptions& p) {
-  n.ExpectMap({"unit", "expand_epoch", "max_trials", "max_epochs"});
+  n.ExpectMap({"unit", "expand_epoch", "max_trials", "max_epochs", "per_step"});
+  n.Get("per_step", p.per_step, 0, 1000000);
   n.GetChoice("unit", p.unit, {"layer", "stage"});
   n.Get("expand_epoch", p.expand_epoch, 0.0, 100000.0);
   if (n.Has("expand_epoch")) {

@@ -137,6 +137,12 @@ CREATE TABLE rung_results (
 CREATE INDEX rung_results_epoch ON rung_results (epoch, id);
 ALTER TABLE prune_decisions ADD COLUMN rule TEXT NOT NULL DEFAULT '';
 )sql",
+    // 5: where a candidate came from (a strategy appends candidates while a study runs).
+    R"sql(
+ALTER TABLE candidates ADD COLUMN parent_id INTEGER REFERENCES candidates(id);
+ALTER TABLE candidates ADD COLUMN step INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE candidates ADD COLUMN move TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kVersion,
               "one migration per schema version: bump schema::kVersion in db/schema.h");

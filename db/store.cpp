@@ -81,6 +81,41 @@ void RequireRunning(const TrialRow& t, const std::string& path, const char* what
   }
 }
 
+// Inserts candidates at positions first_position, first_position + 1, ...;
+// returns them with their ids and positions.
+std::vector<CandidateRow> InsertCandidates(SQLite::Database& db,
+                                           const std::vector<CandidateRow>& candidates,
+                                           int first_position) {
+  SQLite::Statement ins(db,
+                        "INSERT INTO candidates (position, key, name, f, macs_conv, macs_dense, "
+                        "params, parent_id, step, move) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  std::vector<CandidateRow> out;
+  int position = first_position;
+  for (const auto& c : candidates) {
+    ins.reset();
+    ins.bind(1, position);
+    ins.bind(2, c.candidate.key);
+    ins.bind(3, c.candidate.name);
+    ins.bind(4, FText(c.candidate.f));
+    ins.bind(5, c.macs_conv);
+    ins.bind(6, c.macs_dense);
+    ins.bind(7, c.params);
+    if (c.parent_id) {
+      ins.bind(8, c.parent_id);
+    } else {
+      ins.bind(8);
+    }
+    ins.bind(9, c.step);
+    ins.bind(10, c.move);
+    ins.exec();
+    CandidateRow row = c;
+    row.id = db.getLastInsertRowid();
+    row.position = position++;
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
 }  // namespace
 
 // --- The access patterns every method goes through ---
@@ -304,21 +339,7 @@ void Store::CreateStudy(const StudyRow& study, const std::vector<CandidateRow>& 
     st.bind(8, now);
     st.bind(9, kSchemaVersion);
     st.exec();
-    SQLite::Statement ins(*db_,
-                          "INSERT INTO candidates (position, key, name, f, macs_conv, macs_dense, "
-                          "params) VALUES (?, ?, ?, ?, ?, ?, ?)");
-    int position = 0;
-    for (const auto& c : candidates) {
-      ins.reset();
-      ins.bind(1, position++);
-      ins.bind(2, c.candidate.key);
-      ins.bind(3, c.candidate.name);
-      ins.bind(4, FText(c.candidate.f));
-      ins.bind(5, c.macs_conv);
-      ins.bind(6, c.macs_dense);
-      ins.bind(7, c.params);
-      ins.exec();
-    }
+    InsertCandidates(*db_, candidates, 0);
   });
 }
 
@@ -409,50 +430,31 @@ void Store::ReleaseOwnership() {
 }
 
 std::vector<CandidateRow> Store::AddCandidates(const std::vector<CandidateRow>& candidates) {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
-    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-    int position = db_->execAndGet("SELECT coalesce(max(position) + 1, 0) FROM candidates").getInt();
+  return Write([&] {
     SQLite::Statement known(*db_, "SELECT id FROM candidates WHERE key = ?");
-    SQLite::Statement ins(*db_,
-                          "INSERT INTO candidates (position, key, name, f, macs_conv, macs_dense, "
-                          "params) VALUES (?, ?, ?, ?, ?, ?, ?)");
-    std::vector<CandidateRow> out;
     for (const auto& c : candidates) {
       known.reset();
       known.bind(1, c.candidate.key);
       if (known.executeStep()) {
-        throw StoreError(path_ + ": candidate " + c.candidate.key + " is already in the study (id " +
+        throw StoreError(path_ + ": candidate " + c.candidate.key +
+                         " is already in the study (id " +
                          std::to_string(known.getColumn(0).getInt64()) + ")");
       }
-      ins.reset();
-      ins.bind(1, position);
-      ins.bind(2, c.candidate.key);
-      ins.bind(3, c.candidate.name);
-      ins.bind(4, FText(c.candidate.f));
-      ins.bind(5, c.macs_conv);
-      ins.bind(6, c.macs_dense);
-      ins.bind(7, c.params);
-      ins.exec();
-      CandidateRow row = c;
-      row.id = db_->getLastInsertRowid();
-      row.position = position++;
-      out.push_back(std::move(row));
     }
+    const int position =
+        db_->execAndGet("SELECT coalesce(max(position) + 1, 0) FROM candidates").getInt();
+    std::vector<CandidateRow> out = InsertCandidates(*db_, candidates, position);
     Touch();
-    tx.commit();
     return out;
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 std::vector<CandidateRow> Store::Candidates() const {
   return Locked([&] {
     std::vector<CandidateRow> out;
     SQLite::Statement st(*db_,
-                         "SELECT id, position, key, name, f, macs_conv, macs_dense, params "
-                         "FROM candidates ORDER BY position, id");
+                         "SELECT id, position, key, name, f, macs_conv, macs_dense, params, "
+                         "parent_id, step, move FROM candidates ORDER BY position, id");
     while (st.executeStep()) {
       CandidateRow c;
       c.id = st.getColumn(0).getInt64();
@@ -463,6 +465,9 @@ std::vector<CandidateRow> Store::Candidates() const {
       c.macs_conv = st.getColumn(5).getInt64();
       c.macs_dense = st.getColumn(6).getInt64();
       c.params = st.getColumn(7).getInt64();
+      c.parent_id = st.getColumn(8).isNull() ? 0 : st.getColumn(8).getInt64();
+      c.step = st.getColumn(9).getInt();
+      c.move = st.getColumn(10).getString();
       out.push_back(std::move(c));
     }
     return out;

@@ -29,6 +29,7 @@ struct ProgressiveOptions {
   double expand_epoch = 0.5;
   int max_trials = 32;  // candidates in the study, seeds included (0 = no limit)
   long max_epochs = 0;  // training epochs the study may plan (0 = no limit)
+  int per_step = 0;     // candidates one step may propose at most (0 = no limit)
 };
 
 struct SearchOptions {

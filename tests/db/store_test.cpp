@@ -2,8 +2,6 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
-
-#include "tests/testing/temp_dir.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +10,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "tests/testing/temp_dir.h"
 
 namespace fnas::db {
 namespace {
@@ -69,7 +68,6 @@ class StoreTest : public testing::TempDirTest {
     q.methods[1].metrics.acc_q = acc_q - 0.1;
     return q;
   }
-
 };
 
 TEST(TextHashTest, MatchesFnv1aReferenceValues) {
@@ -193,6 +191,35 @@ TEST_F(StoreTest, FinishedTrialNeverChanges) {
   EXPECT_EQ(after.epochs_done, before.epochs_done);
   EXPECT_EQ(store.Epochs(id).size(), 1u);
   EXPECT_EQ(after.checkpoint, before.checkpoint);
+}
+
+TEST_F(StoreTest, AppendedCandidatesKeepTheirParentStepAndMove) {
+  Store store(Path(), Store::Mode::kCreate);
+  Populate(store);
+  const auto seeds = store.Candidates();
+  CandidateRow child;
+  child.candidate.f = {2, 1};
+  child.candidate.key = "2.1";
+  child.candidate.name = "layers-2.1";
+  child.macs_conv = 25;
+  child.parent_id = seeds[0].id;
+  child.step = 1;
+  child.move = "conv_64_1 1->2";
+  const auto added = store.AddCandidates({child});
+  ASSERT_EQ(added.size(), 1u);
+  EXPECT_EQ(added[0].position, 3);  // after the three seeds
+  const auto all = store.Candidates();
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[3].id, added[0].id);
+  EXPECT_EQ(all[3].parent_id, seeds[0].id);
+  EXPECT_EQ(all[3].step, 1);
+  EXPECT_EQ(all[3].move, "conv_64_1 1->2");
+  EXPECT_EQ(all[0].parent_id, 0);
+  // A key already in the study is refused, and nothing of the batch is written.
+  CandidateRow other = child;
+  other.candidate.key = "4.1";
+  EXPECT_THROW(store.AddCandidates({other, child}), StoreError);
+  EXPECT_EQ(store.Candidates().size(), 4u);
 }
 
 TEST_F(StoreTest, NoCandidateRunsTwice) {
@@ -368,6 +395,11 @@ TEST_F(StoreTest, MigratesAnOlderSchemaKeepingItsData) {
   EXPECT_EQ(store.Study().name, "old");
   EXPECT_EQ(store.Study().schema_version, Store::kSchemaVersion);
   EXPECT_TRUE(store.RungResults().empty());
+  // Candidates of older files are seeds: no parent, step 0.
+  ASSERT_EQ(store.Candidates().size(), 1u);
+  EXPECT_EQ(store.Candidates()[0].parent_id, 0);
+  EXPECT_EQ(store.Candidates()[0].step, 0);
+  EXPECT_EQ(store.Candidates()[0].move, "");
   const TrialRow t = *store.Trial(1);
   EXPECT_EQ(t.state, TrialState::kComplete);
   EXPECT_DOUBLE_EQ(t.test.acc_q, 0.75);
