@@ -515,14 +515,20 @@ TrialRow TrialFrom(SQLite::Statement& st) {
   return t;
 }
 
-void InsertLayers(SQLite::Database& db, int64_t trial_id, const std::string& split, int epoch,
-                  const std::vector<evaluators::LayerStats>& layers) {
-  SQLite::Statement del(db,
-                        "DELETE FROM layer_stats WHERE trial_id = ? AND split = ? AND epoch = ?");
+// Removes one report's rows (a trial's split at an epoch) from `table` before they are rewritten.
+void DeleteReport(SQLite::Database& db, const char* table, int64_t trial_id,
+                  const std::string& split, int epoch) {
+  SQLite::Statement del(db, std::string("DELETE FROM ") + table +
+                                " WHERE trial_id = ? AND split = ? AND epoch = ?");
   del.bind(1, trial_id);
   del.bind(2, split);
   del.bind(3, epoch);
   del.exec();
+}
+
+void InsertLayers(SQLite::Database& db, int64_t trial_id, const std::string& split, int epoch,
+                  const std::vector<evaluators::LayerStats>& layers) {
+  DeleteReport(db, "layer_stats", trial_id, split, epoch);
   SQLite::Statement st(db,
                        "INSERT INTO layer_stats (trial_id, split, epoch, position, op, layer, "
                        "w_min, w_max, w_range, w_channel_precision, folded_min, folded_max, "
@@ -552,12 +558,7 @@ void InsertLayers(SQLite::Database& db, int64_t trial_id, const std::string& spl
 
 void InsertMethods(SQLite::Database& db, int64_t trial_id, const std::string& split, int epoch,
                    const evaluators::QuantReport& report) {
-  SQLite::Statement del(db,
-                        "DELETE FROM quant_methods WHERE trial_id = ? AND split = ? AND epoch = ?");
-  del.bind(1, trial_id);
-  del.bind(2, split);
-  del.bind(3, epoch);
-  del.exec();
+  DeleteReport(db, "quant_methods", trial_id, split, epoch);
   SQLite::Statement st(db,
                        "INSERT INTO quant_methods (trial_id, split, epoch, method, is_primary, "
                        "images, acc_fp32, acc_quint8, rel_decrease, qmse, qce) "
