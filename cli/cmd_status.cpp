@@ -32,9 +32,6 @@ double IsoSeconds(const std::string& text) {
   return static_cast<double>(timegm(&tm)) + ms / 1000.0;
 }
 
-// An owner silent this long is taken for dead (the driver beats every second).
-constexpr double kStaleAfterS = 30.0;
-
 Command MakeStatusCommand(CLI::App& root) {
   struct Args {
     std::string db;
@@ -55,7 +52,10 @@ Command MakeStatusCommand(CLI::App& root) {
             const int epochs = config.training.epochs;
             const auto owner = store.CurrentOwner();
             const bool alive =
-                owner && db::Store::OwnerAlive(*owner, kStaleAfterS, db::NowSeconds());
+                owner && db::Store::OwnerAlive(*owner, db::LeaseSeconds(), db::NowSeconds());
+            // A paused owner (Ctrl-Z) is not dead: its lease runs out, and then
+            // resume may take the study over; on `fg` it stops cleanly.
+            const bool paused = owner && db::Store::OwnerPaused(*owner);
 
             std::map<db::TrialState, int64_t> count;
             int64_t epochs_done = 0;
@@ -116,7 +116,10 @@ Command MakeStatusCommand(CLI::App& root) {
                          "epochs_left", "compute_s", "eta_s", "eta", "strategy"});
             table.AddRow(
                 {study.name, args->db, state,
-                 owner ? std::to_string(owner->pid) + "@" + owner->host + (alive ? "" : " (dead)")
+                 owner ? std::to_string(owner->pid) + "@" + owner->host +
+                             (paused  ? alive ? " (paused)" : " (paused, lease expired)"
+                              : alive ? ""
+                                      : " (dead)")
                        : std::string("none"),
                  static_cast<int64_t>(left.candidates), count[db::TrialState::kComplete],
                  alive ? running : int64_t{0}, alive ? int64_t{0} : running,

@@ -33,15 +33,13 @@ Command MakeTrialsCommand(CLI::App& root) {
             // (quantization.record_methods), one column pair per method.
             std::vector<std::string> others;
             std::map<int64_t, std::map<std::string, evaluators::QuantMetrics>> by_trial;
-            for (const auto& t : trials) {
-              for (const auto& m : store.QuantMethods(t.id)) {
-                if (m.split != "test" || m.primary) continue;
-                const std::string& name = m.metrics.method;
-                if (std::find(others.begin(), others.end(), name) == others.end()) {
-                  others.push_back(name);
-                }
-                by_trial[t.id][name] = m.metrics.metrics;
+            for (const auto& m : store.QuantMethodsOfSplit("test")) {
+              if (m.primary) continue;
+              const std::string& name = m.metrics.method;
+              if (std::find(others.begin(), others.end(), name) == others.end()) {
+                others.push_back(name);
               }
+              by_trial[m.trial_id][name] = m.metrics.metrics;
             }
             std::vector<std::string> columns = {
                 "trial",  "candidate", "factorization", "mmacs_conv",   "state",

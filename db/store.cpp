@@ -12,11 +12,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <type_traits>
 
+#include "common/crashpoint.h"
 #include "common/error.h"
 #include "db/schema.h"
 
@@ -138,11 +141,14 @@ template <typename Body>
 auto Store::Write(Body&& body) {
   return Locked([&] {
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    CheckOwnership();
     if constexpr (std::is_void_v<std::invoke_result_t<Body&>>) {
       body();
+      CrashPoint("transaction");  // written, not committed
       tx.commit();
     } else {
       auto out = body();
+      CrashPoint("transaction");
       tx.commit();
       return out;
     }
@@ -450,6 +456,51 @@ std::unique_ptr<Store> Store::CreateStudyFile(const std::string& path, const Stu
   return std::make_unique<Store>(path, Mode::kReadWrite);
 }
 
+double LeaseSeconds() {
+  const char* text = std::getenv("FNAS_LEASE_S");
+  const double v = text ? std::strtod(text, nullptr) : 0;
+  return v > 0 ? v : 30.0;
+}
+
+void Store::CheckOwnership() const {
+  if (!owner_) return;
+  SQLite::Statement st(*db_, "SELECT pid, host, started_at FROM owner WHERE id = 1");
+  const bool have = st.executeStep();
+  const int64_t me = getpid();
+  if (have && st.getColumn(0).getInt64() == me && st.getColumn(1).getString() == HostName() &&
+      st.getColumn(2).getString() == owner_since_) {
+    return;
+  }
+  const std::string other = have ? "process " + std::to_string(st.getColumn(0).getInt64()) +
+                                       " on " + st.getColumn(1).getString()
+                                 : "no process";
+  char lease[32];
+  std::snprintf(lease, sizeof lease, "%g", LeaseSeconds());
+  throw OwnershipLost(path_ + ": this process (" + std::to_string(me) +
+                      ") lost the study: its lease ran out (paused or starved for more than " +
+                      lease + " s) and " + other + " owns it now; stopping without writing to it");
+}
+
+bool Store::StillOwner() const {
+  return Locked([&] {
+    try {
+      CheckOwnership();
+      return owner_;
+    } catch (const OwnershipLost&) {
+      return false;
+    }
+  });
+}
+
+bool Store::OwnerPaused(const Owner& owner) {
+  if (owner.host != HostName() || owner.pid <= 0) return false;
+  std::ifstream in("/proc/" + std::to_string(owner.pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() &&
+         (stat[close + 2] == 'T' || stat[close + 2] == 't');
+}
+
 bool Store::OwnerAlive(const Owner& owner, double stale_after_s, double now) {
   if (now - owner.heartbeat > stale_after_s) return false;
   if (owner.host == HostName() && owner.pid > 0) {
@@ -500,7 +551,8 @@ void Store::AcquireOwnership(double stale_after_s) {
                          "VALUES (1, ?, ?, ?, ?)");
     up.bind(1, me);
     up.bind(2, host);
-    up.bind(3, NowIso());
+    owner_since_ = NowIso();
+    up.bind(3, owner_since_);
     up.bind(4, now);
     up.exec();
     owner_ = true;
@@ -528,6 +580,12 @@ void Store::Heartbeat() {
 void Store::ReleaseOwnership() {
   Locked([&] {
     if (!owner_) return;
+    try {
+      CheckOwnership();
+    } catch (const OwnershipLost&) {
+      owner_ = false;  // another process's now: not ours to delete
+      return;
+    }
     SQLite::Statement st(*db_, "DELETE FROM owner WHERE pid = ? AND host = ?");
     st.bind(1, static_cast<int64_t>(getpid()));
     st.bind(2, HostName());
@@ -625,8 +683,8 @@ TrialRow TrialFrom(SQLite::Statement& st) {
 // Removes one report's rows (a trial's split at an epoch) from `table` before they are rewritten.
 void DeleteReport(SQLite::Database& db, const char* table, int64_t trial_id,
                   const std::string& split, int epoch) {
-  SQLite::Statement del(db, std::string("DELETE FROM ") + table +
-                                " WHERE trial_id = ? AND split = ? AND epoch = ?");
+  SQLite::Statement del(
+      db, std::string("DELETE FROM ") + table + " WHERE trial_id = ? AND split = ? AND epoch = ?");
   del.bind(1, trial_id);
   del.bind(2, split);
   del.bind(3, epoch);
@@ -1044,34 +1102,54 @@ std::vector<LayerRow> Store::Layers(int64_t trial_id) const {
   });
 }
 
-std::vector<MethodRow> Store::QuantMethods(int64_t trial_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
-    std::vector<MethodRow> out;
-    SQLite::Statement st(*db_,
-                         "SELECT split, epoch, method, is_primary, images, acc_fp32, acc_quint8, "
-                         "rel_decrease, qmse, qce FROM quant_methods WHERE trial_id = ? "
-                         "ORDER BY split = 'test', epoch, is_primary DESC, method");
-    st.bind(1, trial_id);
-    while (st.executeStep()) {
-      MethodRow m;
-      m.split = st.getColumn(0).getString();
-      m.epoch = st.getColumn(1).getInt();
-      m.primary = st.getColumn(3).getInt() != 0;
-      m.metrics.method = st.getColumn(2).getString();
-      evaluators::QuantMetrics& q = m.metrics.metrics;
-      q.images = st.getColumn(4).getInt64();
-      q.acc_fp32 = Real(st.getColumn(5));
-      q.acc_q = Real(st.getColumn(6));
-      q.rel_decrease = Real(st.getColumn(7));
-      q.qmse = Real(st.getColumn(8));
-      q.qce = Real(st.getColumn(9));
-      out.push_back(std::move(m));
-    }
-    return out;
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
+namespace {
+
+// The rows of `st` (trial_id, split, epoch, method, is_primary, metrics).
+std::vector<MethodRow> MethodRows(SQLite::Statement& st) {
+  std::vector<MethodRow> out;
+  while (st.executeStep()) {
+    MethodRow m;
+    m.trial_id = st.getColumn(0).getInt64();
+    m.split = st.getColumn(1).getString();
+    m.epoch = st.getColumn(2).getInt();
+    m.metrics.method = st.getColumn(3).getString();
+    m.primary = st.getColumn(4).getInt() != 0;
+    evaluators::QuantMetrics& q = m.metrics.metrics;
+    q.images = st.getColumn(5).getInt64();
+    q.acc_fp32 = Real(st.getColumn(6));
+    q.acc_q = Real(st.getColumn(7));
+    q.rel_decrease = Real(st.getColumn(8));
+    q.qmse = Real(st.getColumn(9));
+    q.qce = Real(st.getColumn(10));
+    out.push_back(std::move(m));
   }
+  return out;
+}
+
+constexpr const char* kMethodColumns =
+    "SELECT trial_id, split, epoch, method, is_primary, images, acc_fp32, acc_quint8, "
+    "rel_decrease, qmse, qce FROM quant_methods ";
+
+}  // namespace
+
+std::vector<MethodRow> Store::QuantMethods(int64_t trial_id) const {
+  return Locked([&] {
+    SQLite::Statement st(*db_, std::string(kMethodColumns) +
+                                   "WHERE trial_id = ? "
+                                   "ORDER BY split = 'test', epoch, is_primary DESC, method");
+    st.bind(1, trial_id);
+    return MethodRows(st);
+  });
+}
+
+std::vector<MethodRow> Store::QuantMethodsOfSplit(const std::string& split) const {
+  return Locked([&] {
+    SQLite::Statement st(*db_, std::string(kMethodColumns) +
+                                   "WHERE split = ? "
+                                   "ORDER BY trial_id, epoch, is_primary DESC, method");
+    st.bind(1, split);
+    return MethodRows(st);
+  });
 }
 
 std::vector<PruneDecision> Store::PruneDecisions(int64_t trial_id) const {

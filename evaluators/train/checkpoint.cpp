@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/crashpoint.h"
 #include "common/error.h"
 #include "space/plan.h"
 
@@ -156,7 +157,7 @@ void WriteAll(int fd, const char* data, size_t n, const std::string& path) {
     const ssize_t w = ::write(fd, data, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      throw RuntimeError(path + ": cannot write the checkpoint: " + std::strerror(errno));
+      throw EnvironmentError(path + ": cannot write the checkpoint: " + std::strerror(errno));
     }
     data += w;
     n -= static_cast<size_t>(w);
@@ -164,7 +165,8 @@ void WriteAll(int fd, const char* data, size_t n, const std::string& path) {
 }
 
 // Writes `bytes` to `path` atomically: temporary file in the same directory,
-// fsync, rename, fsync of the directory.
+// fsync, rename, fsync of the directory. Every failure is the file system's
+// (EnvironmentError): the temporary is removed and the previous file stays.
 void WriteFileAtomically(const std::string& path, const std::vector<char>& bytes) {
   namespace fs = std::filesystem;
   const fs::path target(path);
@@ -172,25 +174,28 @@ void WriteFileAtomically(const std::string& path, const std::vector<char>& bytes
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)
-    throw RuntimeError(dir.string() + ": cannot create the checkpoint directory: " + ec.message());
+    throw EnvironmentError(dir.string() +
+                           ": cannot create the checkpoint directory: " + ec.message());
   RemoveStaleTemporaries(dir);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw RuntimeError(tmp + ": cannot create: " + std::strerror(errno));
+  if (fd < 0) throw EnvironmentError(tmp + ": cannot create: " + std::strerror(errno));
   try {
     WriteAll(fd, bytes.data(), bytes.size(), tmp);
-    if (::fsync(fd) != 0) throw RuntimeError(tmp + ": fsync failed: " + std::strerror(errno));
+    if (::fsync(fd) != 0) throw EnvironmentError(tmp + ": fsync failed: " + std::strerror(errno));
   } catch (...) {
     ::close(fd);
     ::unlink(tmp.c_str());
     throw;
   }
   ::close(fd);
+  CrashPoint("checkpoint-written");  // the temporary is whole, not yet in place
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string err = std::strerror(errno);
     ::unlink(tmp.c_str());
-    throw RuntimeError(path + ": cannot rename the checkpoint into place: " + err);
+    throw EnvironmentError(path + ": cannot rename the checkpoint into place: " + err);
   }
+  CrashPoint("checkpoint-renamed");  // in place, not yet committed by the store
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);

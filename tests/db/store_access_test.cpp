@@ -221,5 +221,67 @@ TEST_F(StoreAccessTest, RacingCreatorsLeaveExactlyOneCompleteStudy) {
   EXPECT_EQ(store.Study().name.substr(0, 1), "p");
 }
 
+// Issue #11, problem 4: an owner paused past its lease (Ctrl-Z) used to be
+// declared dead, and on `fg` both processes wrote and both aborted. Now the
+// process that took over owns the study, and every write of the old owner is
+// refused (OwnershipLost) before it changes anything.
+TEST_F(StoreAccessTest, AnOwnerWhoseLeaseRanOutWritesNothing) {
+  const std::string path = MakeStudy();
+  Store old(path, Store::Mode::kReadWrite);
+  old.AcquireOwnership(60);
+  EXPECT_TRUE(old.StillOwner());
+  const int64_t running = old.Trials()[1].id;
+  // Another process: the lease (0 s here) ran out, so it takes over.
+  const pid_t child = fork();
+  if (child == 0) {
+    int code = 0;
+    try {
+      Store other(path, Store::Mode::kReadWrite);
+      other.AcquireOwnership(0);
+      other.RestartTrial(running, "new-owner");
+    } catch (...) {
+      code = 1;
+    }
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+  EXPECT_FALSE(old.StillOwner());
+  const auto before = Store(path, Store::Mode::kReadOnly).Trials();
+  const std::string lost = testing::ErrorOf<OwnershipLost>([&] { old.Heartbeat(); });
+  EXPECT_NE(lost.find("lost the study: its lease ran out"), std::string::npos) << lost;
+  EXPECT_NE(lost.find("process " + std::to_string(child)), std::string::npos) << lost;
+  EXPECT_THROW(old.InterruptTrial(running, "stopped"), OwnershipLost);
+  EXPECT_THROW(old.FinishTrial(running, TrialState::kFailed, "x"), OwnershipLost);
+  EXPECT_THROW(old.StartTrial(old.Candidates()[2].id, "w"), OwnershipLost);
+  old.ReleaseOwnership();  // not its to release: the new owner stays
+  Store reader(path, Store::Mode::kReadOnly);
+  ASSERT_TRUE(reader.CurrentOwner().has_value());
+  EXPECT_EQ(reader.CurrentOwner()->pid, child);
+  const auto after = reader.Trials();
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(after[i].state, before[i].state);
+    EXPECT_EQ(after[i].worker, before[i].worker);
+    EXPECT_EQ(after[i].attempts, before[i].attempts);
+  }
+  EXPECT_EQ(after[1].worker, "new-owner");
+}
+
+TEST_F(StoreAccessTest, AnOwnerThatWasNotReplacedRenewsItsLease) {
+  const std::string path = MakeStudy();
+  Store store(path, Store::Mode::kReadWrite);
+  store.AcquireOwnership(60);
+  const double first = store.CurrentOwner()->heartbeat;
+  usleep(20000);
+  store.Heartbeat();  // e.g. after `fg`, nobody having taken over
+  EXPECT_TRUE(store.StillOwner());
+  EXPECT_GT(store.CurrentOwner()->heartbeat, first);
+  store.ReleaseOwnership();
+  EXPECT_FALSE(store.CurrentOwner().has_value());
+}
+
 }  // namespace
 }  // namespace fnas::db

@@ -3,8 +3,6 @@
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
-
-#include "tests/testing/temp_dir.h"
 #include <sys/wait.h>
 #include <torch/cuda.h>
 #include <unistd.h>
@@ -20,6 +18,7 @@
 #include "search/scripted_evaluator.h"
 #include "search/study.h"
 #include "search/work_left.h"
+#include "tests/testing/temp_dir.h"
 
 namespace fnas::search {
 namespace {
@@ -83,7 +82,6 @@ class Probe : public Evaluator {
 
 class DriverTest : public testing::TempDirTest {
  protected:
-
   std::shared_ptr<Config> MakeConfig(const std::string& db, int workers = 1, int epochs = 3) {
     auto c = std::make_shared<Config>(ParseConfig(ConfigText(workers, epochs)));
     c->storage.db = (dir_ / db).string();
@@ -109,12 +107,11 @@ class DriverTest : public testing::TempDirTest {
     Driver driver(std::move(config), store, ev, progress, options);
     return driver.Run();
   }
-
 };
 
 TEST(ExecutionTest, ThreadsSeedsAndRecordedEpochs) {
   ExecutionOptions e;
-  EXPECT_EQ(e.workers, 0);  // auto by default
+  EXPECT_EQ(e.workers, 0);              // auto by default
   EXPECT_EQ(WorkerCount(e, 8, 20), 8);  // one trial per core...
   EXPECT_EQ(WorkerCount(e, 8, 3), 3);   // ...never more than trials left
   EXPECT_EQ(WorkerCount(e, 8, 0), 1);
@@ -199,9 +196,8 @@ TEST(WorkLeftTest, PendingAndRestartableTrialsWithTheEpochsTheyStillTrain) {
     return t;
   };
   // Positions, not ids, order the work.
-  const std::vector<db::CandidateRow> candidates = {candidate(1, 4), candidate(2, 0),
-                                                    candidate(3, 1), candidate(4, 2),
-                                                    candidate(5, 3)};
+  const std::vector<db::CandidateRow> candidates = {
+      candidate(1, 4), candidate(2, 0), candidate(3, 1), candidate(4, 2), candidate(5, 3)};
   const std::vector<db::TrialRow> trials = {
       trial(10, 1, db::TrialState::kComplete, 4, 4),
       trial(11, 3, db::TrialState::kInterrupted, 3, 2),  // restarts after epoch 2
@@ -311,6 +307,54 @@ TEST_F(DriverTest, FailedTrialsAreRecordedAndTheSearchGoesOn) {
     // A second run leaves the failed trial alone.
     ScriptedEvaluator ok;
     EXPECT_EQ(RunAll(config, *store, ok).skipped, 4);
+  }
+}
+
+// Issue #11, problem 2: a full disk used to make every trial FAILED (final),
+// and resume then did nothing. An environment failure is INTERRUPTED with its
+// reason, no new trial starts, and resume finishes the study as if nothing
+// had happened.
+TEST_F(DriverTest, EnvironmentFailuresAreInterruptedAndResumeRetriesThem) {
+  auto config = MakeConfig("env.db");
+  auto store = NewStudy(*config);
+  ScriptedEvaluator full(ParseScriptedOptions("fail=depthwise,fail_epoch=2,fail_mode=environment"));
+  const SearchSummary s = RunAll(config, *store, full);
+  EXPECT_EQ(s.environment, 1);
+  EXPECT_EQ(s.interrupted, 1);
+  EXPECT_EQ(s.failed, 0);
+  EXPECT_FALSE(s.stopped);  // nobody asked to stop: the CLI exits 1, not 130
+  EXPECT_NE(s.environment_reason.find("No space left on device"), std::string::npos);
+  EXPECT_EQ(s.completed + s.not_started, 3);  // no trial started after the failure
+  EXPECT_GE(s.not_started, 2);
+  int interrupted = 0;
+  for (const auto& t : store->Trials()) {
+    if (t.candidate_name != "depthwise") continue;
+    ++interrupted;
+    EXPECT_EQ(t.state, db::TrialState::kInterrupted);
+    EXPECT_EQ(t.epochs_done, 1);
+    EXPECT_EQ(t.reason.rfind("environment: ", 0), 0u) << t.reason;
+    EXPECT_NE(t.reason.find("resume retries it"), std::string::npos) << t.reason;
+  }
+  EXPECT_EQ(interrupted, 1);
+
+  // Space freed: resume runs the rest and retries the interrupted trial from
+  // its checkpoint; the results equal an uninterrupted run's.
+  ScriptedEvaluator ok;
+  const SearchSummary r = RunAll(config, *store, ok);
+  EXPECT_EQ(r.environment, 0);
+  EXPECT_EQ(r.completed + r.skipped, 4);
+  for (const auto& t : store->Trials()) {
+    EXPECT_EQ(t.state, db::TrialState::kComplete) << t.candidate_name;
+    if (t.candidate_name == "depthwise") EXPECT_EQ(t.attempts, 2);
+  }
+  auto clean_config = MakeConfig("clean.db");
+  auto clean = NewStudy(*clean_config);
+  RunAll(clean_config, *clean, ok);
+  const auto a = Finals(*store), b = Finals(*clean);
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [key, m] : b) {
+    EXPECT_DOUBLE_EQ(a.at(key).acc_q, m.acc_q) << key;
+    EXPECT_DOUBLE_EQ(a.at(key).qmse, m.qmse) << key;  // continued from the checkpoint
   }
 }
 

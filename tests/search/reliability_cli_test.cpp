@@ -207,5 +207,122 @@ TEST_F(ReliabilityCliTest, CorruptCheckpointsGiveOneMessageWithoutStackTrace) {
   }
 }
 
+// Issue #11, problem 4: a search paused (Ctrl-Z) past its lease used to be
+// declared dead; `resume` took over and on `fg` both processes exited 1 with
+// the work of both aborted. Now `resume` takes over, finishes, and the old
+// owner, continued, sees it lost the lease and exits 1 without writing.
+TEST_F(ReliabilityCliTest, APausedOwnerLosesItsLeaseCleanlyOnContinue) {
+  const std::string cfg = WriteConfig("paused", 4), db = P("paused.db");
+  setenv("FNAS_LEASE_S", "1", 1);
+  const pid_t old =
+      Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=400"}, P("old.log"));
+  // Wait until it has committed an epoch, then pause it.
+  for (int i = 0; i < 300; ++i) {
+    usleep(50000);
+    if (!fs::exists(db)) continue;
+    try {
+      db::Store s(db, db::Store::Mode::kReadOnly);
+      bool epoch = false;
+      for (const auto& t : s.Trials()) epoch |= t.epochs_done > 0;
+      if (epoch) break;
+    } catch (const std::exception&) {
+    }
+  }
+  ASSERT_EQ(kill(old, SIGSTOP), 0);
+  usleep(300000);
+  const auto status = RunCli("status " + db + " --format csv");
+  EXPECT_NE(status.out.find("(paused"), std::string::npos) << status.out;
+  usleep(1500000);  // past the 1 s lease
+  const auto resumed = RunCli("resume " + db + " --evaluator scripted:epoch_ms=20 --quiet");
+  kill(old, SIGCONT);
+  const int old_code = Wait(old);
+  unsetenv("FNAS_LEASE_S");
+  EXPECT_EQ(resumed.code, 0) << resumed.out;
+  EXPECT_EQ(old_code, 1) << Bytes(P("old.log"));
+  EXPECT_NE(Bytes(P("old.log")).find("lost the study: its lease ran out"), std::string::npos)
+      << Bytes(P("old.log"));
+  db::Store store(db, db::Store::Mode::kReadOnly);
+  const auto trials = store.Trials();
+  ASSERT_EQ(trials.size(), 4u);
+  for (const auto& t : trials) {
+    EXPECT_EQ(t.state, db::TrialState::kComplete) << t.candidate_name << ": " << t.reason;
+    EXPECT_EQ(t.epochs_done, 4);
+  }
+  EXPECT_FALSE(store.CurrentOwner().has_value());  // the new owner released it
+  SQLite::Database raw(db, SQLite::OPEN_READONLY);
+  EXPECT_EQ(raw.execAndGet("PRAGMA integrity_check").getString(), "ok");
+}
+
+// Runs `args` with the study's checkpoint folder `ckpt` on a 4 KiB tmpfs (a
+// full disk) in a private mount namespace; -1 if the machine allows none.
+static int RunWithFullCheckpointDisk(const std::string& ckpt, const std::string& args,
+                                     std::string* out) {
+  for (const char* unshare : {"unshare -m", "unshare -Urm"}) {
+    const auto probe = testing::RunShell(std::string(unshare) +
+                                         " sh -c 'mount -t tmpfs -o size=4k tmpfs " + ckpt + "'");
+    if (probe.code != 0) continue;
+    const auto r =
+        testing::RunShell(std::string(unshare) + " sh -c 'mount -t tmpfs -o size=4k tmpfs " + ckpt +
+                          " && exec " + FNAS_BINARY + " " + args + " </dev/null'");
+    *out = r.out;
+    return r.code;
+  }
+  return -1;
+}
+
+// Issue #11, problem 2: with the checkpoint folder on a full disk every trial
+// ended FAILED, the search exited 0, and after space was freed `resume` did
+// nothing. Now the trial is INTERRUPTED ("environment: ... No space left on
+// device"), no other trial starts, the search exits 1, and resume finishes it.
+TEST_F(ReliabilityCliTest, AFullDiskInterruptsTheSearchAndResumeFinishesIt) {
+  const std::string db = P("full.db"), ckpt = P("full.ckpt"), cfg = P("full.yaml");
+  std::ofstream(cfg) << "name: full\n"
+                     << "model: {input: [1, 28, 28], width: 0.125, dense: [16]}\n"
+                     << "space:\n  paths: [regular, depthwise]\n"
+                     << "data: {dataset: synthetic, synthetic_train: 160, synthetic_test: 40, "
+                        "validation: 32}\n"
+                     << "training: {epochs: 1, batch_size: 32}\n"
+                     << "quantization: {calibration_samples: 32}\n"
+                     << "storage: {checkpoints: " << ckpt << "}\n"
+                     << "execution: {workers: 1}\n";
+  fs::create_directories(ckpt);
+  std::string out;
+  const int code = RunWithFullCheckpointDisk(ckpt, "search " + cfg + " --db " + db, &out);
+  if (code == -1) GTEST_SKIP() << "no tmpfs can be mounted here (needs root or user namespaces)";
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("No space left on device"), std::string::npos) << out;
+  EXPECT_NE(out.find("INTERRUPTED, not FAILED"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Exception raised from"), std::string::npos) << out;
+  {
+    db::Store store(db, db::Store::Mode::kReadOnly);
+    const auto trials = store.Trials();
+    ASSERT_EQ(trials.size(), 1u);  // no trial started after the failure
+    EXPECT_EQ(trials[0].state, db::TrialState::kInterrupted);
+    EXPECT_EQ(trials[0].reason.rfind("environment: ", 0), 0u) << trials[0].reason;
+  }
+  // Space freed (the tmpfs is gone with its namespace): resume finishes it.
+  const auto resumed = RunCli("resume " + db + " --quiet");
+  EXPECT_EQ(resumed.code, 0) << resumed.out;
+  db::Store store(db, db::Store::Mode::kReadOnly);
+  const auto trials = store.Trials();
+  ASSERT_EQ(trials.size(), 2u);
+  for (const auto& t : trials) EXPECT_EQ(t.state, db::TrialState::kComplete) << t.reason;
+}
+
+// A search whose every trial failed used to exit 0.
+TEST_F(ReliabilityCliTest, ASearchWhoseEveryTrialFailedExits1) {
+  const std::string cfg = WriteConfig("allfail", 2), db = P("allfail.db");
+  const auto r =
+      RunCli("search " + cfg + " --db " + db +
+             " --evaluator scripted:fail=regular+depthwise+uniform-f2+uniform-f4 --quiet");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("every trial of this run failed (4)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--state FAILED"), std::string::npos) << r.out;
+  // One success among failures is a normal search.
+  const auto some = RunCli("search " + cfg + " --db " + P("some.db") +
+                           " --evaluator scripted:fail=regular+depthwise --quiet");
+  EXPECT_EQ(some.code, 0) << some.out;
+}
+
 }  // namespace
 }  // namespace fnas

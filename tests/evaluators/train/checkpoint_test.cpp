@@ -1,6 +1,10 @@
 #include "evaluators/train/checkpoint.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -169,6 +173,50 @@ TEST(Checkpoint, DamagedFilesAreRefusedByTheirChecksum) {
   }
   // The intact file still loads.
   EXPECT_EQ(LoadCheckpoint(path, *b).epoch, 1);
+  fs::remove_all(dir);
+}
+
+// Issue #11, problem 2: a write the file system refuses (here a file size
+// limit, as a full disk would: no mount needed) is an EnvironmentError, which
+// the search retries, not a failure of the candidate; the previous checkpoint
+// stays and no temporary is left.
+TEST(Checkpoint, AFullDiskIsAnEnvironmentErrorAndKeepsThePreviousFile) {
+  const std::string dir = TempDir();
+  const space::Macro macro(SmallMacro());
+  const space::Candidate cand = space::MakeCandidate(macro, space::RegularFactorization(macro));
+  space::FactorizeNet a(space::BuildPlan(macro, cand.f));
+  TrainingState s;
+  s.candidate_key = cand.key;
+  s.epoch = 1;
+  const std::string path = dir + "/r.ckpt";
+  SaveCheckpoint(path, *a, s);
+  const auto size = fs::file_size(path);
+  ASSERT_GT(size, 8192u);
+  const pid_t child = fork();
+  if (child == 0) {
+    signal(SIGXFSZ, SIG_IGN);  // write() then fails with EFBIG
+    const rlimit limit{4096, 4096};
+    setrlimit(RLIMIT_FSIZE, &limit);
+    s.epoch = 2;
+    try {
+      SaveCheckpoint(path, *a, s);
+    } catch (const EnvironmentError& e) {
+      const std::string m = e.what();
+      _exit(m.find("cannot write the checkpoint: File too large") != std::string::npos ? 0 : 3);
+    } catch (...) {
+      _exit(2);
+    }
+    _exit(1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: no error, 2: not an EnvironmentError, 3: message";
+  space::FactorizeNet b(space::BuildPlan(macro, cand.f));
+  EXPECT_EQ(LoadCheckpoint(path, *b).epoch, 1);
+  for (const auto& e : fs::directory_iterator(dir)) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+  }
   fs::remove_all(dir);
 }
 
