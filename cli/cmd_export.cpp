@@ -6,9 +6,9 @@
 #include "cli/command.h"
 #include "config/config.h"
 #include "evaluators/quant/analysis.h"
+#include "evaluators/quant/export.h"
 #include "evaluators/train/checkpoint.h"
 #include "evaluators/train/dataset.h"
-#include "evaluators/quant/export.h"
 
 namespace fnas::cli {
 
@@ -34,15 +34,13 @@ Command MakeExportCommand(CLI::App& root) {
             const evaluators::Dataset data =
                 evaluators::LoadDataset(config.data, config.model, config.seed);
             const evaluators::QuantizedModel model = evaluators::QuantizeModel(
-                loaded.model, data.train,
-                [&data](const torch::Tensor& u8) { return data.Normalize(u8); },
-                config.quantization, config.seed);
+                loaded.model, data.train, data.normalization, config.quantization, config.seed);
             evaluators::ExportInfo info;
             info.candidate = loaded.candidate.name;
             info.key = loaded.candidate.key;
             info.dataset = data.name;
-            info.mean = data.mean;
-            info.std = data.std;
+            info.mean = data.normalization.mean;
+            info.std = data.normalization.std;
             evaluators::ExportIntegerNet(model.net, info, args->out);
             int64_t weights = 0;
             for (const auto& L : model.net.layers()) weights += L.weights.size();

@@ -1,6 +1,6 @@
 // factorize-nas quantize CHECKPOINT --config CONFIG: quint8 post-training
 // quantization of a trained candidate; prints the metrics and the layerwise
-// table (DESIGN.md §2).
+// table (docs/method.md §6).
 #include <tbb/global_control.h>
 
 #include <chrono>
@@ -59,9 +59,7 @@ Command MakeQuantizeCommand(CLI::App& root) {
             }
             const evaluators::QuantOptions& q = config.quantization;
             const auto start = std::chrono::steady_clock::now();
-            const evaluators::Normalizer normalize = [&data](const torch::Tensor& u8) {
-              return data.Normalize(u8);
-            };
+            const evaluators::Normalization& normalize = data.normalization;
             const evaluators::QuantizedModel model =
                 evaluators::QuantizeModel(loaded.model, data.train, normalize, q, config.seed);
             const evaluators::QuantReport report =

@@ -20,7 +20,7 @@ struct EpochRecord {
   double images_per_s = 0;
 };
 
-// Quantization metrics of a model on one split (DESIGN.md §2).
+// Quantization metrics of a model on one split (docs/method.md §6).
 struct QuantMetrics {
   int64_t images = 0;
   double acc_fp32 = 0;      // fraction in [0, 1]

@@ -1,6 +1,6 @@
 // The hypervolume of a Pareto front in the plane (conv MACs minimized,
 // accuracy maximized): the area the front dominates, bounded by the
-// reference point (ref_macs, accuracy 0), DESIGN.md §3.1. Pure; thread-safe.
+// reference point (ref_macs, accuracy 0), docs/method.md §7. Pure; thread-safe.
 #pragma once
 
 #include <cstdint>

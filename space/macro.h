@@ -1,4 +1,4 @@
-// The fixed VGG-like macroarchitecture of FactorizeNet (DESIGN.md §1) and the
+// The fixed VGG-like macroarchitecture of FactorizeNet (docs/method.md §1) and the
 // table of its factorizable conv layers. A Macro is an immutable value: safe
 // to share between threads.
 #pragma once

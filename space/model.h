@@ -1,5 +1,5 @@
 // The LibTorch module of a candidate, built from its Plan. Submodules are
-// named after the table of DESIGN.md §1: "stem", "conv_64_1" (children "conv",
+// named after the table of docs/method.md §1: "stem", "conv_64_1" (children "conv",
 // "bn"; or "group", "group_bn", "point", "point_bn" when factorized), ...,
 // "dense_1", ... so statistics can be reported per layer and checkpoints read
 // by name. Like every torch module it is not thread-safe; each trial owns one.

@@ -1,5 +1,5 @@
 // Post-training quint8 quantization of a trained FactorizeNet and its
-// analysis (DESIGN.md §2): BN folding, activation calibration with percentile
+// analysis (docs/method.md §5-6): BN folding, activation calibration with percentile
 // clipping, the integer network, the fake-quant simulation, the metrics
 // (fp32 / quint8 accuracy, relative decrease, QMSE, QCE) and the layerwise
 // statistics (dynamic range, average channel precision, SQNR).
@@ -16,10 +16,10 @@
 #include <functional>
 #include <vector>
 
-#include "evaluators/train/dataset.h"
 #include "evaluators/options.h"
 #include "evaluators/quant/quant_net.h"
 #include "evaluators/records.h"
+#include "evaluators/train/split.h"
 #include "space/model.h"
 
 namespace fnas::evaluators {
@@ -29,9 +29,6 @@ namespace fnas::evaluators {
 FloatLayer FoldConvBatchNorm(const torch::nn::Conv2d& conv, const torch::nn::BatchNorm2d& bn);
 // Every op of the net: convs folded, dense layers as they are, empty for pool/flatten.
 std::vector<FloatLayer> FoldNet(const space::FactorizeNet& net);
-
-// uint8 images [N][C][H][W] -> normalized float32 (the dataset's Normalize).
-using Normalizer = std::function<torch::Tensor(const torch::Tensor&)>;
 
 // Activation ranges of the input and of every conv/dense output.
 struct Calibration {
@@ -63,7 +60,7 @@ struct QuantizedModel {
 // Folds, calibrates on `calibration_samples` random images of `calibration`
 // and builds the integer net.
 QuantizedModel QuantizeModel(space::FactorizeNet& net, const Split& calibration,
-                             const Normalizer& normalize, const QuantOptions& options,
+                             const Normalization& normalize, const QuantOptions& options,
                              uint64_t seed);
 
 // The quantization simulated in float with the integer net's parameters:
@@ -86,15 +83,12 @@ class FakeQuantNet {
 // (integer or fake). SQNR compares every conv/dense output of the quantized
 // path with the fp32 net's.
 QuantReport Evaluate(const QuantizedModel& model, space::FactorizeNet& net, const Split& split,
-                     const Normalizer& normalize, const QuantOptions& options);
+                     const Normalization& normalize, const QuantOptions& options);
 
 // QuantizeModel + Evaluate; calibration from `calibration`, metrics on `split`.
 QuantReport AnalyseModel(space::FactorizeNet& net, const Split& calibration, const Split& split,
-                         const Normalizer& normalize, const QuantOptions& options, uint64_t seed);
-// The same with the dataset's training split and its normalization
-// (evaluators/quant/quant_dataset.cpp).
-QuantReport AnalyseModel(space::FactorizeNet& net, const Dataset& data, const Split& split,
-                         const QuantOptions& options, uint64_t seed);
+                         const Normalization& normalize, const QuantOptions& options,
+                         uint64_t seed);
 
 // Fraction of images on which the fake-quant and the integer path give the
 // same top-1 class.

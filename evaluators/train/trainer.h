@@ -1,4 +1,4 @@
-// Trains one candidate with the paper's recipe (DESIGN.md §2): SGD with
+// Trains one candidate with the paper's recipe (docs/method.md §4): SGD with
 // momentum, step learning-rate schedule, thesis ch. 4 initializers, seeded
 // augmentation, a validation accuracy per epoch and an atomic checkpoint
 // after every epoch, from which Run(resume) continues bit-identically.

@@ -13,7 +13,7 @@ TEST(CandidateTest, PathVectorsAtWidthOne) {
   EXPECT_EQ(RegularFactorization(m), Factorization(8, 1));
   EXPECT_EQ(DepthwiseFactorization(m), (Factorization{64, 64, 64, 128, 128, 128, 256, 256}));
   EXPECT_EQ(UniformFactorization(m, 4), Factorization(8, 4));
-  // DESIGN.md: f_init = 2 gives L1-L3 f=2, L4-L6 f=4, L7-L8 f=8.
+  // docs/method.md §3 (paper Fig. 3): f_init = 2 gives L1-L3 f=2, L4-L6 f=4, L7-L8 f=8.
   EXPECT_EQ(ReversePyramidFactorization(m, 2), (Factorization{2, 2, 2, 4, 4, 4, 8, 8}));
   EXPECT_EQ(ReversePyramidFactorization(m, 64), DepthwiseFactorization(m));
 }
