@@ -1,13 +1,15 @@
-// factorize-nas export CHECKPOINT --config CONFIG --out DIR: the integer
-// (quint8) model of a trained candidate, self-contained
-// (docs/integer-model.md).
+// factorize-nas export (CHECKPOINT --config CONFIG | DB TRIAL) --out PATH
+// [--format integer|onnx|onnx-fp32]: a trained candidate for another program:
+// our integer model directory (docs/integer-model.md), its ONNX QOperator
+// model, or the float model in ONNX (docs/deploy.md).
 #include <iostream>
 
 #include "cli/command.h"
-#include "config/config.h"
+#include "cli/model_source.h"
 #include "evaluators/quant/analysis.h"
 #include "evaluators/quant/export.h"
-#include "evaluators/train/checkpoint.h"
+#include "evaluators/quant/export_onnx.h"
+#include "evaluators/quant/float_params.h"
 #include "evaluators/train/dataset.h"
 
 namespace fnas::cli {
@@ -16,38 +18,76 @@ namespace {
 
 Command MakeExportCommand(CLI::App& root) {
   struct Args {
-    std::string checkpoint;
+    std::vector<std::string> source;
     std::string config;
     std::string out;
+    std::string format = "integer";
+    bool layer_outputs = false;
   };
   auto args = std::make_shared<Args>();
   CLI::App* app = root.add_subcommand(
       "export",
-      "Write the quint8 integer model of a checkpoint (JSON manifest + uint8 weights and int32 "
-      "biases) for inference by another program; see docs/integer-model.md");
-  AddCheckpointArgs(app, args->checkpoint, args->config);
-  app->add_option("--out", args->out, "Output directory (created)")->required();
+      "Write a trained candidate for another program: the quint8 integer model (JSON manifest + "
+      "uint8 weights, docs/integer-model.md), the same model in ONNX (QOperator form) or the "
+      "float model in ONNX (docs/deploy.md)");
+  app->add_option("source", args->source,
+                  "CHECKPOINT (.ckpt, with --config), or DB TRIAL (a study database and a trial "
+                  "id, candidate name or factorization key)")
+      ->required()
+      ->expected(1, 2);
+  app->add_option("--config", args->config,
+                  "Study config (YAML) the checkpoint was trained with (not with DB TRIAL)");
+  app->add_option("--out", args->out, "Output: a directory (integer) or a file (onnx, onnx-fp32)")
+      ->required();
+  app->add_option("--format", args->format,
+                  "integer: our integer model directory; onnx: the quint8 model in ONNX "
+                  "(QLinearConv); onnx-fp32: the trained float model with BatchNorm in ONNX")
+      ->check(CLI::IsMember({"integer", "onnx", "onnx-fp32"}))
+      ->capture_default_str();
+  app->add_flag(
+      "--layer-outputs", args->layer_outputs,
+      "onnx: also output every layer's uint8 tensor (to compare runtimes layer by layer)");
   return {app, [args]() {
-            const Config config = LoadConfig(args->config);
-            evaluators::LoadedModel loaded =
-                evaluators::LoadModelCheckpoint(args->checkpoint, config.macro());
+            ModelSource source = LoadModelSource(args->source, args->config);
+            const Config& config = source.config;
+            evaluators::LoadedModel& loaded = source.loaded;
             const evaluators::Dataset data =
                 evaluators::LoadDataset(config.data, config.model, config.seed);
-            const evaluators::QuantizedModel model = evaluators::QuantizeModel(
-                loaded.model, data.train, data.normalization, config.quantization, config.seed);
             evaluators::ExportInfo info;
             info.candidate = loaded.candidate.name;
             info.key = loaded.candidate.key;
             info.dataset = data.name;
             info.mean = data.normalization.mean;
             info.std = data.normalization.std;
-            evaluators::ExportIntegerNet(model.net, info, args->out);
+            const std::string what = info.candidate + " (" + info.key + "), epoch " +
+                                     std::to_string(loaded.epoch) + " of " + source.origin;
+            if (args->format == "onnx-fp32") {
+              evaluators::ExportOnnxFloat(
+                  loaded.model->plan(), evaluators::FloatNetParams(loaded.model), info, args->out);
+              evaluators::CheckOnnxModel(args->out);
+              std::cout << "exported the float model of " << what << " -> " << args->out
+                        << " (ONNX opset " << evaluators::kOnnxOpset << ")\n";
+              return 0;
+            }
+            const evaluators::QuantizedModel model = evaluators::QuantizeModel(
+                loaded.model, data.train, data.normalization, config.quantization, config.seed);
             int64_t weights = 0;
             for (const auto& L : model.net.layers()) weights += L.weights.size();
-            std::cout << "exported " << info.candidate << " (" << info.key << "), epoch "
-                      << loaded.epoch << ": " << model.net.layers().size() << " layers, " << weights
-                      << " uint8 weights, calibrated on " << model.calibration.samples
-                      << " training images -> " << args->out << "/manifest.json\n";
+            const std::string summary = std::to_string(model.net.layers().size()) + " layers, " +
+                                        std::to_string(weights) + " uint8 weights, calibrated on " +
+                                        std::to_string(model.calibration.samples) +
+                                        " training images";
+            if (args->format == "onnx") {
+              evaluators::ExportOnnxInteger(model.net, info, args->out, args->layer_outputs);
+              evaluators::CheckOnnxModel(args->out);
+              std::cout << "exported the quint8 model of " << what << ": " << summary << " -> "
+                        << args->out << " (ONNX opset " << evaluators::kOnnxOpset
+                        << ", QOperator)\n";
+              return 0;
+            }
+            evaluators::ExportIntegerNet(model.net, info, args->out);
+            std::cout << "exported " << what << ": " << summary << " -> " << args->out
+                      << "/manifest.json\n";
             return 0;
           }};
 }

@@ -1,8 +1,11 @@
 // factorize-nas show DB TRIAL: one trial: its candidate's per-layer
 // configuration, its metrics, per-epoch records and layerwise statistics.
 #include <iostream>
+#include <map>
+#include <vector>
 
 #include "cli/command.h"
+#include "cli/model_source.h"
 #include "cli/query.h"
 #include "common/error.h"
 #include "config/config.h"
@@ -12,24 +15,6 @@
 namespace fnas::cli {
 
 namespace {
-
-// TRIAL is a trial id, a candidate name or a candidate key.
-db::TrialRow FindTrial(const db::Store& store, const std::string& text) {
-  const auto trials = store.Trials();
-  for (const auto& t : trials) {
-    if (std::to_string(t.id) == text || t.candidate_name == text || t.candidate_key == text) {
-      return t;
-    }
-  }
-  for (const auto& c : store.Candidates()) {
-    if (c.candidate.name == text || c.candidate.key == text) {
-      throw UsageError("candidate " + c.candidate.name + " has no trial yet (pending)");
-    }
-  }
-  throw UsageError("no trial '" + text + "' in " + store.path() +
-                   " (give a trial id, a candidate name or a factorization key; see "
-                   "`factorize-nas trials`)");
-}
 
 Command MakeShowCommand(CLI::App& root) {
   struct Args {
@@ -96,6 +81,32 @@ Command MakeShowCommand(CLI::App& root) {
                          static_cast<int64_t>(rate), kind, macs});
         }
 
+        // How the strategy reached this candidate: from its seed, one move a step.
+        Table path({"step", "candidate", "factorization", "move", "macs_conv", "trial", "state",
+                    "acc_quint8"});
+        {
+          std::map<int64_t, db::CandidateRow> candidates;
+          for (auto& c : store.Candidates()) candidates[c.id] = std::move(c);
+          std::map<int64_t, db::TrialRow> trials;
+          for (auto& other : store.Trials()) trials[other.candidate_id] = std::move(other);
+          std::vector<const db::CandidateRow*> chain;
+          for (auto it = candidates.find(t.candidate_id); it != candidates.end();
+               it = candidates.find(it->second.parent_id)) {
+            chain.push_back(&it->second);
+            if (it->second.parent_id == 0 || chain.size() > candidates.size()) break;
+          }
+          for (auto c = chain.rbegin(); c != chain.rend(); ++c) {
+            const auto trial = trials.find((*c)->id);
+            const bool has = trial != trials.end();
+            path.AddRow({static_cast<int64_t>((*c)->step), (*c)->candidate.name,
+                         (*c)->candidate.key, (*c)->parent_id ? (*c)->move : std::string("seed"),
+                         (*c)->macs_conv, has ? Table::Cell(trial->second.id) : Table::Cell(),
+                         has ? std::string(db::TrialStateName(trial->second.state))
+                             : std::string("pending"),
+                         has ? Metric(trial->second.test.acc_q) : Table::Cell()});
+          }
+        }
+
         Table epochs({"epoch", "train_loss", "train_acc", "val_acc", "lr", "seconds",
                       "images_per_s", "val_acc_fp32", "val_acc_quint8", "val_rel_decrease",
                       "val_qmse", "val_qce"});
@@ -118,10 +129,13 @@ Command MakeShowCommand(CLI::App& root) {
                         Metric(s.activations.range), Metric(s.activations.channel_precision),
                         Metric(s.sqnr_db)});
         }
-        PrintSections(
-            std::cout,
-            {{"=trial", trial}, {"layers", layers}, {"epochs", epochs}, {"layerwise", stats}},
-            format);
+        PrintSections(std::cout,
+                      {{"=trial", trial},
+                       {"layers", layers},
+                       {"path", path},
+                       {"epochs", epochs},
+                       {"layerwise", stats}},
+                      format);
         return 0;
       }};
 }

@@ -339,8 +339,34 @@ void ParseQuantization(const Node& n, Config& c) {
   n.Get("eval_batch", q.eval_batch, 1, 1 << 20);
 }
 
+void ParseProgressive(const Node& n, search::ProgressiveOptions& p) {
+  n.ExpectMap({"unit", "expand_epoch", "max_trials", "max_epochs"});
+  n.GetChoice("unit", p.unit, {"layer", "stage"});
+  n.Get("expand_epoch", p.expand_epoch, 0.0, 100000.0);
+  if (n.Has("expand_epoch")) {
+    Node e = n.Child("expand_epoch");
+    if (p.expand_epoch <= 0) e.Fail("must be > 0 (an epoch >= 1, or a fraction of the budget)");
+    if (p.expand_epoch > 1 && p.expand_epoch != std::floor(p.expand_epoch)) {
+      e.Fail("an epoch (>= 1) must be an integer; a fraction of the budget is < 1");
+    }
+  }
+  n.Get("max_trials", p.max_trials, 0, 1000000);
+  if (n.Has("max_epochs")) {
+    int e = 0;
+    n.Get("max_epochs", e, 0, 1000000000);
+    p.max_epochs = e;
+  }
+}
+
 void ParseSearch(const Node& n, Config& c) {
-  n.ExpectMap({"record_every", "record_epochs"});
+  n.ExpectMap({"record_every", "record_epochs", "strategy", "progressive"});
+  n.GetChoice("strategy", c.search.strategy, {"grid", "progressive"});
+  if (n.Has("progressive")) {
+    if (c.search.strategy != "progressive") {
+      n.Child("progressive").Fail("needs search.strategy: progressive");
+    }
+    ParseProgressive(n.Child("progressive"), c.search.progressive);
+  }
   n.Get("record_every", c.search.record_every, 0, 100000);
   if (n.Has("record_epochs")) {
     Node r = n.Child("record_epochs");
@@ -411,14 +437,38 @@ Config ParseConfig(const std::string& yaml_text, const std::string& source) {
       c.model.in_height = c.model.in_width = 28;
     }
   }
-  if (!top.Has("space")) throw ConfigError(source + ": missing key 'space' (space.paths)");
-  ParseSpace(top.Child("space"), c);
+  if (top.Has("search")) ParseSearch(top.Child("search"), c);
+  const bool progressive = c.search.strategy == "progressive";
+  if (top.Has("space")) {
+    ParseSpace(top.Child("space"), c);
+  } else if (progressive) {
+    c.paths.push_back(space::PathSpec{});  // the progressive search's default seed: regular
+  } else {
+    throw ConfigError(source + ": missing key 'space' (space.paths)");
+  }
   if (top.Has("training")) ParseTraining(top.Child("training"), c);
   if (top.Has("quantization")) ParseQuantization(top.Child("quantization"), c);
-  if (top.Has("search")) ParseSearch(top.Child("search"), c);
   if (top.Has("execution")) ParseExecution(top.Child("execution"), c);
   if (top.Has("storage")) ParseStorage(top.Child("storage"), c);
 
+  if (progressive) {
+    const search::ProgressiveOptions& p = c.search.progressive;
+    Node search = top.Child("search");
+    if (p.expand_epoch >= 1 && p.expand_epoch > c.training.epochs) {
+      search.Child("progressive").Child("expand_epoch").Fail(
+          "beyond training.epochs (" + std::to_string(c.training.epochs) + ")");
+    }
+    if (c.data.validation == 0) {
+      search.Child("strategy").Fail(
+          "needs a validation split (data.validation > 0): the progressive search expands the "
+          "front of validation results, never test results");
+    }
+    if (p.max_epochs > 0 && p.max_epochs < c.training.epochs) {
+      search.Child("progressive").Child("max_epochs").Fail(
+          "is less than one trial's budget (training.epochs = " +
+          std::to_string(c.training.epochs) + ")");
+    }
+  }
   // Whole-config checks: the macro and every candidate of the paths.
   try {
     (void)c.candidates();

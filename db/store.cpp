@@ -408,6 +408,45 @@ void Store::ReleaseOwnership() {
   });
 }
 
+std::vector<CandidateRow> Store::AddCandidates(const std::vector<CandidateRow>& candidates) {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    int position = db_->execAndGet("SELECT coalesce(max(position) + 1, 0) FROM candidates").getInt();
+    SQLite::Statement known(*db_, "SELECT id FROM candidates WHERE key = ?");
+    SQLite::Statement ins(*db_,
+                          "INSERT INTO candidates (position, key, name, f, macs_conv, macs_dense, "
+                          "params) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    std::vector<CandidateRow> out;
+    for (const auto& c : candidates) {
+      known.reset();
+      known.bind(1, c.candidate.key);
+      if (known.executeStep()) {
+        throw StoreError(path_ + ": candidate " + c.candidate.key + " is already in the study (id " +
+                         std::to_string(known.getColumn(0).getInt64()) + ")");
+      }
+      ins.reset();
+      ins.bind(1, position);
+      ins.bind(2, c.candidate.key);
+      ins.bind(3, c.candidate.name);
+      ins.bind(4, FText(c.candidate.f));
+      ins.bind(5, c.macs_conv);
+      ins.bind(6, c.macs_dense);
+      ins.bind(7, c.params);
+      ins.exec();
+      CandidateRow row = c;
+      row.id = db_->getLastInsertRowid();
+      row.position = position++;
+      out.push_back(std::move(row));
+    }
+    Touch();
+    tx.commit();
+    return out;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
 std::vector<CandidateRow> Store::Candidates() const {
   return Locked([&] {
     std::vector<CandidateRow> out;

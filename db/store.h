@@ -55,9 +55,15 @@ struct StudyRow {
 
 struct CandidateRow {
   int64_t id = 0;
-  int position = 0;  // order of the config's paths
+  int position = 0;  // order of the config's paths, then of appending
   space::Candidate candidate;
   int64_t macs_conv = 0, macs_dense = 0, params = 0;
+  // Where it came from: the candidate it was derived from (0 = none, a seed),
+  // the strategy's step that proposed it (0 = the study's first candidates)
+  // and the change from its parent ("conv_128_1 2->4"; empty for a seed).
+  int64_t parent_id = 0;
+  int step = 0;
+  std::string move;
 };
 
 struct TrialRow {
@@ -146,6 +152,12 @@ class Store {
   // Writes the study and its candidates in one transaction. StoreError if the
   // file already holds a study.
   void CreateStudy(const StudyRow& study, const std::vector<CandidateRow>& candidates);
+
+  // Appends candidates to the study (a strategy proposing more while it runs),
+  // in one transaction, after the existing ones: positions continue from the
+  // last. Returns the rows with their ids and positions. StoreError if a key
+  // is already in the study (a candidate is added once).
+  std::vector<CandidateRow> AddCandidates(const std::vector<CandidateRow>& candidates);
 
   // --- Ownership: one process runs a study at a time ---
   // Becomes the study's owner. An owner is alive when its heartbeat is younger

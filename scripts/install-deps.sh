@@ -15,12 +15,33 @@ packages=(
   nlohmann-json3-dev
   zlib1g-dev
   python3-numpy         # the independent reader of exported integer models (tests)
+  libonnx-dev libprotobuf-dev  # the ONNX export (protobuf classes, checker)
+  python3-onnx          # onnx.checker in the ONNX Runtime test
+  libpng-dev            # `predict` on PNG files
   dataset-fashion-mnist # the dataset that works out of the box
   chromium              # headless browser of the report's browser test (tests/report)
 )
 if [[ "${FNAS_WITH_BENCH:-0}" == 1 ]]; then
   packages+=(python3-torch python3-torchvision bc)
 fi
+
+# Node.js and npm run ONNX Runtime in the tests: Debian's, unless a Node.js is
+# already there (e.g. NodeSource's, which bundles npm and conflicts with Debian's npm).
+if ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
+
+# onnxruntime-node, pinned by package-lock.json, into node_modules/. Its install
+# script downloads from a host that may be unreachable; the CPU binaries it needs
+# are inside the package, so the scripts are skipped.
+install_node_modules() {
+  local root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  if [[ ! -f "$root/node_modules/onnxruntime-node/package.json" ]]; then
+    echo "install-deps: npm ci in $root"
+    (cd "$root" && npm ci --ignore-scripts --no-audit --no-fund >/dev/null)
+  fi
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -30,6 +51,7 @@ for p in "${packages[@]}"; do
 done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
+  install_node_modules
   exit 0
 fi
 
@@ -42,4 +64,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+install_node_modules
 echo "install-deps: done"

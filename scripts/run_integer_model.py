@@ -4,12 +4,15 @@
 Independent of the C++ code: reads DIR/manifest.json and the binary files and runs
 the uint8 inference with numpy, following TFLite's reference kernels.
 
-usage: run_integer_model.py DIR IMAGES OUT [--quantized]
+usage: run_integer_model.py DIR IMAGES OUT [--quantized] [--trace TRACEDIR]
   IMAGES  raw uint8 pixels [N][C][H][W] (or, with --quantized, the input codes)
   OUT     written: uint8 logits [N][classes]; the dequantized logits and the
           top-1 class of each image are printed as text on stdout
+  --trace every layer's uint8 output [N][C][H][W] (and the input codes) is
+          written to TRACEDIR/<name>.u8, e.g. to compare runtimes layer by layer
 """
 import json
+import math
 import os
 import sys
 
@@ -34,10 +37,41 @@ def rounding_divide_by_pot(x, exponent):
     return (x >> exponent) + (remainder > threshold)
 
 
+def quantize_multiplier(m):
+    """TFLite QuantizeMultiplier: Q31 mantissa of frexp, rounded half away."""
+    if m == 0.0:
+        return 0, 0
+    q, shift = math.frexp(m)
+    fixed = int(math.floor(q * (1 << 31) + 0.5))
+    if fixed == 1 << 31:
+        fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return fixed, shift
+
+
+def check_parameters(layer):
+    """Recomputes a layer's bias scale and multiplier from its float32 scales as TFLite
+    does (GetQuantizedConvolutionMultipler: float32 product, double division) and
+    refuses a manifest that disagrees."""
+    s_in = np.float32(layer["input"]["scale"])
+    s_w = np.float32(layer["weight"]["scale"])
+    s_out = np.float32(layer["output"]["scale"])
+    product = s_in * s_w  # float32 * float32 -> float32
+    real = 0.0 if s_out == 0 else float(product) / float(s_out)
+    expected = (real, *quantize_multiplier(real), float(product))
+    got = (layer["real_multiplier"], layer["multiplier"], layer["shift"], layer["bias"]["scale"])
+    if expected != got:
+        raise ValueError("layer %s: (real multiplier, multiplier, shift, bias scale) = %r, "
+                         "recomputed %r" % (layer["name"], got, expected))
+
+
 def requantize(acc, layer):
     shift = layer["shift"]
     left, right = max(shift, 0), max(-shift, 0)
-    x = np.clip(acc * (1 << left), INT32_MIN, INT32_MAX)
+    # TFLite's left shift is a plain int32 multiply: wrap to int32.
+    x = (acc * (1 << left) - INT32_MIN) % (1 << 32) + INT32_MIN
     x = rounding_divide_by_pot(srdhm(x, np.int64(layer["multiplier"])), right)
     x = x + layer["output"]["zero_point"]
     return np.clip(x, layer["activation_min"], layer["activation_max"]).astype(np.uint8)
@@ -57,6 +91,7 @@ def conv(x, layer, directory):
     xq = np.pad(xq, ((0, 0), (0, 0), (p, p), (p, p)))  # real 0 after the offset
     wq = load(directory, layer, "weights", np.uint8) - layer["weight"]["zero_point"]
     bias = load(directory, layer, "bias", np.int32)
+    check_parameters(layer)
     cin_g, cout_g = c // g, oc // g
     out = np.zeros((n, oc, oh, ow), dtype=np.int64)
     for gi in range(g):
@@ -74,6 +109,7 @@ def dense(x, layer, directory):
     xq = x.astype(np.int64) - layer["input"]["zero_point"]
     wq = load(directory, layer, "weights", np.uint8) - layer["weight"]["zero_point"]
     acc = xq @ wq.T + load(directory, layer, "bias", np.int32)
+    check_parameters(layer)
     return requantize(acc, layer)
 
 
@@ -95,6 +131,8 @@ def quantize_input(pixels, manifest):
         mean = np.array(inp["mean"], dtype=np.float32).reshape(1, -1, 1, 1)
         std = np.array(inp["std"], dtype=np.float32).reshape(1, -1, 1, 1)
         x = (x - mean) / std
+    if inp["scale"] == 0:  # a zero-width range: every value is the zero point
+        return np.full(x.shape, inp["zero_point"], dtype=np.uint8)
     v = x / np.float32(inp["scale"])
     r = np.sign(v) * np.floor(np.abs(v.astype(np.float64)) + 0.5)  # half away from zero
     return np.clip(r + inp["zero_point"], 0, 255).astype(np.uint8)
@@ -110,6 +148,10 @@ def main(argv):
     c, h, w = manifest["input"]["shape"]
     raw = np.fromfile(images, dtype=np.uint8).reshape(-1, c, h, w)
     x = raw if "--quantized" in argv else quantize_input(raw, manifest)
+    trace = argv[argv.index("--trace") + 1] if "--trace" in argv else None
+    if trace:
+        os.makedirs(trace, exist_ok=True)
+        x.astype(np.uint8).tofile(os.path.join(trace, "input.u8"))
     for layer in manifest["layers"]:
         kind = layer["kind"]
         if kind == "conv":
@@ -122,6 +164,8 @@ def main(argv):
             x = dense(x, layer, directory)
         else:
             raise ValueError("unknown layer kind " + kind)
+        if trace and kind != "flatten":
+            x.astype(np.uint8).tofile(os.path.join(trace, layer["name"] + ".u8"))
     x.astype(np.uint8).tofile(out_path)
     out = manifest["output"]
     logits = out["scale"] * (x.astype(np.float64) - out["zero_point"])

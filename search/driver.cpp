@@ -1,26 +1,42 @@
 #include "search/driver.h"
 
-#include <tbb/global_control.h>
-#include <tbb/parallel_for.h>
-#include <tbb/task_arena.h>
 #include <torch/cuda.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
-#include <map>
 #include <thread>
 
 #include "common/error.h"
 #include "search/execution.h"
+#include "search/heartbeat.h"
+#include "search/strategy.h"
 
 namespace fnas::search {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// "progressive step 2 appends 3 candidates: layers-2.1.1 (conv_64_1 1->2 of #1), ..."
+std::string DescribeAppended(const std::string& strategy,
+                             const std::vector<db::CandidateRow>& rows) {
+  std::string text = strategy;
+  if (!rows.empty()) text += " step " + std::to_string(rows.front().step);
+  text += " appends " + std::to_string(rows.size()) + " candidate" + (rows.size() == 1 ? "" : "s");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    text += (i ? ", " : ": ") + rows[i].candidate.name;
+    if (!rows[i].move.empty()) {
+      text += " (" + rows[i].move + " of #" + std::to_string(rows[i].parent_id) + ")";
+    }
+  }
+  return text;
+}
+
+}  // namespace
 
 // Forwards one trial's reports to the store and the display. A store error is
 // remembered and rethrown by the driver: it is not the trial's failure.
@@ -43,6 +59,7 @@ class Driver::Observer : public TrialObserver {
     }
     last_checkpoint_ = checkpoint;
     d_.progress_.Epoch(slot_, record, validation);
+    if (d_.scheduler_) d_.scheduler_->Notify();
   }
   void OnProgress(int epoch, int batch, int batches, double loss, double images_per_s) override {
     d_.progress_.Batch(slot_, epoch, batch, batches, loss, images_per_s);
@@ -89,126 +106,67 @@ SearchSummary Driver::Run() {
                         ? options_.cores
                         : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 
+  const std::unique_ptr<Strategy> strategy = MakeStrategy(*config_);
   store_.AcquireOwnership(options_.stale_after_s);
   const db::StudyRow study = store_.Study();
   checkpoint_root_ = study.checkpoint_dir;
 
-  // What is left to do, in config order.
-  std::map<int64_t, db::TrialRow> by_candidate;
-  for (auto& t : store_.Trials()) by_candidate[t.candidate_id] = t;
-  std::vector<Work> todo;
-  long epochs_left = 0;
   const int epochs = config_->training.epochs;
+  WorkLeft left = ComputeWorkLeft(store_, epochs);
   {
     std::lock_guard<std::mutex> lock(mu_);
     summary_ = SearchSummary{};
+    summary_.total = left.candidates;
+    summary_.skipped = left.finished;
     front_ = IncrementalFront{};
-    for (const auto& c : store_.Candidates()) {
-      ++summary_.total;
-      auto it = by_candidate.find(c.id);
-      if (it == by_candidate.end()) {
-        todo.push_back({c, 0});
-        epochs_left += epochs;
-        continue;
-      }
-      const db::TrialRow& t = it->second;
-      if (db::IsFinished(t.state)) {
-        ++summary_.skipped;
-        if (t.state == db::TrialState::kComplete) front_.Insert({t.id, t.macs_conv, t.test.acc_q});
-        continue;
-      }
-      todo.push_back({c, t.id});
-      epochs_left += std::max(0, epochs - (t.checkpoint.empty() ? 0 : t.checkpoint_epoch));
-    }
+    for (const FrontPoint& p : left.front) front_.Insert(p);
   }
-  const int workers = WorkerCount(exec, cores, static_cast<int>(todo.size()));
+  // Trials this run may start: what is left, or up to the strategy's bound.
+  int expected = static_cast<int>(left.items.size());
+  if (strategy->MaxCandidates() > 0) {
+    expected = std::max(expected, strategy->MaxCandidates() - left.finished);
+  }
+  const int workers = WorkerCount(exec, cores, expected);
   threads_ = ThreadsPerWorker(exec, cores, workers);
-  progress_.Begin(study.name, summary_.total, summary_.skipped, epochs_left, workers);
+  progress_.Begin(study.name, left.candidates, left.finished, left.epochs_left, workers);
 
-  // Heartbeat and display thread.
-  std::mutex hb_mu;
-  std::condition_variable hb_cv;
-  bool hb_done = false;
-  std::thread heartbeat([&] {
-    auto last = std::chrono::steady_clock::now();
-    std::unique_lock<std::mutex> lock(hb_mu);
-    while (!hb_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return hb_done; })) {
-      progress_.Tick();
-      (void)Stopping();  // announces a stop as soon as it is requested
-      const auto now = std::chrono::steady_clock::now();
-      if (std::chrono::duration<double>(now - last).count() >= options_.heartbeat_s) {
-        last = now;
-        try {
-          store_.Heartbeat();
-        } catch (const std::exception& e) {
-          progress_.Message(std::string("warning: heartbeat failed: ") + e.what());
-        }
-      }
-    }
-  });
-  auto stop_heartbeat = [&] {
+  Scheduler scheduler(store_, *strategy, std::move(left.items));
+  Scheduler::Hooks hooks;
+  hooks.run = [this](const WorkItem& item, int slot) { RunTrial(item, slot); };
+  hooks.stopping = [this] { return Stopping(); };
+  hooks.added = [&](const std::vector<db::CandidateRow>& rows) {
     {
-      std::lock_guard<std::mutex> lock(hb_mu);
-      hb_done = true;
+      std::lock_guard<std::mutex> lock(mu_);
+      summary_.total += static_cast<int>(rows.size());
+      summary_.appended += static_cast<int>(rows.size());
     }
-    hb_cv.notify_all();
-    if (heartbeat.joinable()) heartbeat.join();
+    progress_.Added(static_cast<int>(rows.size()), static_cast<long>(rows.size()) * epochs);
+    progress_.Message(DescribeAppended(strategy->Name(), rows));
   };
-
-  std::atomic<size_t> next{0};
-  std::mutex error_mu;
+  scheduler_ = &scheduler;
   std::exception_ptr error;
-  try {
-    // Enough TBB threads for `workers` concurrent trials even on fewer cores.
-    tbb::global_control parallelism(
-        tbb::global_control::max_allowed_parallelism,
-        std::max<size_t>(
-            static_cast<size_t>(workers),
-            tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism)));
-    tbb::task_arena arena(workers);
-    arena.execute([&] {
-      tbb::parallel_for(
-          0, workers, 1,
-          [&](int slot) {
-            // Isolated: a thread waiting inside a trial never picks up another trial.
-            tbb::this_task_arena::isolate([&] {
-              while (!Stopping()) {
-                const size_t i = next.fetch_add(1);
-                if (i >= todo.size()) break;
-                try {
-                  RunTrial(todo[i], slot);
-                } catch (...) {
-                  std::lock_guard<std::mutex> lock(error_mu);
-                  if (!error) error = std::current_exception();
-                  stop_.store(true);
-                  break;
-                }
-              }
-            });
-          },
-          tbb::simple_partitioner());
-    });
-  } catch (...) {
-    std::lock_guard<std::mutex> lock(error_mu);
-    if (!error) error = std::current_exception();
+  {
+    // Display ticks, stop announcements and the store's heartbeat while trials run.
+    Heartbeat heartbeat(store_, progress_, options_.heartbeat_s, [this] { (void)Stopping(); });
+    try {
+      scheduler.Run(workers, hooks);
+    } catch (...) {
+      error = std::current_exception();
+    }
   }
-  stop_heartbeat();
+  scheduler_ = nullptr;
   progress_.End();
-  if (error) {
-    store_.ReleaseOwnership();
-    std::rethrow_exception(error);
-  }
   store_.ReleaseOwnership();
+  if (error) std::rethrow_exception(error);
 
   std::lock_guard<std::mutex> lock(mu_);
   summary_.stopped = Stopping();
-  const size_t started = std::min(next.load(), todo.size());
-  summary_.not_started = static_cast<int>(todo.size() - started);
+  summary_.not_started = scheduler.not_started();
   summary_.front = front_.Points();
   return summary_;
 }
 
-void Driver::RunTrial(const Work& work, int slot) {
+void Driver::RunTrial(const WorkItem& work, int slot) {
   const space::Candidate& candidate = work.candidate.candidate;
   const std::string worker =
       db::HostName() + ":" + std::to_string(getpid()) + "/w" + std::to_string(slot);

@@ -4,9 +4,11 @@
 // A Driver is used from one thread (Run); RequestStop may be called from any
 // thread. The store, evaluator and progress are borrowed and must outlive Run.
 //
-// Run: becomes the study's owner (a second process is refused), then for each
-// candidate in config order: skips finished trials, restarts RUNNING (stale)
-// and INTERRUPTED trials from their last checkpoint, starts the others. A
+// Run: becomes the study's owner (a second process is refused), then runs
+// what is left (search/work_left.h: pending candidates in position order,
+// RUNNING (stale) and INTERRUPTED trials from their last checkpoint) and what
+// the study's strategy appends while it runs (search/strategy.h), `workers`
+// at a time (search/scheduler.h), with a heartbeat (search/heartbeat.h). A
 // trial that fails is recorded FAILED and the search goes on. After a stop
 // request no trial starts; running ones finish their epoch, checkpoint and are
 // recorded INTERRUPTED. Store errors end the search (thrown).
@@ -24,6 +26,8 @@
 #include "search/evaluator.h"
 #include "search/pareto.h"
 #include "search/progress.h"
+#include "search/scheduler.h"
+#include "search/work_left.h"
 
 namespace fnas::search {
 
@@ -35,7 +39,8 @@ struct DriverOptions {
 };
 
 struct SearchSummary {
-  int total = 0;      // candidates of the study
+  int total = 0;      // candidates of the study (with those appended in this run)
+  int appended = 0;   // candidates the strategy appended in this run
   int skipped = 0;    // already finished before this run
   int completed = 0;  // finished COMPLETE in this run
   int failed = 0;
@@ -54,12 +59,8 @@ class Driver {
   bool Stopping() const;
 
  private:
-  struct Work {
-    db::CandidateRow candidate;
-    int64_t trial_id = 0;  // 0 = new
-  };
   class Observer;
-  void RunTrial(const Work& work, int slot);
+  void RunTrial(const WorkItem& work, int slot);
 
   std::shared_ptr<const Config> config_;
   db::Store& store_;
@@ -71,6 +72,7 @@ class Driver {
   std::string checkpoint_root_;
   int threads_ = 1;
   int cuda_devices_ = 0;
+  Scheduler* scheduler_ = nullptr;  // during Run: told of every recorded epoch
 
   std::mutex mu_;  // guards summary_ and front_
   SearchSummary summary_;

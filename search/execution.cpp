@@ -4,6 +4,7 @@
 #include <torch/cuda.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "common/error.h"
@@ -71,6 +72,12 @@ uint64_t TrialSeed(uint64_t study_seed, const std::string& candidate_key) {
   return z ^ (z >> 31);
 }
 
+int ExpandEpoch(const ProgressiveOptions& options, int epochs) {
+  const double e = options.expand_epoch;
+  const long epoch = e < 1.0 ? std::lround(e * epochs) : std::lround(e);
+  return static_cast<int>(std::clamp<long>(epoch, 1, std::max(1, epochs)));
+}
+
 std::vector<int> RecordEpochs(const SearchOptions& options, int epochs) {
   std::set<int> out;
   if (options.record_every > 0) {
@@ -79,6 +86,7 @@ std::vector<int> RecordEpochs(const SearchOptions& options, int epochs) {
   for (int e : options.record_epochs) {
     if (e >= 1 && e <= epochs) out.insert(e);
   }
+  if (options.strategy == "progressive") out.insert(ExpandEpoch(options.progressive, epochs));
   if (epochs >= 1) out.insert(epochs);
   return {out.begin(), out.end()};
 }

@@ -36,8 +36,13 @@ std::string WorkerDevice(const ExecutionOptions& options, int slot, int cuda_dev
 uint64_t TrialSeed(uint64_t study_seed, const std::string& candidate_key);
 
 // Epochs whose validation report is recorded: every record_every-th epoch,
-// the listed record_epochs within the budget, and always the last epoch;
-// ascending, each once.
+// the listed record_epochs within the budget, the progressive strategy's
+// expansion epoch, and always the last epoch; ascending, each once.
+// The progressive strategy's expansion epoch for an epoch budget: the
+// configured epoch, or fraction of `epochs` rounded to the nearest; in
+// [1, epochs].
+int ExpandEpoch(const ProgressiveOptions& options, int epochs);
+
 std::vector<int> RecordEpochs(const SearchOptions& options, int epochs);
 
 }  // namespace fnas::search

@@ -8,18 +8,34 @@
 namespace fnas::search {
 
 struct ExecutionOptions {
-  std::string device = "cpu";    // cpu | cuda | cuda:N
+  std::string device = "cpu";  // cpu | cuda | cuda:N
   // Trials at a time; 0 = one per core (at most the trials left). Measured
   // with bench/workers_threads: on 2 cores, 2 workers x 1 thread ran a search
   // 1.87x (width 1/8) and 1.21x (width 1/2) faster than 1 worker x 2 threads.
   int workers = 0;
-  int threads_per_worker = 0;    // intra-op threads per trial; 0 = cores / workers
-  bool deterministic = false;    // bit-identical reruns (forces 1 thread per worker)
+  int threads_per_worker = 0;  // intra-op threads per trial; 0 = cores / workers
+  bool deterministic = false;  // bit-identical reruns (forces 1 thread per worker)
+};
+
+// The progressive per-layer strategy (search/progressive.h, docs/config.md
+// "search.progressive"): from the seeds (space.paths), each step raises one
+// layer (or one stage) of each candidate on the front to the next rate of its
+// ladder, judged on validation results at the expansion epoch.
+struct ProgressiveOptions {
+  std::string unit = "layer";  // layer | stage (the convs between two pools)
+  // The epoch whose validation results expand the front: >= 1 an epoch, < 1 a
+  // fraction of the epoch budget (rounded to the nearest epoch >= 1). Always
+  // a recorded epoch. Earlier = workers wait less; later = better judged.
+  double expand_epoch = 0.5;
+  int max_trials = 32;  // candidates in the study, seeds included (0 = no limit)
+  long max_epochs = 0;  // training epochs the study may plan (0 = no limit)
 };
 
 struct SearchOptions {
-  int record_every = 1;             // layerwise + validation quant metrics every N epochs (0 = final only)
-  std::vector<int> record_epochs;   // extra epochs to record
+  int record_every = 1;  // layerwise + validation quant metrics every N epochs (0 = final only)
+  std::vector<int> record_epochs;  // extra epochs to record
+  std::string strategy = "grid";   // grid (space.paths) | progressive
+  ProgressiveOptions progressive;  // strategy: progressive
 };
 
 struct StorageOptions {

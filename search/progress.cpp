@@ -46,6 +46,12 @@ void StreamProgress::Begin(const std::string& study, int total, int finished, lo
   Log(os.str());
 }
 
+void StreamProgress::Added(int trials, long epochs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  total_ += trials;
+  epochs_left_ += epochs;
+}
+
 void StreamProgress::TrialStarted(int slot, int64_t trial, const std::string& candidate, int epoch,
                                   int epochs) {
   std::lock_guard<std::mutex> lock(mu_);

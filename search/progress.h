@@ -24,6 +24,8 @@ class Progress {
   // `epochs_left` epochs this run has to train (over every trial to run).
   virtual void Begin(const std::string& study, int total, int finished, long epochs_left,
                      int workers) = 0;
+  // The strategy appended `trials` candidates (`epochs` more to train).
+  virtual void Added(int trials, long epochs) = 0;
   virtual void TrialStarted(int slot, int64_t trial, const std::string& candidate, int epoch,
                             int epochs) = 0;
   virtual void Batch(int slot, int epoch, int batch, int batches, double loss,
@@ -43,6 +45,7 @@ class Progress {
 class QuietProgress : public Progress {
  public:
   void Begin(const std::string&, int, int, long, int) override {}
+  void Added(int, long) override {}
   void TrialStarted(int, int64_t, const std::string&, int, int) override {}
   void Batch(int, int, int, int, double, double) override {}
   void Epoch(int, const evaluators::EpochRecord&, const evaluators::QuantReport*) override {}
@@ -59,6 +62,7 @@ class StreamProgress : public Progress {
   StreamProgress(std::ostream& out, bool live);
   void Begin(const std::string& study, int total, int finished, long epochs_left,
              int workers) override;
+  void Added(int trials, long epochs) override;
   void TrialStarted(int slot, int64_t trial, const std::string& candidate, int epoch,
                     int epochs) override;
   void Batch(int slot, int epoch, int batch, int batches, double loss,

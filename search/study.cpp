@@ -2,21 +2,16 @@
 
 #include <filesystem>
 
-#include "space/plan.h"
+#include "search/strategy.h"
 
 namespace fnas::search {
 
 StudyRows PrepareStudy(const Config& config) {
   StudyRows rows;
   const space::Macro macro = config.macro();
-  for (const auto& c : config.candidates()) {
-    const space::Plan plan = space::BuildPlan(macro, c.f);
-    db::CandidateRow row;
+  for (const auto& c : MakeStrategy(config)->Seeds()) {
+    db::CandidateRow row = CandidateRowOf(macro, c);
     row.position = static_cast<int>(rows.candidates.size());
-    row.candidate = c;
-    row.macs_conv = plan.macs_conv;
-    row.macs_dense = plan.macs_dense;
-    row.params = plan.params;
     rows.candidates.push_back(std::move(row));
   }
   rows.study.name = config.name;

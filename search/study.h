@@ -11,10 +11,11 @@ namespace fnas::search {
 
 struct StudyRows {
   db::StudyRow study;                        // checkpoint_dir is made absolute
-  std::vector<db::CandidateRow> candidates;  // config order, with exact MACs and params
+  std::vector<db::CandidateRow> candidates;  // the strategy's seeds, with exact MACs and params
 };
 
 // Throws ConfigError for an invalid space (as Config::candidates does).
+// The candidates are the seeds of the config's strategy (search/strategy.h).
 StudyRows PrepareStudy(const Config& config);
 
 }  // namespace fnas::search

@@ -93,6 +93,7 @@ bool HasWeights(const Op& op) { return op.kind == Op::Kind::kConv || op.kind == 
 
 // x / s rounded half away from zero, plus z, clamped; as QuantizeValue.
 torch::Tensor QuantCodes(const torch::Tensor& x, const QParams& q, int32_t lo, int32_t hi) {
+  if (q.scale == 0.0f) return torch::full_like(x, std::clamp(q.zero_point, lo, hi));
   const torch::Tensor s = (x / static_cast<float>(q.scale)).clamp(-1e6, 1e6);
   const torch::Tensor r = torch::sign(s) * torch::floor(torch::abs(s) + 0.5);
   return (r + q.zero_point).clamp(lo, hi);
@@ -249,7 +250,7 @@ FakeQuantNet::FakeQuantNet(const IntegerNet& net) : net_(net) {
     }
     std::vector<float> w(L.weights.size()), b(L.bias.size());
     for (size_t k = 0; k < w.size(); ++k) w[k] = DequantizeValue(L.weights[k], L.weight);
-    const double bias_scale = L.input.scale * L.weight.scale;
+    const double bias_scale = BiasScale(L.input, L.weight);
     for (size_t k = 0; k < b.size(); ++k) b[k] = static_cast<float>(L.bias[k] * bias_scale);
     torch::Tensor wt = torch::tensor(w);
     if (L.op.kind == Op::Kind::kConv) {

@@ -53,10 +53,11 @@ json Q(const QParams& q) { return {{"scale", q.scale}, {"zero_point", q.zero_poi
 
 QParams ReadQ(const json& j) {
   QParams q;
-  q.scale = j.at("scale").get<double>();
+  // Written from a float32, so the double read back converts to it exactly.
+  q.scale = static_cast<float>(j.at("scale").get<double>());
   q.zero_point = j.at("zero_point").get<int32_t>();
-  q.min = (0 - q.zero_point) * q.scale;
-  q.max = (255 - q.zero_point) * q.scale;
+  q.min = (0 - q.zero_point) * static_cast<double>(q.scale);
+  q.max = (255 - q.zero_point) * static_cast<double>(q.scale);
   return q;
 }
 
@@ -144,7 +145,7 @@ void ExportIntegerNet(const IntegerNet& net, const ExportInfo& info, const std::
       l["bias"] = {{"file", bfile},
                    {"dtype", "int32"},
                    {"shape", {op.out_c}},
-                   {"scale", L.input.scale * L.weight.scale}};
+                   {"scale", BiasScale(L.input, L.weight)}};
       l["relu"] = op.relu;
       l["real_multiplier"] = L.real_multiplier;
       l["multiplier"] = L.multiplier;

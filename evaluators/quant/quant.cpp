@@ -13,36 +13,51 @@ QParams ChooseQParams(double min, double max) {
     throw RuntimeError("quantization range [" + std::to_string(min) + ", " + std::to_string(max) +
                        "] is not a finite interval");
   }
-  min = std::min(min, 0.0);
-  max = std::max(max, 0.0);
+  const double rmin = std::min(min, 0.0), rmax = std::max(max, 0.0);
   QParams q;
-  if (max == min) {
-    q.scale = 1.0;
+  if (rmin == rmax) {  // the range is the point {0}
+    q.scale = 0.0f;
     q.zero_point = 0;
-    q.min = 0;
-    q.max = 255;
+    q.min = q.max = 0;
     return q;
   }
-  q.scale = (max - min) / 255.0;
-  const double zp = -min / q.scale;
-  q.zero_point = zp <= 0 ? 0 : zp >= 255 ? 255 : static_cast<int32_t>(std::round(zp));
-  q.min = (0 - q.zero_point) * q.scale;
-  q.max = (255 - q.zero_point) * q.scale;
+  const double scale = (rmax - rmin) / 255.0;
+  // Of the two affine pairs (rmin, 0) and (rmax, 255), the one whose terms
+  // are smaller in magnitude gives the zero point with the smaller error.
+  const double from_min = 0.0 - rmin / scale, from_max = 255.0 - rmax / scale;
+  const double error_min = std::abs(rmin / scale), error_max = 255.0 + std::abs(rmax / scale);
+  const double zp = error_min < error_max ? from_min : from_max;
+  q.zero_point = zp < 0 ? 0 : zp > 255 ? 255 : static_cast<int32_t>(std::round(zp));
+  q.scale = static_cast<float>(scale);
+  q.min = (0 - q.zero_point) * static_cast<double>(q.scale);
+  q.max = (255 - q.zero_point) * static_cast<double>(q.scale);
   return q;
 }
 
 uint8_t QuantizeValue(float x, const QParams& q) {
-  const float scaled = x / static_cast<float>(q.scale);
+  if (q.scale == 0.0f) return static_cast<uint8_t>(std::clamp(q.zero_point, 0, 255));
+  const float scaled = x / q.scale;
   // Clamp before converting so that huge values cannot overflow the int.
   const float r = std::round(std::clamp(scaled, -1e6f, 1e6f));
   const int32_t v = static_cast<int32_t>(r) + q.zero_point;
   return static_cast<uint8_t>(std::clamp(v, 0, 255));
 }
 
-int32_t QuantizeBias(double b, double scale) {
-  const double r = std::round(b / scale);
-  const double lim = std::numeric_limits<int32_t>::max();
-  return static_cast<int32_t>(std::clamp(r, -lim, lim));
+int32_t QuantizeBias(float b, float scale) {
+  const float inv = scale == 0.0f ? 0.0f : static_cast<float>(1.0 / scale);
+  const float r = std::round(b * inv);
+  constexpr int32_t kMax = std::numeric_limits<int32_t>::max();
+  // TFLite's SafeCast to int32, then the clamp to +-(2^31 - 1).
+  if (std::isnan(r)) return 0;
+  if (r >= 2147483648.0f) return kMax;
+  if (r <= -2147483648.0f) return -kMax;
+  return static_cast<int32_t>(r);
+}
+
+double RequantMultiplier(const QParams& input, const QParams& weight, const QParams& output) {
+  const float product = input.scale * weight.scale;  // float32, as TFLite's params.scale
+  if (output.scale == 0.0f) return 0.0;
+  return static_cast<double>(product) / static_cast<double>(output.scale);
 }
 
 void QuantizeMultiplier(double m, int32_t* multiplier, int* shift) {
@@ -82,11 +97,11 @@ int32_t RoundingDivideByPOT(int32_t x, int exponent) {
 int32_t MultiplyByQuantizedMultiplier(int32_t x, int32_t multiplier, int shift) {
   const int left = shift > 0 ? shift : 0;
   const int right = shift > 0 ? 0 : -shift;
-  int64_t shifted = static_cast<int64_t>(x) * (int64_t{1} << left);
-  shifted = std::clamp<int64_t>(shifted, std::numeric_limits<int32_t>::min(),
-                                std::numeric_limits<int32_t>::max());
-  return RoundingDivideByPOT(
-      SaturatingRoundingDoublingHighMul(static_cast<int32_t>(shifted), multiplier), right);
+  // x * (1 << left) in int32 as TFLite writes it; computed in uint32 so that an
+  // overflow wraps (what TFLite's build does on two's complement hardware)
+  // instead of being undefined.
+  const int32_t shifted = static_cast<int32_t>(static_cast<uint32_t>(x) * (uint32_t{1} << left));
+  return RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(shifted, multiplier), right);
 }
 
 Interval PercentileRange(std::vector<float> v, double percent) {

@@ -13,27 +13,45 @@
 namespace fnas::evaluators {
 
 // Scale and zero point of one uint8 tensor: real = scale * (q - zero_point).
-// min/max are the nudged range: (0 - zp) * scale and (255 - zp) * scale.
+// The scale is float32 as in a TFLite flatbuffer, so every product and
+// quotient below rounds where TFLite's does. min/max are the nudged range:
+// (0 - zp) * scale and (255 - zp) * scale.
 struct QParams {
-  double scale = 1.0;
+  float scale = 1.0f;
   int32_t zero_point = 0;
   double min = 0, max = 255;
 };
 
-// Range -> parameters: widen [min, max] to include 0, scale = (max - min)/255,
-// zero point = round(-min / scale) clamped to [0, 255], min/max nudged so that
-// real 0 is exact. A degenerate range (min = max = 0 after widening) gives
-// scale 1, zero point 0: every value quantizes to 0 and nothing divides by 0.
+// Range -> parameters as TFLite's ChooseQuantizationParams<uint8_t>
+// (tensorflow/lite/kernels/internal/quantization_util.h): widen [min, max] to
+// include 0, scale = (max - min) / 255 in double, zero point from whichever of
+// (min, 0) and (max, 255) adds the smaller terms, rounded half away from zero
+// and clamped to [0, 255]; the scale is then stored as float32. A range of
+// zero width (min = max = 0 after widening) gives scale 0, zero point 0.
+// Throws RuntimeError on a reversed or non-finite range.
 QParams ChooseQParams(double min, double max);
 
-// TFLite Quantize: clamp(round_half_away(x / scale) + zp, 0, 255) computed in
-// float as the reference kernel does.
+// TFLite AffineQuantize (reference/quantize.h): clamp(round_half_away(x /
+// scale) + zp, 0, 255) with x / scale in float32. Scale 0 (a zero-width
+// range, where TFLite divides by 0) gives the zero point.
 uint8_t QuantizeValue(float x, const QParams& q);
+// TFLite Dequantize (reference/dequantize.h): float(double(scale) * (q - zp)).
 inline float DequantizeValue(int32_t q, const QParams& p) {
-  return static_cast<float>(p.scale * (q - p.zero_point));
+  return static_cast<float>(static_cast<double>(p.scale) * (q - p.zero_point));
 }
-// Bias of a layer: int32, scale s_in * s_w, zero point 0 (round half away).
-int32_t QuantizeBias(double b, double scale);
+// Scale of a layer's int32 bias: float(s_in) * float(s_w) in float32, as TFLite's
+// SymmetricPerLayerBiasQuantize (tensorflow/lite/tools/optimize/quantization_utils.cc).
+inline float BiasScale(const QParams& input, const QParams& weight) {
+  return input.scale * weight.scale;
+}
+// Bias as SymmetricPerLayerBiasQuantize: inv = float(1.0 / scale) (0 for scale
+// 0), round_half_away(b * inv) in float32, clamped to [-(2^31 - 1), 2^31 - 1].
+int32_t QuantizeBias(float b, float scale);
+// A layer's real multiplier as TFLite's GetQuantizedConvolutionMultipler
+// (tensorflow/lite/kernels/kernel_util.cc): the product float(s_in) * float(s_w)
+// in float32, then divided by s_out in double. An output scale of 0 (every
+// output is real 0; TFLite aborts) gives 0.
+double RequantMultiplier(const QParams& input, const QParams& weight, const QParams& output);
 
 // --- TFLite fixed-point arithmetic (tensorflow/lite/kernels/internal/common.h,
 // gemmlowp/fixedpoint) ---
@@ -45,7 +63,9 @@ void QuantizeMultiplier(double m, int32_t* multiplier, int* shift);
 int32_t SaturatingRoundingDoublingHighMul(int32_t a, int32_t b);
 // x / 2^exponent rounded to nearest, ties away from zero (0 <= exponent <= 31).
 int32_t RoundingDivideByPOT(int32_t x, int exponent);
-// x * M: left shift (saturated to int32; TFLite leaves overflow undefined),
+// x * M as TFLite's MultiplyByQuantizedMultiplier (internal/common.h, the
+// default double-rounding build, not TFLITE_SINGLE_ROUNDING): x * 2^left as a
+// plain int32 multiply (wrapping on overflow, which TFLite leaves undefined),
 // high multiply, rounding right shift.
 int32_t MultiplyByQuantizedMultiplier(int32_t x, int32_t multiplier, int shift);
 

@@ -301,11 +301,11 @@ IntegerNet::IntegerNet(const space::Plan& plan, const QParams& input,
       L.weight = ChooseQParams(*lo, *hi);
       L.weights.resize(wsize);
       for (size_t k = 0; k < wsize; ++k) L.weights[k] = QuantizeValue(f.weight[k], L.weight);
-      const double bias_scale = L.input.scale * L.weight.scale;
+      const float bias_scale = BiasScale(L.input, L.weight);
       L.bias.resize(op.out_c);
       for (int o = 0; o < op.out_c; ++o) L.bias[o] = QuantizeBias(f.bias[o], bias_scale);
       L.output = outputs[i];
-      L.real_multiplier = bias_scale / L.output.scale;
+      L.real_multiplier = RequantMultiplier(L.input, L.weight, L.output);
       QuantizeMultiplier(L.real_multiplier, &L.multiplier, &L.shift);
       L.act_min = op.relu ? L.output.zero_point : 0;
       L.act_max = 255;

@@ -29,8 +29,8 @@ struct IntegerLayer {
   QParams input, output;         // pool/flatten: output = input
   QParams weight;                // conv/dense only
   std::vector<uint8_t> weights;  // conv/dense: layout of FloatLayer::weight
-  std::vector<int32_t> bias;     // conv/dense: scale input.scale * weight.scale
-  double real_multiplier = 0;    // input.scale * weight.scale / output.scale
+  std::vector<int32_t> bias;     // conv/dense: scale BiasScale(input, weight)
+  double real_multiplier = 0;    // RequantMultiplier(input, weight, output)
   int32_t multiplier = 0;        // QuantizeMultiplier(real_multiplier)
   int shift = 0;
   int32_t act_min = 0, act_max = 255;  // act_min = output zero point after ReLU

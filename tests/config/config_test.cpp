@@ -101,6 +101,53 @@ TEST(ConfigTest, PerLayerAcceptsListsAndDottedStrings) {
             std::string::npos);
 }
 
+TEST(ConfigTest, ProgressiveStrategyOptionsAndErrors) {
+  const Config c = ParseConfig(
+      "name: x\ntraining: {epochs: 10}\n"
+      "search:\n  strategy: progressive\n  progressive: {unit: stage, expand_epoch: 0.3, "
+      "max_trials: 9, max_epochs: 60}\n");
+  EXPECT_EQ(c.search.strategy, "progressive");
+  EXPECT_EQ(c.search.progressive.unit, "stage");
+  EXPECT_DOUBLE_EQ(c.search.progressive.expand_epoch, 0.3);
+  EXPECT_EQ(c.search.progressive.max_trials, 9);
+  EXPECT_EQ(c.search.progressive.max_epochs, 60);
+  // Without space.paths the seed is the regular net.
+  ASSERT_EQ(c.candidates().size(), 1u);
+  EXPECT_EQ(c.candidates()[0].name, "regular");
+
+  const std::string unit = ErrorOf(
+      "name: x\nsearch:\n  strategy: progressive\n  progressive:\n    unit: layers\n");
+  EXPECT_NE(unit.find("study.yaml:5: search.progressive.unit = 'layers': expected one of layer, "
+                      "stage"),
+            std::string::npos)
+      << unit;
+  const std::string late = ErrorOf(
+      "name: x\ntraining: {epochs: 4}\nsearch:\n  strategy: progressive\n  progressive:\n"
+      "    expand_epoch: 5\n");
+  EXPECT_NE(late.find("study.yaml:6: search.progressive.expand_epoch = '5': beyond training.epochs "
+                      "(4)"),
+            std::string::npos)
+      << late;
+  const std::string grid =
+      ErrorOf("name: x\nspace: {paths: [regular]}\nsearch:\n  progressive: {unit: stage}\n");
+  EXPECT_NE(grid.find("search.progressive = {unit: stage}: needs search.strategy: progressive"),
+            std::string::npos)
+      << grid;
+  const std::string validation = ErrorOf(
+      "name: x\ndata: {validation: 0}\nsearch:\n  strategy: progressive\n");
+  EXPECT_NE(validation.find("study.yaml:4: search.strategy = 'progressive': needs a validation split"),
+            std::string::npos)
+      << validation;
+  EXPECT_NE(ErrorOf("name: x\nsearch: {strategy: random}\n").find("expected one of grid, progressive"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("name: x\nsearch: {strategy: progressive, progressive: {foo: 1}}\n")
+                .find("unknown key 'search.progressive.foo'"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("name: x\nsearch: {strategy: progressive, progressive: {expand_epoch: 1.5}}\n")
+                .find("must be an integer"),
+            std::string::npos);
+}
+
 TEST(ConfigTest, OtherErrors) {
   EXPECT_NE(ErrorOf("name: x\nspace: {paths: [zigzag]}\n").find("unknown path"), std::string::npos);
   EXPECT_NE(ErrorOf("name: x\n").find("missing key 'space'"), std::string::npos);

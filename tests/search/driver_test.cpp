@@ -19,6 +19,7 @@
 #include "search/execution.h"
 #include "search/scripted_evaluator.h"
 #include "search/study.h"
+#include "search/work_left.h"
 
 namespace fnas::search {
 namespace {
@@ -174,6 +175,54 @@ TEST(ExecutionTest, CudaWithoutCudaIsAConfigError) {
     EXPECT_NE(std::string(err.what()).find("execution.device = 'cuda:0'"), std::string::npos);
   }
   EXPECT_NO_THROW(CheckDevice(ExecutionOptions{}));
+}
+
+TEST(WorkLeftTest, PendingAndRestartableTrialsWithTheEpochsTheyStillTrain) {
+  auto candidate = [](int64_t id, int position) {
+    db::CandidateRow c;
+    c.id = id;
+    c.position = position;
+    c.candidate.key = std::to_string(id);
+    return c;
+  };
+  auto trial = [](int64_t id, int64_t candidate, db::TrialState state, int done, int ckpt) {
+    db::TrialRow t;
+    t.id = id;
+    t.candidate_id = candidate;
+    t.state = state;
+    t.epochs_done = done;
+    t.checkpoint = ckpt ? "epoch.pt" : "";
+    t.checkpoint_epoch = ckpt;
+    t.macs_conv = 100 * candidate;
+    t.test.acc_q = 0.5;
+    return t;
+  };
+  // Positions, not ids, order the work.
+  const std::vector<db::CandidateRow> candidates = {candidate(1, 4), candidate(2, 0),
+                                                    candidate(3, 1), candidate(4, 2),
+                                                    candidate(5, 3)};
+  const std::vector<db::TrialRow> trials = {
+      trial(10, 1, db::TrialState::kComplete, 4, 4),
+      trial(11, 3, db::TrialState::kInterrupted, 3, 2),  // restarts after epoch 2
+      trial(12, 4, db::TrialState::kRunning, 1, 0),      // stale, no checkpoint: from scratch
+      trial(13, 5, db::TrialState::kFailed, 1, 1),
+  };
+  const WorkLeft left = ComputeWorkLeft(candidates, trials, 4);
+  EXPECT_EQ(left.candidates, 5);
+  EXPECT_EQ(left.finished, 2);
+  EXPECT_EQ(left.pending, 1);
+  EXPECT_EQ(left.restartable, 2);
+  EXPECT_EQ(left.epochs_left, 4 + 2 + 4);
+  ASSERT_EQ(left.items.size(), 3u);
+  EXPECT_EQ(left.items[0].candidate.id, 2);
+  EXPECT_EQ(left.items[0].trial_id, 0);
+  EXPECT_EQ(left.items[1].candidate.id, 3);
+  EXPECT_EQ(left.items[1].trial_id, 11);
+  EXPECT_EQ(left.items[1].start_epoch, 2);
+  EXPECT_EQ(left.items[2].trial_id, 12);
+  EXPECT_EQ(left.items[2].start_epoch, 0);
+  ASSERT_EQ(left.front.size(), 1u);
+  EXPECT_EQ(left.front[0].id, 10);
 }
 
 TEST(ScriptedEvaluatorTest, OptionsAndFormulas) {

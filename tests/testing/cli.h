@@ -18,10 +18,10 @@ struct CliResult {
   std::string out;  // stdout and stderr, interleaved
 };
 
-inline CliResult RunCli(const std::string& args) {
+// Runs a shell command line; its exit code and its stdout+stderr.
+inline CliResult RunShell(const std::string& cmd) {
   CliResult r;
-  const std::string cmd = std::string(FNAS_BINARY) + " " + args + " 2>&1 </dev/null";
-  FILE* pipe = popen(cmd.c_str(), "r");
+  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
   if (!pipe) return r;
   std::array<char, 4096> buf;
   size_t n;
@@ -29,6 +29,10 @@ inline CliResult RunCli(const std::string& args) {
   const int status = pclose(pipe);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+inline CliResult RunCli(const std::string& args) {
+  return RunShell(std::string(FNAS_BINARY) + " " + args + " </dev/null");
 }
 
 // Starts factorize-nas with `args` in the background, stdout and stderr to

@@ -60,7 +60,7 @@ TEST(CalibrationTest, PercentileClippedRangesOfTheInput) {
   // channels 1 and 2 are all zero. Precision (97.57 / 94.69 + 0 + 0) / 3.
   EXPECT_NEAR(c.input_stats.channel_precision, 97.57 / 94.69 / 3, 0.002);
   EXPECT_EQ(c.input.zero_point, 0);
-  EXPECT_NEAR(c.input.scale, c.input_stats.max / 255, 1e-12);
+  EXPECT_EQ(c.input.scale, static_cast<float>(c.input_stats.max / 255));
 }
 
 TEST(CalibrationTest, NonFiniteActivationsAreAnError) {

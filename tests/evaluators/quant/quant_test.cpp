@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "common/error.h"
@@ -16,55 +17,64 @@ constexpr int32_t kMax = std::numeric_limits<int32_t>::max();
 
 TEST(ChooseQParams, SymmetricRangeRoundsZeroPointHalfAway) {
   const QParams q = ChooseQParams(-1.0, 1.0);
-  EXPECT_DOUBLE_EQ(q.scale, 2.0 / 255);
-  EXPECT_EQ(q.zero_point, 128);  // 127.5 rounds away from zero
-  EXPECT_DOUBLE_EQ(q.min, -128 * 2.0 / 255);
-  EXPECT_DOUBLE_EQ(q.max, 127 * 2.0 / 255);
+  EXPECT_EQ(q.scale, static_cast<float>(2.0 / 255));  // stored as float32
+  EXPECT_EQ(q.zero_point, 128);                       // 127.5 rounds away from zero
+  EXPECT_DOUBLE_EQ(q.min, -128 * static_cast<double>(q.scale));
+  EXPECT_DOUBLE_EQ(q.max, 127 * static_cast<double>(q.scale));
 }
 
-TEST(ChooseQParams, NudgesSoThatZeroIsExact) {
-  // scale = 1.3 / 255; -min / scale = 58.846 -> 59.
+TEST(ChooseQParams, ScaleIsTheFloat32OfTheDoubleQuotient) {
+  // scale = 1.3 / 255 = 0.005098039215686275 in double, 0.0050980392843484879 in float32;
+  // the zero point comes from the double: 0.3 / scale = 58.846 -> 59.
   const QParams q = ChooseQParams(-0.3, 1.0);
-  EXPECT_DOUBLE_EQ(q.scale, 1.3 / 255);
+  EXPECT_EQ(q.scale, 0.0050980392843484879f);
+  EXPECT_NE(static_cast<double>(q.scale), 1.3 / 255);
   EXPECT_EQ(q.zero_point, 59);
-  EXPECT_NEAR(q.min, -59 * 1.3 / 255, 1e-12);
-  EXPECT_NEAR(q.max, 196 * 1.3 / 255, 1e-12);
+  EXPECT_DOUBLE_EQ(q.min, -59 * 0.0050980392843484879);
+  EXPECT_DOUBLE_EQ(q.max, 196 * 0.0050980392843484879);
   EXPECT_EQ(QuantizeValue(0.0f, q), 59);
   EXPECT_EQ(DequantizeValue(59, q), 0.0f);
 }
 
 TEST(ChooseQParams, RangesThatExcludeZeroAreWidened) {
   const QParams pos = ChooseQParams(2.0, 5.0);  // -> [0, 5]
-  EXPECT_DOUBLE_EQ(pos.scale, 5.0 / 255);
+  EXPECT_EQ(pos.scale, static_cast<float>(5.0 / 255));
   EXPECT_EQ(pos.zero_point, 0);
   EXPECT_DOUBLE_EQ(pos.min, 0.0);
-  EXPECT_DOUBLE_EQ(pos.max, 5.0);
-  const QParams neg = ChooseQParams(-3.0, -1.0);  // -> [-3, 0]
-  EXPECT_DOUBLE_EQ(neg.scale, 3.0 / 255);
+  // -> [-3, 0]: the two pairs' terms are equal (|-3 / s| = 255 = 255 + |0 / s|), so
+  // TFLite takes the zero point from (max, 255): exactly 255.
+  const QParams neg = ChooseQParams(-3.0, -1.0);
+  EXPECT_EQ(neg.scale, static_cast<float>(3.0 / 255));
   EXPECT_EQ(neg.zero_point, 255);
-  EXPECT_DOUBLE_EQ(neg.min, -3.0);
   EXPECT_DOUBLE_EQ(neg.max, 0.0);
 }
 
-TEST(ChooseQParams, DegenerateRange) {
-  for (double v : {0.0}) {
-    const QParams q = ChooseQParams(v, v);
-    EXPECT_DOUBLE_EQ(q.scale, 1.0);
-    EXPECT_EQ(q.zero_point, 0);
-    EXPECT_EQ(QuantizeValue(0.0f, q), 0);
-  }
-  // min = max != 0 widens to [0, v]: not degenerate.
-  const QParams q = ChooseQParams(0.51, 0.51);
-  EXPECT_DOUBLE_EQ(q.scale, 0.51 / 255);
+TEST(ChooseQParams, ZeroWidthRangeGivesScaleZeroAsTflite) {
+  const QParams q = ChooseQParams(0.0, 0.0);
+  EXPECT_EQ(q.scale, 0.0f);
   EXPECT_EQ(q.zero_point, 0);
-  EXPECT_EQ(QuantizeValue(0.51f, q), 255);
+  EXPECT_EQ(q.min, 0.0);
+  EXPECT_EQ(q.max, 0.0);
+  // Every value of the range {0} (and anything else) quantizes to the zero point.
+  EXPECT_EQ(QuantizeValue(0.0f, q), 0);
+  EXPECT_EQ(QuantizeValue(3.0f, q), 0);
+  EXPECT_EQ(DequantizeValue(0, q), 0.0f);
+  // A bias of scale s_in * 0 is 0, as TFLite's inverse scale of 0 makes it.
+  EXPECT_EQ(QuantizeBias(0.7f, BiasScale(ChooseQParams(-1, 1), q)), 0);
+  // An output of scale 0 gets multiplier 0: every output is the zero point.
+  EXPECT_EQ(RequantMultiplier(ChooseQParams(-1, 1), ChooseQParams(-1, 1), q), 0.0);
+  // min = max != 0 widens to [0, v]: not degenerate.
+  const QParams w = ChooseQParams(0.51, 0.51);
+  EXPECT_EQ(w.scale, static_cast<float>(0.51 / 255));
+  EXPECT_EQ(w.zero_point, 0);
+  EXPECT_EQ(QuantizeValue(0.51f, w), 255);
   EXPECT_THROW(ChooseQParams(1.0, 0.0), Error);
   EXPECT_THROW(ChooseQParams(0.0, std::nan("")), Error);
 }
 
 TEST(QuantizeValue, RoundsHalfAwayAndClamps) {
   QParams q;
-  q.scale = 0.5;
+  q.scale = 0.5f;
   q.zero_point = 10;
   EXPECT_EQ(QuantizeValue(1.25f, q), 13);  // 2.5 -> 3
   EXPECT_EQ(QuantizeValue(-1.25f, q), 7);  // -2.5 -> -3
@@ -73,8 +83,49 @@ TEST(QuantizeValue, RoundsHalfAwayAndClamps) {
   EXPECT_EQ(QuantizeValue(-6.f, q), 0);  // -12 + 10 -> clamp
   EXPECT_EQ(QuantizeValue(1e30f, q), 255);
   EXPECT_FLOAT_EQ(DequantizeValue(13, q), 1.5f);
-  EXPECT_EQ(QuantizeBias(0.75, 0.5), 2);  // 1.5 -> 2
-  EXPECT_EQ(QuantizeBias(-0.75, 0.5), -2);
+}
+
+TEST(QuantizeBias, MultipliesByTheFloat32InverseScale) {
+  EXPECT_EQ(QuantizeBias(0.75f, 0.5f), 2);  // 1.5 -> 2
+  EXPECT_EQ(QuantizeBias(-0.75f, 0.5f), -2);
+  // 0.1f = 0.100000001490116; 1 / 0.1f = 9.99999985 rounds to 10.0f in float32, so
+  // 0.25f * 10.0f = 2.5 -> 3, where the double quotient 0.25 / 0.1f = 2.49999996 -> 2.
+  EXPECT_EQ(QuantizeBias(0.25f, 0.1f), 3);
+  // Saturation to +-(2^31 - 1), both signs.
+  EXPECT_EQ(QuantizeBias(3e9f, 1.0f), kMax);
+  EXPECT_EQ(QuantizeBias(-3e9f, 1.0f), -kMax);
+  EXPECT_EQ(QuantizeBias(5.0f, 0.0f), 0);
+}
+
+TEST(BiasScale, IsTheFloat32Product) {
+  QParams a, b;
+  a.scale = b.scale = 0.1f;
+  // 0.1f * 0.1f = 0.0100000002980232... in exact arithmetic, 0x3c23d70b in float32.
+  const float s = BiasScale(a, b);
+  uint32_t bits;
+  std::memcpy(&bits, &s, 4);
+  EXPECT_EQ(bits, 0x3c23d70bu);
+}
+
+TEST(RequantMultiplier, FloatProductThenDoubleDivision) {
+  // s_in = s_w = 1 + 2^-12: the exact product 1 + 2^-11 + 2^-24 is a tie in float32
+  // (ulp 2^-23 at 1) and rounds to even, 1 + 2^-11. With s_out = 1 the multiplier is
+  // 1 + 2^-11 = 0.5 (1 + 2^-11) * 2^1 -> mantissa 2^30 + 2^19 = 1074266112, shift 1;
+  // the double product would give 2^30 + 2^19 + 2^6 = 1074266176.
+  QParams in, w, out;
+  in.scale = w.scale = 1.0f + 1.0f / 4096;
+  out.scale = 1.0f;
+  const double m = RequantMultiplier(in, w, out);
+  EXPECT_EQ(m, 1.0 + 1.0 / 2048);
+  int32_t q;
+  int shift;
+  QuantizeMultiplier(m, &q, &shift);
+  EXPECT_EQ(q, 1074266112);
+  EXPECT_EQ(shift, 1);
+  // The division is in double: 1 / 3 is not rounded to float32.
+  in.scale = w.scale = 1.0f;
+  out.scale = 3.0f;
+  EXPECT_EQ(RequantMultiplier(in, w, out), 1.0 / 3.0);
 }
 
 TEST(QuantizeMultiplier, MantissaAndShift) {
@@ -148,8 +199,10 @@ TEST(MultiplyByQuantizedMultiplier, MatchesRealMultiplication) {
   // M = 2: left shift by 2 then times 0.5.
   EXPECT_EQ(MultiplyByQuantizedMultiplier(3, 1 << 30, 2), 6);
   EXPECT_EQ(MultiplyByQuantizedMultiplier(-3, 1 << 30, 2), -6);
-  // The left shift saturates: 2^30 * 4 -> INT32_MAX, times 0.5.
-  EXPECT_EQ(MultiplyByQuantizedMultiplier(1 << 30, 1 << 30, 2), 1 << 30);
+  // The left shift is TFLite's plain int32 multiply, wrapping: 2^30 * 4 = 2^32 -> 0,
+  // and 3 * 2^29 * 2 = 3 * 2^30 -> -2^30, times 0.5 -> -2^29.
+  EXPECT_EQ(MultiplyByQuantizedMultiplier(1 << 30, 1 << 30, 2), 0);
+  EXPECT_EQ(MultiplyByQuantizedMultiplier(3 << 29, 1 << 30, 1), -(1 << 29));
 }
 
 TEST(PercentileRange, LinearInterpolationLikeNumpy) {

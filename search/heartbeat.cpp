@@ -1,0 +1,43 @@
+#include "search/heartbeat.h"
+
+#include <chrono>
+#include <exception>
+#include <string>
+
+namespace fnas::search {
+
+Heartbeat::Heartbeat(db::Store& store, Progress& progress, double period_s,
+                     std::function<void()> poll)
+    : store_(store), progress_(progress), period_s_(period_s), poll_(std::move(poll)) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+Heartbeat::~Heartbeat() { Stop(); }
+
+void Heartbeat::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Heartbeat::Loop() {
+  auto last = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return done_; })) {
+    progress_.Tick();
+    if (poll_) poll_();
+    const auto now = std::chrono::steady_clock::now();
+    if (std::chrono::duration<double>(now - last).count() < period_s_) continue;
+    last = now;
+    try {
+      store_.Heartbeat();
+    } catch (const std::exception& e) {
+      progress_.Message(std::string("warning: heartbeat failed: ") + e.what());
+    }
+  }
+}
+
+}  // namespace fnas::search

@@ -1,0 +1,118 @@
+#include "search/scheduler.h"
+
+#include <tbb/global_control.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include <chrono>
+
+namespace fnas::search {
+
+Scheduler::Scheduler(db::Store& store, const Strategy& strategy, std::vector<WorkItem> items)
+    : store_(store), strategy_(strategy), queue_(items.begin(), items.end()) {}
+
+bool Scheduler::Next(const Hooks& hooks, WorkItem& item) {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    if (failed_ || (hooks.stopping && hooks.stopping())) return false;
+    if (!queue_.empty()) {
+      item = std::move(queue_.front());
+      queue_.pop_front();
+      ++running_;
+      return true;
+    }
+    const long seen = evidence_;
+    std::vector<db::CandidateRow> rows = strategy_.Propose(store_);
+    if (!rows.empty()) {
+      rows = store_.AddCandidates(rows);
+      appended_ += static_cast<int>(rows.size());
+      for (const auto& row : rows) queue_.push_back({row, 0, 0});
+      if (hooks.added) hooks.added(rows);
+      cv_.notify_all();
+      continue;
+    }
+    if (running_ == 0) {
+      cv_.notify_all();  // the others see the same: the search is over
+      return false;
+    }
+    // Wait for new evidence (or a stop, polled).
+    cv_.wait_for(lock, std::chrono::milliseconds(250),
+                 [&] { return evidence_ != seen || !queue_.empty() || failed_; });
+  }
+}
+
+void Scheduler::Done() {
+  std::lock_guard<std::mutex> lock(mu_);
+  --running_;
+  ++evidence_;
+  cv_.notify_all();
+}
+
+void Scheduler::Notify() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++evidence_;
+  cv_.notify_all();
+}
+
+int Scheduler::not_started() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(queue_.size());
+}
+
+int Scheduler::appended() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return appended_;
+}
+
+void Scheduler::Run(int workers, const Hooks& hooks) {
+  std::mutex error_mu;
+  std::exception_ptr error;
+  auto fail = [&](std::exception_ptr e) {
+    {
+      std::lock_guard<std::mutex> lock(error_mu);
+      if (!error) error = e;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    failed_ = true;
+    cv_.notify_all();
+  };
+  try {
+    // Enough TBB threads for `workers` concurrent trials even on fewer cores.
+    tbb::global_control parallelism(
+        tbb::global_control::max_allowed_parallelism,
+        std::max<size_t>(
+            static_cast<size_t>(workers),
+            tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism)));
+    tbb::task_arena arena(workers);
+    arena.execute([&] {
+      tbb::parallel_for(
+          0, workers, 1,
+          [&](int slot) {
+            // Isolated: a thread waiting inside a trial never picks up another trial.
+            tbb::this_task_arena::isolate([&] {
+              WorkItem item;
+              while (true) {
+                try {
+                  if (!Next(hooks, item)) break;
+                } catch (...) {
+                  fail(std::current_exception());
+                  break;
+                }
+                try {
+                  hooks.run(item, slot);
+                } catch (...) {
+                  fail(std::current_exception());
+                }
+                Done();
+              }
+            });
+          },
+          tbb::simple_partitioner());
+    });
+  } catch (...) {
+    fail(std::current_exception());
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace fnas::search

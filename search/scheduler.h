@@ -1,0 +1,68 @@
+// The scheduling loop of a search: `workers` slots on a oneTBB arena, each
+// taking the next item to run, until nothing is left and the strategy
+// proposes nothing more, or a stop is requested.
+//
+// When a slot is free and no item is left, the scheduler asks the strategy
+// (Strategy::Propose) and appends what it proposes to the store before
+// handing it out; when the strategy proposes nothing while trials still run,
+// the slot waits for new evidence (Notify: an epoch recorded, a trial ended)
+// and asks again. So workers stay busy as long as the strategy has work.
+//
+// The store and the strategy are borrowed and must outlive Run. Run is called
+// once, from one thread; Notify from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "db/store.h"
+#include "search/strategy.h"
+#include "search/work_left.h"
+
+namespace fnas::search {
+
+class Scheduler {
+ public:
+  // `items`: what is left to run (WorkLeft::items), handed out in order.
+  Scheduler(db::Store& store, const Strategy& strategy, std::vector<WorkItem> items);
+
+  struct Hooks {
+    // Runs one item on worker `slot` (0 .. workers-1). An exception stops the
+    // search: no item is handed out any more, and Run rethrows the first one
+    // once every slot has returned.
+    std::function<void(const WorkItem& item, int slot)> run;
+    // Polled; once true, no item is handed out.
+    std::function<bool()> stopping;
+    // Candidates the strategy appended (already in the store), under the
+    // scheduler's lock. May be empty.
+    std::function<void(const std::vector<db::CandidateRow>& rows)> added;
+  };
+  void Run(int workers, const Hooks& hooks);
+
+  // New evidence for the strategy: wakes the slots waiting for it.
+  void Notify();
+
+  int not_started() const;  // items still queued when Run returned
+  int appended() const;     // candidates the strategy appended during Run
+
+ private:
+  // The next item for a slot, or false when the search is over (or stopping).
+  bool Next(const Hooks& hooks, WorkItem& item);
+  void Done();  // an item handed out by Next has returned
+
+  db::Store& store_;
+  const Strategy& strategy_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<WorkItem> queue_;
+  int running_ = 0;
+  int appended_ = 0;
+  bool failed_ = false;
+  long evidence_ = 0;  // bumped by Notify
+};
+
+}  // namespace fnas::search
