@@ -141,6 +141,16 @@ void AddTrialPoints(Plot& plot, const StudyData& data, const std::set<int64_t>& 
   }
 }
 
+// A study of a few trials: every point named beside it.
+template <typename Value>
+void LabelFewTrials(Plot& plot, const StudyData& data, Value value) {
+  if (data.trials.size() > 12) return;
+  for (const auto& t : data.trials) {
+    plot.AddLabel(MillionMacs(t.row.macs_conv), t.shown ? value(t.shown->metrics) : kNaN,
+                  t.row.candidate_name);
+  }
+}
+
 std::string Caption(const std::string& text) { return "<p class=\"cap\">" + text + "</p>"; }
 
 // Figures in a responsive grid, each also kept for --svg-dir.
@@ -291,14 +301,9 @@ Section ParetoSection(const StudyData& data) {
       return 100 * (q8 ? m.acc_q : m.acc_fp32);
     });
     AddStateLegend(plot, data, true, FrontLegend::kLine);
-    if (data.trials.size() <= 12) {  // few trials: name every point
-      for (const auto& t : data.trials) {
-        plot.AddLabel(
-            MillionMacs(t.row.macs_conv),
-            t.shown ? 100 * (q8 ? t.shown->metrics.acc_q : t.shown->metrics.acc_fp32) : kNaN,
-            t.row.candidate_name);
-      }
-    }
+    LabelFewTrials(plot, data, [q8](const evaluators::QuantMetrics& m) {
+      return 100 * (q8 ? m.acc_q : m.acc_fp32);
+    });
     plot.SetEmptyNote("no trial yet");
     plots.push_back(std::move(plot));
   }
@@ -544,6 +549,48 @@ Section LayerwiseSection(const StudyData& data) {
     plot.SetEmptyNote("no layerwise statistics for these trials yet");
     plots.push_back(std::move(plot));
   }
+  // How they evolve during training (thesis section 4.6): per recorded
+  // validation epoch, the worst op's SQNR and the widest BN-folded range.
+  struct EpochSpec {
+    std::string id, title, label;
+    Scale scale;
+    bool take_min;
+    double (*value)(const LS&);
+  };
+  const EpochSpec epoch_specs[] = {
+      {"layer-epochs-sqnr", "Worst op's SQNR over training", "min over ops of SQNR (dB)",
+       Scale::kLinear, true, [](const LS& s) { return s.sqnr_db; }},
+      {"layer-epochs-folded", "Widest BN-folded weight range over training",
+       "max over ops of max − min (log scale)", Scale::kLog, false,
+       [](const LS& s) { return s.folded.range; }}};
+  for (const auto& spec : epoch_specs) {
+    Axis x{"epoch (recorded, validation split)"};
+    x.integer = true;
+    Plot plot(spec.id, spec.title, x, Axis{spec.label, spec.scale});
+    for (size_t i = 0; i < trials.size(); ++i) {
+      std::map<int, double> by_epoch;
+      for (const auto& r : trials[i]->layers) {
+        if (r.split != "validation") continue;
+        const double v = spec.value(r.stats);
+        auto [it, fresh] = by_epoch.emplace(r.epoch, v);
+        if (!fresh) it->second = spec.take_min ? std::min(it->second, v) : std::max(it->second, v);
+      }
+      Mark m{PaletteColor(i), PaletteShape(i), false, 3.4};
+      m.width = 1.4;
+      std::vector<std::pair<double, double>> line;
+      for (const auto& [epoch, v] : by_epoch) {
+        line.push_back({static_cast<double>(epoch), v});
+        plot.AddPoint(
+            epoch, v, m,
+            trials[i]->row.candidate_name + ", epoch " + std::to_string(epoch) + ": " + Num(v, 4),
+            "lw");
+      }
+      plot.AddLine(line, m, trials[i]->row.candidate_name);
+      plot.AddLegend(trials[i]->row.candidate_name, m, Plot::LegendKind::kBoth);
+    }
+    plot.SetEmptyNote("no recorded validation epoch for these trials yet");
+    plots.push_back(std::move(plot));
+  }
   std::string which;
   if (data.layerwise_chosen) {
     which = "the trials chosen with <code>--trials</code>";
@@ -565,7 +612,8 @@ Section LayerwiseSection(const StudyData& data) {
       ": per quantized op, the dynamic range (max − min) and the average channel precision "
       "(mean over output channels of the channel's range over the tensor's range; 1 = every "
       "channel uses the whole quantization grid) of the weights as trained, the BN-folded "
-      "weights and the percentile-clipped activations, and the SQNR of the op's output.");
+      "weights and the percentile-clipped activations, and the SQNR of the op's output; then how "
+      "the worst op's SQNR and the widest BN-folded range evolve over the recorded epochs.");
   if (!src.empty())
     sec.html += HtmlTable({"candidate", "factorization", "conv MMACs", "statistics of"}, src);
   std::vector<const Plot*> ptrs;
@@ -743,6 +791,7 @@ Section PathsSection(const StudyData& data) {
       plot, data, Ids(Front(data, true)),
       [](const evaluators::QuantMetrics& m) { return 100 * m.acc_q; }, "quint8 accuracy %");
   AddStateLegend(plot, data, true, FrontLegend::kMarker);
+  LabelFewTrials(plot, data, [](const evaluators::QuantMetrics& m) { return 100 * m.acc_q; });
   if (arrows)
     plot.AddLegend("parent → child", {"#555555", Shape::kCircle, false, 3},
                    Plot::LegendKind::kLine);

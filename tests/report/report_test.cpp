@@ -35,6 +35,18 @@ std::string SvgById(const std::string& html, const std::string& id) {
   return html.substr(begin, html.find("</svg>", begin) - begin);
 }
 
+// stdout of a shell command.
+std::string RunShell(const std::string& cmd) {
+  std::string out;
+  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
+  if (!pipe) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  pclose(pipe);
+  return out;
+}
+
 class ReportTest : public fnas::testing::TempDirTest {
  protected:
   void SetUp() override {
@@ -81,6 +93,8 @@ TEST_F(ReportTest, EverySectionIsThereWithOnePointPerTrialInEachScatterPlot) {
   EXPECT_EQ(Count(curve, "class=\"decision prune\""), 5);
   EXPECT_EQ(Count(curve, "class=\"decision continue\""), 13);
   EXPECT_NE(curve.find(">rung 2</text>"), std::string::npos);
+  // The synthetic study has a RUNNING trial: the header says this is a snapshot.
+  EXPECT_NE(report.html.find("the study is running: a snapshot"), std::string::npos);
   // Self-contained: no script, no external reference.
   EXPECT_EQ(report.html.find("<script"), std::string::npos);
   EXPECT_EQ(Count(report.html, "http://"), Count(report.html, "http://www.w3.org/2000/svg"));
@@ -114,7 +128,7 @@ TEST_F(ReportTest, LayerwiseFiguresShowTheFrontOrTheChosenTrials) {
   const StudyData chosen = LoadStudyData(db_, options);
   ASSERT_EQ(chosen.layerwise.size(), 3u);
   const Section s = LayerwiseSection(chosen);
-  EXPECT_EQ(s.figures.size(), 7u);
+  EXPECT_EQ(s.figures.size(), 9u);
   // regular has 11 quantized ops (stem, 8 convs, 3 dense); every trial is in the legend.
   const std::string sqnr = s.figures[3].svg;
   EXPECT_EQ(s.figures[3].id, "layer-sqnr");
@@ -150,7 +164,7 @@ TEST_F(ReportTest, CommandWritesThePageAndEveryFigureAsStandaloneSvg) {
   const std::string svgs = (dir_ / "svg").string();
   const auto r = RunCli("report " + db_ + " --out " + out + " --svg-dir " + svgs);
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("wrote " + out + " (20 trials, 17 figures"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("wrote " + out + " (20 trials, 19 figures"), std::string::npos) << r.out;
   std::ifstream in(out);
   std::stringstream html;
   html << in.rdbuf();
@@ -164,7 +178,14 @@ TEST_F(ReportTest, CommandWritesThePageAndEveryFigureAsStandaloneSvg) {
     EXPECT_EQ(text.str().rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=", 0), 0u)
         << e.path();
   }
-  EXPECT_EQ(files, 17);
+  EXPECT_EQ(files, 19);
+  // Well-formed XML, by an independent parser (Python's ElementTree).
+  const auto xml = RunShell(
+      "python3 -c \"import glob, sys, xml.etree.ElementTree as ET; "
+      "[ET.parse(f) for f in glob.glob(sys.argv[1] + '/*.svg')]; "
+      "print('parsed', len(glob.glob(sys.argv[1] + '/*.svg')))\" " +
+      svgs);
+  EXPECT_EQ(xml, "parsed 19\n");
   EXPECT_TRUE(fs::exists(fs::path(svgs) / "pareto-quint8.svg"));
   // Default output: the database's name with .html.
   ASSERT_EQ(RunCli("report " + db_).code, 0);
