@@ -60,7 +60,7 @@ name: slow
 seed: 1
 model: {input: [1, 28, 28], width: 0.25, classes: 4, dense: [32]}
 space: {paths: [regular]}
-data: {dataset: synthetic, synthetic_train: 6000, synthetic_test: 30, validation: 40}
+data: {dataset: synthetic, synthetic_train: 2000, synthetic_test: 30, validation: 40}
 training: {epochs: 50, batch_size: 32}
 storage: {checkpoints: )" + dir_ + "/slow.ckpt}\n");
   }
