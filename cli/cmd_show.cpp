@@ -1,5 +1,6 @@
 // factorize-nas show DB TRIAL: one trial: its candidate's per-layer
-// configuration, its metrics, per-epoch records and layerwise statistics.
+// configuration, its metrics, per-epoch records, rung results, pruning
+// decisions with their evidence and layerwise statistics.
 #include <iostream>
 #include <map>
 #include <vector>
@@ -129,11 +130,38 @@ Command MakeShowCommand(CLI::App& root) {
                         Metric(s.activations.range), Metric(s.activations.channel_precision),
                         Metric(s.sqnr_db)});
         }
+        // Its rung results and every pruning decision with the full evidence.
+        Table rungs({"epoch", "arrival", "macs_conv", "val_acc_fp32", "val_acc_quint8",
+                     "val_rel_decrease", "val_qmse", "val_qce"});
+        for (const auto& r : store.RungResults()) {
+          if (r.trial_id != t.id) continue;
+          rungs.AddRow({static_cast<int64_t>(r.epoch), r.seq, r.macs_conv,
+                        Metric(r.validation.acc_fp32), Metric(r.validation.acc_q),
+                        Metric(r.validation.rel_decrease), Metric(r.validation.qmse),
+                        Metric(r.validation.qce)});
+        }
+        Table pruning({"epoch", "decision", "rule", "reason", "evidence"});
+        for (const auto& d : store.PruneDecisions(t.id)) {
+          pruning.AddRow(
+              {static_cast<int64_t>(d.rung_epoch), d.decision, d.rule, d.reason, d.evidence});
+        }
+        // quint8 metrics under every recorded calibration method.
+        Table methods(
+            {"split", "epoch", "method", "primary", "acc_quint8", "rel_decrease", "qmse", "qce"});
+        for (const auto& m : store.QuantMethods(t.id)) {
+          const auto& q = m.metrics.metrics;
+          methods.AddRow({m.split, static_cast<int64_t>(m.epoch), m.metrics.method,
+                          std::string(m.primary ? "yes" : ""), Metric(q.acc_q),
+                          Metric(q.rel_decrease), Metric(q.qmse), Metric(q.qce)});
+        }
         PrintSections(std::cout,
                       {{"=trial", trial},
                        {"layers", layers},
                        {"path", path},
                        {"epochs", epochs},
+                       {"rungs", rungs},
+                       {"pruning decisions", pruning},
+                       {"calibration methods", methods},
                        {"layerwise", stats}},
                       format);
         return 0;

@@ -1,5 +1,7 @@
 // factorize-nas trials DB [--state S]: every trial with its metrics.
+#include <algorithm>
 #include <iostream>
+#include <map>
 
 #include "cli/command.h"
 #include "cli/query.h"
@@ -26,17 +28,53 @@ Command MakeTrialsCommand(CLI::App& root) {
             std::optional<db::TrialState> only;
             if (!args->state.empty()) only = db::ParseTrialState(args->state);
             db::Store store(args->db, db::Store::Mode::kReadWrite);
-            Table table({"trial", "candidate", "factorization", "mmacs_conv", "state", "epochs",
-                         "acc_fp32", "acc_quint8", "rel_decrease", "qmse", "qce", "seconds",
-                         "attempts", "reason"});
-            for (const auto& t : store.Trials()) {
+            const std::vector<db::TrialRow> trials = store.Trials();
+            // The test metrics of every other recorded calibration method
+            // (quantization.record_methods), one column pair per method.
+            std::vector<std::string> others;
+            std::map<int64_t, std::map<std::string, evaluators::QuantMetrics>> by_trial;
+            for (const auto& t : trials) {
+              for (const auto& m : store.QuantMethods(t.id)) {
+                if (m.split != "test" || m.primary) continue;
+                const std::string& name = m.metrics.method;
+                if (std::find(others.begin(), others.end(), name) == others.end()) {
+                  others.push_back(name);
+                }
+                by_trial[t.id][name] = m.metrics.metrics;
+              }
+            }
+            std::vector<std::string> columns = {
+                "trial",  "candidate", "factorization", "mmacs_conv",   "state",
+                "epochs", "acc_fp32",  "acc_quint8",    "rel_decrease", "qmse",
+                "qce",    "seconds",   "attempts",      "reason"};
+            for (const auto& name : others) {
+              columns.push_back("acc_quint8_" + name);
+              columns.push_back("qmse_" + name);
+            }
+            Table table(columns);
+            for (const auto& t : trials) {
               if (only && t.state != *only) continue;
-              table.AddRow(
-                  {t.id, t.candidate_name, t.candidate_key, static_cast<double>(t.macs_conv) / 1e6,
-                   std::string(db::TrialStateName(t.state)), static_cast<int64_t>(t.epochs_done),
-                   Metric(t.test.acc_fp32), Metric(t.test.acc_q), Metric(t.test.rel_decrease),
-                   Metric(t.test.qmse), Metric(t.test.qce), t.seconds,
-                   static_cast<int64_t>(t.attempts), t.reason});
+              std::vector<Table::Cell> row = {t.id,
+                                              t.candidate_name,
+                                              t.candidate_key,
+                                              static_cast<double>(t.macs_conv) / 1e6,
+                                              std::string(db::TrialStateName(t.state)),
+                                              static_cast<int64_t>(t.epochs_done),
+                                              Metric(t.test.acc_fp32),
+                                              Metric(t.test.acc_q),
+                                              Metric(t.test.rel_decrease),
+                                              Metric(t.test.qmse),
+                                              Metric(t.test.qce),
+                                              t.seconds,
+                                              static_cast<int64_t>(t.attempts),
+                                              t.reason};
+              for (const auto& name : others) {
+                const auto& mine = by_trial[t.id];
+                const auto it = mine.find(name);
+                row.push_back(it == mine.end() ? Table::Cell() : Metric(it->second.acc_q));
+                row.push_back(it == mine.end() ? Table::Cell() : Metric(it->second.qmse));
+              }
+              table.AddRow(row);
             }
             table.Print(std::cout, format);
             return 0;

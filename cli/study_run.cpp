@@ -44,15 +44,16 @@ int RunStudy(std::shared_ptr<const Config> config, db::Store& store, search::Eva
 
   const std::string resume = "factorize-nas resume " + ShellQuote(store.path());
   if (s.stopped) {
-    std::cout << "interrupted: " << s.completed << " trial(s) completed, " << s.failed
-              << " failed, " << s.interrupted << " interrupted, " << s.not_started
+    std::cout << "interrupted: " << s.completed << " trial(s) completed, " << s.pruned
+              << " pruned, " << s.failed << " failed, " << s.interrupted << " interrupted, " << s.not_started
               << " not started in this run\n"
               << "continue with: " << resume << "\n";
     return kExitInterrupted;
   }
   if (!quiet) {
     std::cout << "done: " << s.total << " trials (" << s.skipped << " finished before, "
-              << s.completed << " completed, " << s.failed << " failed); front of "
+              << s.completed << " completed, " << s.pruned << " pruned, " << s.failed
+              << " failed); front of "
               << s.front.size() << " trial(s)\n"
               << "show it with: factorize-nas front " << ShellQuote(store.path()) << "\n";
   }

@@ -90,6 +90,12 @@ class Node {
     for (size_t i = 0; i < size(); ++i) out.push_back(Item(i).Int());
     return out;
   }
+  std::vector<std::string> StringList() const {
+    if (!node_.IsSequence()) Fail("expected a list of strings");
+    std::vector<std::string> out;
+    for (size_t i = 0; i < size(); ++i) out.push_back(Item(i).String());
+    return out;
+  }
   std::vector<double> NumberList() const {
     if (!node_.IsSequence()) Fail("expected a list of numbers");
     std::vector<double> out;
@@ -128,6 +134,8 @@ class Node {
     for (const auto& n : choices) list += (list.empty() ? "" : ", ") + n;
     c.Fail("expected one of " + list);
   }
+
+  static std::string FormatNumber(double v) { return Num(v); }
 
  private:
   std::string Join(const std::string& k) const { return key_.empty() ? k : key_ + "." + k; }
@@ -331,16 +339,39 @@ void ParseTraining(const Node& n, Config& c) {
 }
 
 void ParseQuantization(const Node& n, Config& c) {
-  n.ExpectMap({"calibration_samples", "percentile", "mode", "eval_batch"});
+  n.ExpectMap({"preset", "calibration", "calibration_samples", "percentile", "record_methods",
+               "mode", "eval_batch", "sqnr_samples", "fake_agreement"});
   evaluators::QuantOptions& q = c.quantization;
+  std::string preset;
+  n.GetChoice("preset", preset, {"paper"});
+  if (preset == "paper") {  // FactorizeNet's setting; the keys below override it
+    q.calibration = "percentile";
+    q.percentile = 1.0;
+    q.calibration_samples = 1024;
+  }
+  // The methods of evaluators/quant/calibration.h.
+  const std::set<std::string> methods = {"minmax", "percentile", "mse", "entropy"};
+  n.GetChoice("calibration", q.calibration, methods);
   n.Get("calibration_samples", q.calibration_samples, 1, 10000000);
   n.Get("percentile", q.percentile, 0.0, 49.0);
+  if (n.Has("record_methods")) {
+    const Node r = n.Child("record_methods");
+    q.record_methods = r.IsScalar() ? std::vector<std::string>{r.String()} : r.StringList();
+    for (size_t i = 0; i < q.record_methods.size(); ++i) {
+      if (!methods.count(q.record_methods[i])) {
+        (r.IsScalar() ? r : r.Item(i)).Fail("expected one of entropy, minmax, mse, percentile");
+      }
+    }
+  }
   n.GetChoice("mode", q.mode, {"integer", "fake"});
   n.Get("eval_batch", q.eval_batch, 1, 1 << 20);
+  n.Get("sqnr_samples", q.sqnr_samples, 0, 100000000);
+  n.Get("fake_agreement", q.fake_agreement);
 }
 
 void ParseProgressive(const Node& n, search::ProgressiveOptions& p) {
-  n.ExpectMap({"unit", "expand_epoch", "max_trials", "max_epochs"});
+  n.ExpectMap({"unit", "expand_epoch", "max_trials", "max_epochs", "per_step"});
+  n.Get("per_step", p.per_step, 0, 1000000);
   n.GetChoice("unit", p.unit, {"layer", "stage"});
   n.Get("expand_epoch", p.expand_epoch, 0.0, 100000.0);
   if (n.Has("expand_epoch")) {
@@ -377,6 +408,47 @@ void ParseSearch(const Node& n, Config& c) {
   }
 }
 
+void ParsePruning(const Node& n, search::PruningOptions& p) {
+  n.ExpectMap({"pruner", "rungs", "eta", "min_peers", "margin", "max_rel_decrease",
+               "qmse_worst_fraction", "evaluation", "calibration_samples"});
+  n.GetChoice("pruner", p.pruner, {"none", "quant-aware", "moasha", "asha", "median"});
+  if (n.Has("rungs")) {
+    Node r = n.Child("rungs");
+    p.rungs = r.NumberList();
+    for (size_t i = 0; i < p.rungs.size(); ++i) {
+      const double v = p.rungs[i];
+      if (v <= 0) r.Fail("rungs must be > 0 (an epoch, or a fraction < 1 of the epochs)");
+      if (v >= 1 && v != std::floor(v)) r.Fail("a rung >= 1 is an epoch and must be an integer");
+      if (i && v <= p.rungs[i - 1]) r.Fail("rungs must increase");
+    }
+  }
+  n.Get("eta", p.eta, 1.0, 1000.0);
+  if (p.eta <= 1 && n.Has("eta")) n.Child("eta").Fail("must be > 1");
+  n.Get("min_peers", p.min_peers, 0, 1000000);
+  n.Get("margin", p.margin, 0.0, 1.0);
+  n.Get("max_rel_decrease", p.max_rel_decrease, 0.0, 100.0);
+  n.Get("qmse_worst_fraction", p.qmse_worst_fraction, 0.0, 1.0);
+  n.GetChoice("evaluation", p.evaluation, {"integer", "fake"});
+  n.Get("calibration_samples", p.calibration_samples, 1, 10000000);
+}
+
+// Whole-config checks of the pruning section: rungs before the last epoch.
+void CheckPruning(const Node& n, const Config& c) {
+  const search::PruningOptions& p = c.pruning;
+  const int epochs = c.training.epochs;
+  if (p.pruner != "none" && p.rungs.empty()) {
+    n.Child("pruner").Fail("needs pruning.rungs (the epochs at which trials are judged)");
+  }
+  for (double r : p.rungs) {
+    const long e = r < 1.0 ? std::max(1L, std::lround(r * epochs)) : std::lround(r);
+    if (e >= epochs) {
+      n.Child("rungs").Fail("rung " + Node::FormatNumber(r) + " is epoch " + std::to_string(e) +
+                            ", not before the last epoch " + std::to_string(epochs) +
+                            " (training.epochs)");
+    }
+  }
+}
+
 void ParseExecution(const Node& n, Config& c) {
   n.ExpectMap({"device", "workers", "threads_per_worker", "deterministic"});
   search::ExecutionOptions& e = c.execution;
@@ -395,12 +467,9 @@ void ParseStorage(const Node& n, Config& c) {
   n.Get("checkpoints", c.storage.checkpoints);
 }
 
-}  // namespace
-
-Config ParseConfig(const std::string& yaml_text, const std::string& source) {
-  Config c;
-  c.source = source;
-  c.yaml_text = yaml_text;
+// The document's top-level mapping; ConfigError naming file:line otherwise.
+YAML::Node LoadMapping(const std::string& yaml_text, const std::string& source,
+                       const char* expected) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -408,10 +477,20 @@ Config ParseConfig(const std::string& yaml_text, const std::string& source) {
     throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) +
                       ": not valid YAML: " + e.msg);
   }
-  if (!root.IsMap()) throw ConfigError(source + ": expected a YAML mapping at the top level");
+  if (!root.IsMap()) throw ConfigError(source + ": expected " + expected);
+  return root;
+}
+
+}  // namespace
+
+Config ParseConfig(const std::string& yaml_text, const std::string& source) {
+  Config c;
+  c.source = source;
+  c.yaml_text = yaml_text;
+  const YAML::Node root = LoadMapping(yaml_text, source, "a YAML mapping at the top level");
   Node top(root, "", &c.source);
   top.ExpectMap({"name", "seed", "model", "space", "data", "training", "quantization", "search",
-                 "execution", "storage"});
+                 "execution", "storage", "pruning"});
   if (!top.Has("name")) throw ConfigError(source + ": missing key 'name' (the study's name)");
   {
     Node name = top.Child("name");
@@ -450,6 +529,10 @@ Config ParseConfig(const std::string& yaml_text, const std::string& source) {
   if (top.Has("quantization")) ParseQuantization(top.Child("quantization"), c);
   if (top.Has("execution")) ParseExecution(top.Child("execution"), c);
   if (top.Has("storage")) ParseStorage(top.Child("storage"), c);
+  if (top.Has("pruning")) {
+    ParsePruning(top.Child("pruning"), c.pruning);
+    CheckPruning(top.Child("pruning"), c);
+  }
 
   if (progressive) {
     const search::ProgressiveOptions& p = c.search.progressive;
@@ -482,6 +565,20 @@ Config ParseConfig(const std::string& yaml_text, const std::string& source) {
     throw;
   }
   return c;
+}
+
+search::PruningOptions ParsePruningOptions(const std::string& yaml_text,
+                                           const std::string& source) {
+  const YAML::Node root =
+      LoadMapping(yaml_text, source, "a YAML mapping (the pruning options)");
+  search::PruningOptions p;
+  if (root["pruning"]) {
+    Node top(root, "", &source);
+    ParsePruning(top.Child("pruning"), p);
+  } else {
+    ParsePruning(Node(root, "pruning", &source), p);
+  }
+  return p;
 }
 
 Config LoadConfig(const std::string& path) {

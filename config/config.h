@@ -25,6 +25,7 @@ struct Config {
   search::SearchOptions search;
   search::ExecutionOptions execution;
   search::StorageOptions storage;
+  search::PruningOptions pruning;
 
   std::string source;     // the file it came from ("<string>" if parsed from text)
   std::string yaml_text;  // the exact text, kept so a study can be resumed from its store
@@ -41,6 +42,12 @@ struct Config {
 // Parses and validates; throws ConfigError whose message names the key, the
 // value and file:line.
 Config ParseConfig(const std::string& yaml_text, const std::string& source = "<string>");
+// The pruning options of a `pruning:` mapping given alone (replay --pruning):
+// `yaml_text` is either a document with a top-level `pruning` key (a study
+// config) or the mapping itself; errors name key, value and file:line.
+// Rungs may be left out (replay then uses the study's recorded rungs).
+search::PruningOptions ParsePruningOptions(const std::string& yaml_text,
+                                           const std::string& source = "<string>");
 // Reads the file (ConfigError if it cannot be read) and parses it.
 Config LoadConfig(const std::string& path);
 

@@ -106,6 +106,43 @@ CREATE TABLE prune_decisions (
   decided_at TEXT NOT NULL
 );
 )sql",
+    // 3: quint8 metrics under every recorded calibration method.
+    R"sql(
+CREATE TABLE quant_methods (
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  split TEXT NOT NULL CHECK (split IN ('validation', 'test')),
+  epoch INTEGER NOT NULL,
+  method TEXT NOT NULL,
+  is_primary INTEGER NOT NULL,
+  images INTEGER, acc_fp32 REAL, acc_quint8 REAL, rel_decrease REAL, qmse REAL, qce REAL,
+  PRIMARY KEY (trial_id, split, epoch, method)
+);
+)sql",
+    // 4: rung results (in order of arrival) and the rule of each pruning decision.
+    R"sql(
+CREATE TABLE rung_results (
+  id INTEGER PRIMARY KEY,
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  epoch INTEGER NOT NULL,
+  macs_conv INTEGER NOT NULL,
+  val_images INTEGER,
+  acc_fp32 REAL,
+  acc_quint8 REAL,
+  rel_decrease REAL,
+  qmse REAL,
+  qce REAL,
+  recorded_at TEXT NOT NULL,
+  UNIQUE (trial_id, epoch)
+);
+CREATE INDEX rung_results_epoch ON rung_results (epoch, id);
+ALTER TABLE prune_decisions ADD COLUMN rule TEXT NOT NULL DEFAULT '';
+)sql",
+    // 5: where a candidate came from (a strategy appends candidates while a study runs).
+    R"sql(
+ALTER TABLE candidates ADD COLUMN parent_id INTEGER REFERENCES candidates(id);
+ALTER TABLE candidates ADD COLUMN step INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE candidates ADD COLUMN move TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kVersion,
               "one migration per schema version: bump schema::kVersion in db/schema.h");
@@ -162,7 +199,8 @@ std::string DerivedObjects() {
       << "CREATE TRIGGER " << name << " BEFORE " << op << " ON trials WHEN OLD.state IN "
       << kFinished << raise;
   }
-  for (const char* table : {"epochs", "layer_stats", "checkpoints", "prune_decisions"}) {
+  for (const char* table : {"epochs", "layer_stats", "checkpoints", "prune_decisions",
+                            "quant_methods", "rung_results"}) {
     for (const char* op : {"INSERT", "UPDATE", "DELETE"}) {
       const std::string row = op[0] == 'I' ? "NEW" : "OLD";
       std::string name = std::string(table) + "_finished_no_" + op;

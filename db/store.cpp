@@ -81,6 +81,41 @@ void RequireRunning(const TrialRow& t, const std::string& path, const char* what
   }
 }
 
+// Inserts candidates at positions first_position, first_position + 1, ...;
+// returns them with their ids and positions.
+std::vector<CandidateRow> InsertCandidates(SQLite::Database& db,
+                                           const std::vector<CandidateRow>& candidates,
+                                           int first_position) {
+  SQLite::Statement ins(db,
+                        "INSERT INTO candidates (position, key, name, f, macs_conv, macs_dense, "
+                        "params, parent_id, step, move) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  std::vector<CandidateRow> out;
+  int position = first_position;
+  for (const auto& c : candidates) {
+    ins.reset();
+    ins.bind(1, position);
+    ins.bind(2, c.candidate.key);
+    ins.bind(3, c.candidate.name);
+    ins.bind(4, FText(c.candidate.f));
+    ins.bind(5, c.macs_conv);
+    ins.bind(6, c.macs_dense);
+    ins.bind(7, c.params);
+    if (c.parent_id) {
+      ins.bind(8, c.parent_id);
+    } else {
+      ins.bind(8);
+    }
+    ins.bind(9, c.step);
+    ins.bind(10, c.move);
+    ins.exec();
+    CandidateRow row = c;
+    row.id = db.getLastInsertRowid();
+    row.position = position++;
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
 }  // namespace
 
 // --- The access patterns every method goes through ---
@@ -304,21 +339,7 @@ void Store::CreateStudy(const StudyRow& study, const std::vector<CandidateRow>& 
     st.bind(8, now);
     st.bind(9, kSchemaVersion);
     st.exec();
-    SQLite::Statement ins(*db_,
-                          "INSERT INTO candidates (position, key, name, f, macs_conv, macs_dense, "
-                          "params) VALUES (?, ?, ?, ?, ?, ?, ?)");
-    int position = 0;
-    for (const auto& c : candidates) {
-      ins.reset();
-      ins.bind(1, position++);
-      ins.bind(2, c.candidate.key);
-      ins.bind(3, c.candidate.name);
-      ins.bind(4, FText(c.candidate.f));
-      ins.bind(5, c.macs_conv);
-      ins.bind(6, c.macs_dense);
-      ins.bind(7, c.params);
-      ins.exec();
-    }
+    InsertCandidates(*db_, candidates, 0);
   });
 }
 
@@ -409,50 +430,31 @@ void Store::ReleaseOwnership() {
 }
 
 std::vector<CandidateRow> Store::AddCandidates(const std::vector<CandidateRow>& candidates) {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
-    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-    int position = db_->execAndGet("SELECT coalesce(max(position) + 1, 0) FROM candidates").getInt();
+  return Write([&] {
     SQLite::Statement known(*db_, "SELECT id FROM candidates WHERE key = ?");
-    SQLite::Statement ins(*db_,
-                          "INSERT INTO candidates (position, key, name, f, macs_conv, macs_dense, "
-                          "params) VALUES (?, ?, ?, ?, ?, ?, ?)");
-    std::vector<CandidateRow> out;
     for (const auto& c : candidates) {
       known.reset();
       known.bind(1, c.candidate.key);
       if (known.executeStep()) {
-        throw StoreError(path_ + ": candidate " + c.candidate.key + " is already in the study (id " +
+        throw StoreError(path_ + ": candidate " + c.candidate.key +
+                         " is already in the study (id " +
                          std::to_string(known.getColumn(0).getInt64()) + ")");
       }
-      ins.reset();
-      ins.bind(1, position);
-      ins.bind(2, c.candidate.key);
-      ins.bind(3, c.candidate.name);
-      ins.bind(4, FText(c.candidate.f));
-      ins.bind(5, c.macs_conv);
-      ins.bind(6, c.macs_dense);
-      ins.bind(7, c.params);
-      ins.exec();
-      CandidateRow row = c;
-      row.id = db_->getLastInsertRowid();
-      row.position = position++;
-      out.push_back(std::move(row));
     }
+    const int position =
+        db_->execAndGet("SELECT coalesce(max(position) + 1, 0) FROM candidates").getInt();
+    std::vector<CandidateRow> out = InsertCandidates(*db_, candidates, position);
     Touch();
-    tx.commit();
     return out;
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
-  }
+  });
 }
 
 std::vector<CandidateRow> Store::Candidates() const {
   return Locked([&] {
     std::vector<CandidateRow> out;
     SQLite::Statement st(*db_,
-                         "SELECT id, position, key, name, f, macs_conv, macs_dense, params "
-                         "FROM candidates ORDER BY position, id");
+                         "SELECT id, position, key, name, f, macs_conv, macs_dense, params, "
+                         "parent_id, step, move FROM candidates ORDER BY position, id");
     while (st.executeStep()) {
       CandidateRow c;
       c.id = st.getColumn(0).getInt64();
@@ -463,6 +465,9 @@ std::vector<CandidateRow> Store::Candidates() const {
       c.macs_conv = st.getColumn(5).getInt64();
       c.macs_dense = st.getColumn(6).getInt64();
       c.params = st.getColumn(7).getInt64();
+      c.parent_id = st.getColumn(8).isNull() ? 0 : st.getColumn(8).getInt64();
+      c.step = st.getColumn(9).getInt();
+      c.move = st.getColumn(10).getString();
       out.push_back(std::move(c));
     }
     return out;
@@ -510,14 +515,20 @@ TrialRow TrialFrom(SQLite::Statement& st) {
   return t;
 }
 
-void InsertLayers(SQLite::Database& db, int64_t trial_id, const std::string& split, int epoch,
-                  const std::vector<evaluators::LayerStats>& layers) {
-  SQLite::Statement del(db,
-                        "DELETE FROM layer_stats WHERE trial_id = ? AND split = ? AND epoch = ?");
+// Removes one report's rows (a trial's split at an epoch) from `table` before they are rewritten.
+void DeleteReport(SQLite::Database& db, const char* table, int64_t trial_id,
+                  const std::string& split, int epoch) {
+  SQLite::Statement del(db, std::string("DELETE FROM ") + table +
+                                " WHERE trial_id = ? AND split = ? AND epoch = ?");
   del.bind(1, trial_id);
   del.bind(2, split);
   del.bind(3, epoch);
   del.exec();
+}
+
+void InsertLayers(SQLite::Database& db, int64_t trial_id, const std::string& split, int epoch,
+                  const std::vector<evaluators::LayerStats>& layers) {
+  DeleteReport(db, "layer_stats", trial_id, split, epoch);
   SQLite::Statement st(db,
                        "INSERT INTO layer_stats (trial_id, split, epoch, position, op, layer, "
                        "w_min, w_max, w_range, w_channel_precision, folded_min, folded_max, "
@@ -541,6 +552,30 @@ void InsertLayers(SQLite::Database& db, int64_t trial_id, const std::string& spl
       BindReal(st, i++, r->channel_precision);
     }
     BindReal(st, i, l.sqnr_db);
+    st.exec();
+  }
+}
+
+void InsertMethods(SQLite::Database& db, int64_t trial_id, const std::string& split, int epoch,
+                   const evaluators::QuantReport& report) {
+  DeleteReport(db, "quant_methods", trial_id, split, epoch);
+  SQLite::Statement st(db,
+                       "INSERT INTO quant_methods (trial_id, split, epoch, method, is_primary, "
+                       "images, acc_fp32, acc_quint8, rel_decrease, qmse, qce) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  for (const auto& m : report.methods) {
+    st.reset();
+    st.bind(1, trial_id);
+    st.bind(2, split);
+    st.bind(3, epoch);
+    st.bind(4, m.method);
+    st.bind(5, m.method == report.method ? 1 : 0);
+    st.bind(6, m.metrics.images);
+    BindReal(st, 7, m.metrics.acc_fp32);
+    BindReal(st, 8, m.metrics.acc_q);
+    BindReal(st, 9, m.metrics.rel_decrease);
+    BindReal(st, 10, m.metrics.qmse);
+    BindReal(st, 11, m.metrics.qce);
     st.exec();
   }
 }
@@ -614,7 +649,9 @@ TrialRow Store::RestartTrial(int64_t trial_id, const std::string& worker) {
     const int from = t.checkpoint.empty() ? 0 : t.checkpoint_epoch;
     for (const char* sql : {"DELETE FROM epochs WHERE trial_id = ? AND epoch > ?",
                             "DELETE FROM layer_stats WHERE trial_id = ? AND epoch > ?",
-                            "DELETE FROM prune_decisions WHERE trial_id = ? AND rung_epoch > ?"}) {
+                            "DELETE FROM quant_methods WHERE trial_id = ? AND epoch > ?",
+                            "DELETE FROM prune_decisions WHERE trial_id = ? AND rung_epoch > ?",
+                            "DELETE FROM rung_results WHERE trial_id = ? AND epoch > ?"}) {
       SQLite::Statement del(*db_, sql);
       del.bind(1, trial_id);
       del.bind(2, from);
@@ -639,8 +676,64 @@ TrialRow Store::RestartTrial(int64_t trial_id, const std::string& worker) {
   });
 }
 
+namespace {
+
+void InsertDecision(SQLite::Database& db, const PruneDecision& d) {
+  if (d.decision != "continue" && d.decision != "prune") {
+    throw StoreError("prune decision must be 'continue' or 'prune', not '" + d.decision + "'");
+  }
+  SQLite::Statement st(db,
+                       "INSERT INTO prune_decisions (trial_id, rung_epoch, decision, rule, reason, "
+                       "evidence, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  st.bind(1, d.trial_id);
+  st.bind(2, d.rung_epoch);
+  st.bind(3, d.decision);
+  st.bind(4, d.rule);
+  st.bind(5, d.reason);
+  st.bind(6, d.evidence.empty() ? std::string("{}") : d.evidence);
+  st.bind(7, NowIso());
+  st.exec();
+}
+
+// The rung result and its decision; PRUNED last (the triggers refuse rows of
+// a finished trial).
+void InsertRung(SQLite::Database& db, int64_t trial_id, const RungRecord& rung) {
+  const RungRow& r = rung.result;
+  SQLite::Statement st(db,
+                       "INSERT INTO rung_results (trial_id, epoch, macs_conv, val_images, "
+                       "acc_fp32, acc_quint8, rel_decrease, qmse, qce, recorded_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  st.bind(1, trial_id);
+  st.bind(2, r.epoch);
+  st.bind(3, r.macs_conv);
+  st.bind(4, r.validation.images);
+  BindReal(st, 5, r.validation.acc_fp32);
+  BindReal(st, 6, r.validation.acc_q);
+  BindReal(st, 7, r.validation.rel_decrease);
+  BindReal(st, 8, r.validation.qmse);
+  BindReal(st, 9, r.validation.qce);
+  st.bind(10, NowIso());
+  st.exec();
+  PruneDecision d = rung.decision;
+  d.trial_id = trial_id;
+  d.rung_epoch = r.epoch;
+  InsertDecision(db, d);
+  if (d.decision == "prune") {
+    SQLite::Statement up(db,
+                         "UPDATE trials SET state = 'PRUNED', reason = ?, ended_at = ? "
+                         "WHERE id = ?");
+    up.bind(1, d.reason);
+    up.bind(2, NowIso());
+    up.bind(3, trial_id);
+    up.exec();
+  }
+}
+
+}  // namespace
+
 void Store::RecordEpoch(int64_t trial_id, const evaluators::EpochRecord& r,
-                        const evaluators::QuantReport* validation, const std::string& checkpoint) {
+                        const evaluators::QuantReport* validation, const std::string& checkpoint,
+                        const RungRecord* rung) {
   ChangeRunningTrial(trial_id, "record an epoch of", [&](const TrialRow&) {
     SQLite::Statement st(*db_,
                          "INSERT OR REPLACE INTO epochs (trial_id, epoch, train_loss, train_acc, "
@@ -668,7 +761,10 @@ void Store::RecordEpoch(int64_t trial_id, const evaluators::EpochRecord& r,
       for (int i = 10; i <= 15; ++i) st.bind(i);
     }
     st.exec();
-    if (validation) InsertLayers(*db_, trial_id, "validation", r.epoch, validation->layers);
+    if (validation) {
+      InsertLayers(*db_, trial_id, "validation", r.epoch, validation->layers);
+      InsertMethods(*db_, trial_id, "validation", r.epoch, *validation);
+    }
     SQLite::Statement up(*db_,
                          "UPDATE trials SET epochs_done = ?, heartbeat_at = ?, seconds = "
                          "(SELECT coalesce(sum(seconds), 0) FROM epochs WHERE trial_id = ?) "
@@ -688,12 +784,14 @@ void Store::RecordEpoch(int64_t trial_id, const evaluators::EpochRecord& r,
       k.bind(4, NowIso());
       k.exec();
     }
+    if (rung) InsertRung(*db_, trial_id, *rung);
   });
 }
 
 void Store::CompleteTrial(int64_t trial_id, const evaluators::QuantReport& test) {
   ChangeRunningTrial(trial_id, "complete", [&](const TrialRow& t) {
     InsertLayers(*db_, trial_id, "test", t.epochs_done, test.layers);
+    InsertMethods(*db_, trial_id, "test", t.epochs_done, test);
     SQLite::Statement st(*db_,
                          "UPDATE trials SET state = 'COMPLETE', ended_at = ?, heartbeat_at = ?, "
                          "test_images = ?, acc_fp32 = ?, acc_quint8 = ?, rel_decrease = ?, "
@@ -743,21 +841,8 @@ void Store::InterruptTrial(int64_t trial_id, const std::string& reason) {
 }
 
 void Store::AddPruneDecision(const PruneDecision& d) {
-  if (d.decision != "continue" && d.decision != "prune") {
-    throw StoreError("prune decision must be 'continue' or 'prune', not '" + d.decision + "'");
-  }
-  ChangeRunningTrial(d.trial_id, "add a pruning decision to", [&](const TrialRow&) {
-    SQLite::Statement st(*db_,
-                         "INSERT INTO prune_decisions (trial_id, rung_epoch, decision, reason, "
-                         "evidence, decided_at) VALUES (?, ?, ?, ?, ?, ?)");
-    st.bind(1, d.trial_id);
-    st.bind(2, d.rung_epoch);
-    st.bind(3, d.decision);
-    st.bind(4, d.reason);
-    st.bind(5, d.evidence.empty() ? std::string("{}") : d.evidence);
-    st.bind(6, NowIso());
-    st.exec();
-  });
+  ChangeRunningTrial(d.trial_id, "add a pruning decision to",
+                     [&](const TrialRow&) { InsertDecision(*db_, d); });
 }
 
 std::vector<EpochRow> Store::Epochs(int64_t trial_id) const {
@@ -821,21 +906,81 @@ std::vector<LayerRow> Store::Layers(int64_t trial_id) const {
   });
 }
 
+std::vector<MethodRow> Store::QuantMethods(int64_t trial_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    std::vector<MethodRow> out;
+    SQLite::Statement st(*db_,
+                         "SELECT split, epoch, method, is_primary, images, acc_fp32, acc_quint8, "
+                         "rel_decrease, qmse, qce FROM quant_methods WHERE trial_id = ? "
+                         "ORDER BY split = 'test', epoch, is_primary DESC, method");
+    st.bind(1, trial_id);
+    while (st.executeStep()) {
+      MethodRow m;
+      m.split = st.getColumn(0).getString();
+      m.epoch = st.getColumn(1).getInt();
+      m.primary = st.getColumn(3).getInt() != 0;
+      m.metrics.method = st.getColumn(2).getString();
+      evaluators::QuantMetrics& q = m.metrics.metrics;
+      q.images = st.getColumn(4).getInt64();
+      q.acc_fp32 = Real(st.getColumn(5));
+      q.acc_q = Real(st.getColumn(6));
+      q.rel_decrease = Real(st.getColumn(7));
+      q.qmse = Real(st.getColumn(8));
+      q.qce = Real(st.getColumn(9));
+      out.push_back(std::move(m));
+    }
+    return out;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
 std::vector<PruneDecision> Store::PruneDecisions(int64_t trial_id) const {
   return Locked([&] {
     std::vector<PruneDecision> out;
     SQLite::Statement st(*db_,
-                         "SELECT rung_epoch, decision, reason, evidence FROM prune_decisions "
-                         "WHERE trial_id = ? ORDER BY rung_epoch, id");
+                         "SELECT rung_epoch, decision, rule, reason, evidence, decided_at "
+                         "FROM prune_decisions WHERE trial_id = ? ORDER BY rung_epoch, id");
     st.bind(1, trial_id);
     while (st.executeStep()) {
       PruneDecision d;
       d.trial_id = trial_id;
       d.rung_epoch = st.getColumn(0).getInt();
       d.decision = st.getColumn(1).getString();
-      d.reason = st.getColumn(2).getString();
-      d.evidence = st.getColumn(3).getString();
+      d.rule = st.getColumn(2).getString();
+      d.reason = st.getColumn(3).getString();
+      d.evidence = st.getColumn(4).getString();
+      d.decided_at = st.getColumn(5).getString();
       out.push_back(std::move(d));
+    }
+    return out;
+  });
+}
+
+std::vector<RungRow> Store::RungResults(int epoch) const {
+  return Locked([&] {
+    std::vector<RungRow> out;
+    SQLite::Statement st(*db_,
+                         "SELECT id, trial_id, epoch, macs_conv, val_images, acc_fp32, acc_quint8, "
+                         "rel_decrease, qmse, qce, recorded_at FROM rung_results "
+                         "WHERE ? = 0 OR epoch = ? ORDER BY id");
+    st.bind(1, epoch);
+    st.bind(2, epoch);
+    while (st.executeStep()) {
+      RungRow r;
+      r.seq = st.getColumn(0).getInt64();
+      r.trial_id = st.getColumn(1).getInt64();
+      r.epoch = st.getColumn(2).getInt();
+      r.macs_conv = st.getColumn(3).getInt64();
+      r.validation.images = st.getColumn(4).isNull() ? 0 : st.getColumn(4).getInt64();
+      r.validation.acc_fp32 = Real(st.getColumn(5));
+      r.validation.acc_q = Real(st.getColumn(6));
+      r.validation.rel_decrease = Real(st.getColumn(7));
+      r.validation.qmse = Real(st.getColumn(8));
+      r.validation.qce = Real(st.getColumn(9));
+      r.recorded_at = st.getColumn(10).getString();
+      out.push_back(r);
     }
     return out;
   });

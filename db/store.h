@@ -102,12 +102,42 @@ struct LayerRow {
   evaluators::LayerStats stats;
 };
 
+// The quint8 metrics of one calibration method at one recorded epoch
+// ("validation") or on the test split ("test"); quantization.record_methods.
+struct MethodRow {
+  std::string split;
+  int epoch = 0;
+  bool primary = false;  // the study's quantization.calibration
+  evaluators::MethodMetrics metrics;
+};
+
 struct PruneDecision {
   int64_t trial_id = 0;
   int rung_epoch = 0;
   std::string decision;  // "continue" | "prune"
-  std::string reason;
-  std::string evidence;  // JSON text
+  std::string reason;    // one line
+  std::string evidence;  // JSON text: the numbers and the trials that justified it
+  std::string rule;      // the pruner's rule that decided (search/pruner.h)
+  std::string decided_at;
+};
+
+// One trial at one pruning rung: the validation metrics of its quantized
+// checkpoint there, with its conv MACs. `seq` is the order of arrival at the
+// rungs (the row id): replay walks the rows in this order.
+struct RungRow {
+  int64_t seq = 0;
+  int64_t trial_id = 0;
+  int epoch = 0;
+  int64_t macs_conv = 0;
+  evaluators::QuantMetrics validation;
+  std::string recorded_at;
+};
+
+// What RecordEpoch commits at a rung: the rung result and the decision; a
+// decision "prune" also makes the trial PRUNED with the decision's reason.
+struct RungRecord {
+  RungRow result;
+  PruneDecision decision;
 };
 
 // The process that runs the study, as recorded in the store.
@@ -187,9 +217,13 @@ class Store {
   TrialRow RestartTrial(int64_t trial_id, const std::string& worker);
   // One finished epoch, in one transaction: its record, the validation report
   // when the epoch is recorded (metrics and layer statistics), epochs_done and
-  // the checkpoint path (replacing the previous one; empty = none).
+  // the checkpoint path (replacing the previous one; empty = none); at a
+  // pruning rung also the rung result and the decision, and PRUNED when the
+  // decision is "prune" (so after a crash a decision taken stands and its rung
+  // is never evaluated again).
   void RecordEpoch(int64_t trial_id, const evaluators::EpochRecord& record,
-                   const evaluators::QuantReport* validation, const std::string& checkpoint);
+                   const evaluators::QuantReport* validation, const std::string& checkpoint,
+                   const RungRecord* rung = nullptr);
   // COMPLETE with its final test report (metrics and layer statistics).
   void CompleteTrial(int64_t trial_id, const evaluators::QuantReport& test);
   // FAILED or PRUNED with the reason.
@@ -202,6 +236,11 @@ class Store {
   std::vector<EpochRow> Epochs(int64_t trial_id) const;
   std::vector<LayerRow> Layers(int64_t trial_id) const;
   std::vector<PruneDecision> PruneDecisions(int64_t trial_id) const;
+  // Rung results in order of arrival: at `epoch`, or at every rung (0).
+  std::vector<RungRow> RungResults(int epoch = 0) const;
+  // Every recorded calibration method's metrics: validation by epoch, then
+  // test; the primary method first.
+  std::vector<MethodRow> QuantMethods(int64_t trial_id) const;
 
   // Runs `sql` on the connection (tests and maintenance; not thread-safe
   // against a running search's semantics, but serialized).

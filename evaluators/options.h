@@ -58,9 +58,22 @@ struct TrainOptions {
 
 struct QuantOptions {
   int calibration_samples = 1024;  // random training images for activation ranges
-  double percentile = 1.0;         // top/bottom clipping, percent
-  std::string mode = "integer";    // integer | fake (quantize-dequantize in float)
+  // How activation ranges are chosen from the calibration histograms:
+  // minmax | percentile | mse | entropy (evaluators/quant/calibration.h). The
+  // pruner and the front use this one.
+  std::string calibration = "minmax";
+  double percentile = 1.0;  // top/bottom clipping of `percentile`, percent
+  // Further methods whose quint8 metrics are recorded beside the primary one
+  // (same histograms, one more integer pass each).
+  std::vector<std::string> record_methods;
+  std::string mode = "integer";  // integer | fake (quantize-dequantize in float)
   int eval_batch = 256;
+  // Images of the evaluated split (its first ones) on which the layerwise
+  // SQNR is measured; 0 = all.
+  int sqnr_samples = 256;
+  // Also run the fake-quant path and report its top-1 agreement with the
+  // integer path (one more float pass).
+  bool fake_agreement = false;
 };
 
 }  // namespace fnas::evaluators

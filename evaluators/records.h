@@ -28,6 +28,19 @@ struct QuantMetrics {
   double rel_decrease = 0;  // |acc_fp32 - acc_q| / acc_fp32 * 100
   double qmse = 0;          // mean squared error, fp32 logits vs dequantized quint8 logits
   double qce = 0;           // cross entropy of the quint8 softmax against the fp32 softmax
+  double fake_agreement = -1;  // top-1 agreement of fake-quant and integer; < 0: not measured
+};
+
+// The quint8 metrics of one calibration method.
+struct MethodMetrics {
+  std::string method;  // minmax | percentile | mse | entropy
+  QuantMetrics metrics;
+};
+
+// Wall time of one phase of a quantized evaluation.
+struct Phase {
+  std::string name;
+  double seconds = 0;
 };
 
 // Dynamic range and average channel precision of one tensor.
@@ -43,13 +56,16 @@ struct LayerStats {
   std::string layer;       // table layer: "conv_64_1"
   RangeStats weights;      // (a) the conv/dense weights as trained
   RangeStats folded;       // (b) the BN-folded weights
-  RangeStats activations;  // (c) the percentile-clipped output activations
+  RangeStats activations;  // (c) the output activations as calibrated (clipped) ranges
   double sqnr_db = 0;      // 10 log10(E[x^2] / E[(x - x_q)^2]) of the op's output
 };
 
 struct QuantReport {
-  QuantMetrics metrics;
-  std::vector<LayerStats> layers;
+  QuantMetrics metrics;              // under the primary calibration method
+  std::string method;                // the primary method
+  std::vector<MethodMetrics> methods;  // every recorded method, the primary first
+  std::vector<LayerStats> layers;    // under the primary method
+  std::vector<Phase> phases;         // calibration, build, fp32, integer, ...
 };
 
 }  // namespace fnas::evaluators

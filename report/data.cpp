@@ -77,6 +77,13 @@ const TrialData* StudyData::FindTrial(int64_t id) const {
   return it != trials.end() && it->row.id == id ? &*it : nullptr;
 }
 
+const db::CandidateRow* StudyData::FindCandidate(int64_t id) const {
+  for (const auto& c : candidates) {
+    if (c.id == id) return &c;
+  }
+  return nullptr;
+}
+
 std::optional<ShownMetrics> ShownFor(const db::TrialRow& row,
                                      const std::vector<db::EpochRow>& epochs) {
   if (row.state == db::TrialState::kComplete && row.has_test) {
@@ -94,6 +101,9 @@ StudyData LoadStudyData(const std::string& db_path, const ReportOptions& options
   data.db_path = db_path;
   data.study = store.Study();
   data.candidates = store.Candidates();
+  for (const auto& c : data.candidates) {
+    if (c.parent_id != 0) data.parent[c.id] = c.parent_id;
+  }
   for (auto& row : store.Trials()) {
     TrialData t;
     t.row = std::move(row);

@@ -51,10 +51,10 @@ struct StudyData {
   size_t front_size = 0;           // quint8 front members (before thinning)
   int epochs_per_trial = 0;        // training.epochs of the config; 0 if unreadable
   std::string config_note;         // why the config could not be read, if so
-  // Progressive search: candidate id -> parent candidate id and step, when
-  // the store records them (empty for the grid strategy).
+  // Progressive search: candidate id -> parent candidate id (only candidates
+  // with a parent; empty for the grid strategy). Step and move: CandidateRow.
   std::map<int64_t, int64_t> parent;
-  std::map<int64_t, int> step;
+  const db::CandidateRow* FindCandidate(int64_t id) const;
 
   const TrialData* FindTrial(int64_t id) const;
 };

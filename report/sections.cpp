@@ -774,17 +774,20 @@ Section PathsSection(const StudyData& data) {
   for (const auto& t : data.trials) by_candidate[t.row.candidate_id] = &t;
   auto acc = [](const TrialData* t) { return t->shown ? 100 * t->shown->metrics.acc_q : kNaN; };
   int arrows = 0;
+  std::set<int> steps;
   for (const auto& [child, parent] : data.parent) {
     auto c = by_candidate.find(child), p = by_candidate.find(parent);
     if (c == by_candidate.end() || p == by_candidate.end()) continue;
-    const auto step = data.step.find(child);
-    Mark m{"#555555", Shape::kCircle, false, 3};
-    m.width = 1.1;
-    plot.AddArrow(
-        MillionMacs(p->second->row.macs_conv), acc(p->second),
-        MillionMacs(c->second->row.macs_conv), acc(c->second), m,
-        p->second->row.candidate_name + " → " + c->second->row.candidate_name +
-            (step != data.step.end() ? " (step " + std::to_string(step->second) + ")" : ""));
+    const db::CandidateRow* cand = data.FindCandidate(child);
+    const int step = cand ? cand->step : 0;
+    Mark m{PaletteColor(step > 0 ? step - 1 : 0), Shape::kCircle, false, 3};
+    m.width = 1.2;
+    steps.insert(step);
+    plot.AddArrow(MillionMacs(p->second->row.macs_conv), acc(p->second),
+                  MillionMacs(c->second->row.macs_conv), acc(c->second), m,
+                  p->second->row.candidate_name + " → " + c->second->row.candidate_name +
+                      " · step " + std::to_string(step) +
+                      (cand && !cand->move.empty() ? " · " + cand->move : ""));
     ++arrows;
   }
   AddTrialPoints(
@@ -792,13 +795,17 @@ Section PathsSection(const StudyData& data) {
       [](const evaluators::QuantMetrics& m) { return 100 * m.acc_q; }, "quint8 accuracy %");
   AddStateLegend(plot, data, true, FrontLegend::kMarker);
   LabelFewTrials(plot, data, [](const evaluators::QuantMetrics& m) { return 100 * m.acc_q; });
-  if (arrows)
-    plot.AddLegend("parent → child", {"#555555", Shape::kCircle, false, 3},
-                   Plot::LegendKind::kLine);
+  for (int step : steps) {
+    Mark m{PaletteColor(step > 0 ? step - 1 : 0), Shape::kCircle, false, 3};
+    m.width = 1.5;
+    plot.AddLegend("step " + std::to_string(step), m, Plot::LegendKind::kLine);
+  }
   sec.html += Caption(
       arrows ? std::to_string(arrows) +
-                   " parent → child steps of the progressive strategy: each raises one layer (or "
-                   "stage) of a front member to the next factorization rate."
+                   " parent → child moves of the progressive strategy, coloured by step: each "
+                   "raises one layer (or stage) of a candidate on the front to the next "
+                   "factorization rate (hover an arrow for the move). Points are at their quint8 "
+                   "test accuracy, or their latest validation accuracy when not completed."
              : "This study records no parent → child links (its candidates come from the "
                "configured paths, not from the progressive strategy), so only the trials are "
                "shown.");

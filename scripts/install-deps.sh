@@ -22,7 +22,7 @@ packages=(
   chromium              # headless browser of the report's browser test (tests/report)
 )
 if [[ "${FNAS_WITH_BENCH:-0}" == 1 ]]; then
-  packages+=(python3-torch python3-torchvision bc)
+  packages+=(python3-torch python3-torchvision python3-optuna python3-yaml bc)
 fi
 
 # Node.js and npm run ONNX Runtime in the tests: Debian's, unless a Node.js is

@@ -3,6 +3,7 @@
 #include <torch/cuda.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include "common/error.h"
 #include "search/execution.h"
 #include "search/heartbeat.h"
+#include "search/pruner.h"
 #include "search/strategy.h"
 
 namespace fnas::search {
@@ -42,12 +44,21 @@ std::string DescribeAppended(const std::string& strategy,
 // remembered and rethrown by the driver: it is not the trial's failure.
 class Driver::Observer : public TrialObserver {
  public:
-  Observer(Driver& driver, int64_t trial, int slot) : d_(driver), trial_(trial), slot_(slot) {}
+  Observer(Driver& driver, int64_t trial, int64_t macs_conv, int slot)
+      : d_(driver), trial_(trial), macs_conv_(macs_conv), slot_(slot) {}
 
-  void OnEpoch(const evaluators::EpochRecord& record, const evaluators::QuantReport* validation,
-               const std::string& checkpoint) override {
+  EpochVerdict OnEpoch(const evaluators::EpochRecord& record,
+                       const evaluators::QuantReport* validation,
+                       const std::string& checkpoint) override {
+    // A pruned trial is finished: an evaluator that goes on is told again.
+    if (pruned_.prune) return pruned_;
+    EpochVerdict verdict;
     try {
-      d_.store_.RecordEpoch(trial_, record, validation, checkpoint);
+      if (validation && std::binary_search(d_.rungs_.begin(), d_.rungs_.end(), record.epoch)) {
+        verdict = d_.JudgeRung(trial_, macs_conv_, record, *validation, checkpoint);
+      } else {
+        d_.store_.RecordEpoch(trial_, record, validation, checkpoint);
+      }
     } catch (...) {
       store_error_ = std::current_exception();
       throw;
@@ -60,6 +71,8 @@ class Driver::Observer : public TrialObserver {
     last_checkpoint_ = checkpoint;
     d_.progress_.Epoch(slot_, record, validation);
     if (d_.scheduler_) d_.scheduler_->Notify();
+    if (verdict.prune) pruned_ = verdict;
+    return verdict;
   }
   void OnProgress(int epoch, int batch, int batches, double loss, double images_per_s) override {
     d_.progress_.Batch(slot_, epoch, batch, batches, loss, images_per_s);
@@ -68,11 +81,15 @@ class Driver::Observer : public TrialObserver {
 
   void set_last_checkpoint(const std::string& path) { last_checkpoint_ = path; }
   std::exception_ptr store_error() const { return store_error_; }
+  // The prune verdict, once the store recorded the trial PRUNED.
+  const EpochVerdict& pruned() const { return pruned_; }
 
  private:
   Driver& d_;
   const int64_t trial_;
+  const int64_t macs_conv_;
   const int slot_;
+  EpochVerdict pruned_;
   std::string last_checkpoint_;
   std::exception_ptr store_error_;
 };
@@ -83,7 +100,37 @@ Driver::Driver(std::shared_ptr<const Config> config, db::Store& store, Evaluator
       store_(store),
       evaluator_(evaluator),
       progress_(progress),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      pruner_(MakePruner(config_->pruning)),
+      rungs_(RungEpochs(config_->pruning, config_->training.epochs)) {}
+
+EpochVerdict Driver::JudgeRung(int64_t trial, int64_t macs_conv,
+                               const evaluators::EpochRecord& record,
+                               const evaluators::QuantReport& validation,
+                               const std::string& checkpoint) {
+  // One decision at a time: the peers read are exactly the rung results
+  // committed before this one (the store's order of arrival).
+  std::lock_guard<std::mutex> lock(rung_mu_);
+  db::RungRecord rung;
+  rung.result.trial_id = trial;
+  rung.result.epoch = record.epoch;
+  rung.result.macs_conv = macs_conv;
+  rung.result.validation = validation.metrics;
+  const RungResult self = ToRungResult(rung.result);
+  std::vector<RungResult> peers;
+  for (const db::RungRow& r : store_.RungResults(record.epoch)) {
+    if (r.trial_id != trial) peers.push_back(ToRungResult(r));
+  }
+  const PruneVerdict v = pruner_->Decide(self, peers);
+  rung.decision.trial_id = trial;
+  rung.decision.rung_epoch = record.epoch;
+  rung.decision.decision = v.prune ? "prune" : "continue";
+  rung.decision.rule = v.rule;
+  rung.decision.reason = v.reason;
+  rung.decision.evidence = v.evidence;
+  store_.RecordEpoch(trial, record, &validation, checkpoint, &rung);
+  return {v.prune, v.reason};
+}
 
 bool Driver::Stopping() const {
   const bool stopping = stop_.load() || (options_.stop_requested && options_.stop_requested());
@@ -176,6 +223,13 @@ void Driver::RunTrial(const WorkItem& work, int slot) {
   spec.config = config_;
   spec.epochs = config_->training.epochs;
   spec.record_epochs = RecordEpochs(config_->search, spec.epochs);
+  spec.rung_epochs = rungs_;  // rungs are recorded epochs
+  for (int e : rungs_) {
+    if (!spec.RecordsEpoch(e)) {
+      spec.record_epochs.insert(
+          std::upper_bound(spec.record_epochs.begin(), spec.record_epochs.end(), e), e);
+    }
+  }
   spec.seed = TrialSeed(config_->seed, candidate.key);
   spec.threads = threads_;
   spec.device = WorkerDevice(config_->execution, slot, cuda_devices_);
@@ -196,7 +250,7 @@ void Driver::RunTrial(const WorkItem& work, int slot) {
   }
   SetIntraOpThreads(spec.threads);
 
-  Observer observer(*this, spec.trial_id, slot);
+  Observer observer(*this, spec.trial_id, work.candidate.macs_conv, slot);
   observer.set_last_checkpoint(spec.resume_checkpoint);
   progress_.TrialStarted(slot, spec.trial_id, candidate.name, spec.start_epoch, spec.epochs);
   TrialOutcome outcome;
@@ -218,6 +272,12 @@ void Driver::RunTrial(const WorkItem& work, int slot) {
         std::isfinite(outcome.test.metrics.acc_q))) {
     outcome.status = TrialOutcome::Status::kFailed;
     outcome.message = "diverged: the final test accuracy is not finite";
+  }
+  // The store recorded the trial PRUNED with the decision (even if an
+  // evaluator went on regardless).
+  if (observer.pruned().prune) {
+    outcome.status = TrialOutcome::Status::kPruned;
+    outcome.message = observer.pruned().reason;
   }
 
   std::string text;
@@ -244,6 +304,15 @@ void Driver::RunTrial(const WorkItem& work, int slot) {
       text = "INTERRUPTED after epoch " + std::to_string(outcome.epochs_done);
       std::lock_guard<std::mutex> lock(mu_);
       ++summary_.interrupted;
+      break;
+    }
+    case TrialOutcome::Status::kPruned: {
+      if (!observer.pruned().prune) {  // an evaluator's own decision
+        store_.FinishTrial(spec.trial_id, db::TrialState::kPruned, outcome.message);
+      }
+      text = "PRUNED: " + outcome.message;
+      std::lock_guard<std::mutex> lock(mu_);
+      ++summary_.pruned;
       break;
     }
     case TrialOutcome::Status::kFailed: {

@@ -11,7 +11,10 @@
 // at a time (search/scheduler.h), with a heartbeat (search/heartbeat.h). A
 // trial that fails is recorded FAILED and the search goes on. After a stop
 // request no trial starts; running ones finish their epoch, checkpoint and are
-// recorded INTERRUPTED. Store errors end the search (thrown).
+// recorded INTERRUPTED. At each pruning rung (config.pruning) the trial is
+// judged by the pruner against the trials that reached that rung before it;
+// a pruned trial stops at once and is recorded PRUNED with the decision.
+// Store errors end the search (thrown).
 #pragma once
 
 #include <atomic>
@@ -26,6 +29,7 @@
 #include "search/evaluator.h"
 #include "search/pareto.h"
 #include "search/progress.h"
+#include "search/pruner.h"
 #include "search/scheduler.h"
 #include "search/work_left.h"
 
@@ -43,6 +47,7 @@ struct SearchSummary {
   int appended = 0;   // candidates the strategy appended in this run
   int skipped = 0;    // already finished before this run
   int completed = 0;  // finished COMPLETE in this run
+  int pruned = 0;     // stopped PRUNED at a rung in this run
   int failed = 0;
   int interrupted = 0;  // stopped, resumable
   int not_started = 0;  // left pending by a stop
@@ -61,12 +66,20 @@ class Driver {
  private:
   class Observer;
   void RunTrial(const WorkItem& work, int slot);
+  // At a rung: decides with the pruner against the trials that reached this
+  // rung before, and commits the epoch, the rung result and the decision (and
+  // PRUNED) in one transaction. Serialized by rung_mu_.
+  EpochVerdict JudgeRung(int64_t trial, int64_t macs_conv, const evaluators::EpochRecord& record,
+                         const evaluators::QuantReport& validation, const std::string& checkpoint);
 
   std::shared_ptr<const Config> config_;
   db::Store& store_;
   Evaluator& evaluator_;
   Progress& progress_;
   DriverOptions options_;
+  std::unique_ptr<Pruner> pruner_;
+  std::vector<int> rungs_;  // ascending rung epochs of the budget
+  std::mutex rung_mu_;      // one rung decision at a time
   std::atomic<bool> stop_{false};
   mutable std::atomic<bool> announced_{false};  // the stop message was shown
   std::string checkpoint_root_;

@@ -17,6 +17,20 @@ bool TrialSpec::RecordsEpoch(int epoch) const {
   return std::binary_search(record_epochs.begin(), record_epochs.end(), epoch);
 }
 
+bool TrialSpec::IsRung(int epoch) const {
+  return std::binary_search(rung_epochs.begin(), rung_epochs.end(), epoch);
+}
+
+evaluators::QuantOptions TrialSpec::ValidationQuantOptions(int epoch) const {
+  evaluators::QuantOptions q = config->quantization;
+  if (IsRung(epoch)) {
+    const PruningOptions& p = config->pruning;
+    if (!p.evaluation.empty()) q.mode = p.evaluation;
+    if (p.calibration_samples > 0) q.calibration_samples = p.calibration_samples;
+  }
+  return q;
+}
+
 namespace {
 
 std::map<std::string, EvaluatorFactory>& Registry() {

@@ -28,6 +28,9 @@ struct TrialSpec {
 
   int epochs = 1;                  // the epoch budget
   std::vector<int> record_epochs;  // ascending: epochs whose validation QuantReport is recorded
+  // Ascending, a subset of record_epochs: the pruning rungs, where the
+  // validation report uses RungQuantOptions and OnEpoch may prune the trial.
+  std::vector<int> rung_epochs;
   uint64_t seed = 0;               // this trial's seed (from the study seed and the candidate)
   int threads = 1;                 // intra-op threads (already set on the calling thread)
   std::string device = "cpu";      // cpu | cuda | cuda:N
@@ -45,6 +48,17 @@ struct TrialSpec {
   // Where the checkpoint after `epoch` goes: <checkpoint_dir>/epoch-<epoch>.pt.
   std::string CheckpointPath(int epoch) const;
   bool RecordsEpoch(int epoch) const;
+  bool IsRung(int epoch) const;
+  // The quantization options of the validation report at `epoch`: the study's,
+  // with pruning.evaluation and pruning.calibration_samples at a rung.
+  evaluators::QuantOptions ValidationQuantOptions(int epoch) const;
+};
+
+// The driver's answer to a finished epoch: go on, or stop the trial as
+// PRUNED (the store already records it PRUNED with `reason`).
+struct EpochVerdict {
+  bool prune = false;
+  std::string reason;
 };
 
 // What the evaluator reports while it runs. Called from the trial's own
@@ -56,10 +70,12 @@ class TrialObserver {
   // spec.CheckpointPath(epoch) (the driver then deletes the previous epoch's
   // file once this one is committed) or one file the evaluator overwrites. `validation` is the
   // quantized model's report on the validation split when spec.RecordsEpoch(epoch), else null. The
-  // driver commits the epoch and the checkpoint path in one transaction.
-  virtual void OnEpoch(const evaluators::EpochRecord& record,
-                       const evaluators::QuantReport* validation,
-                       const std::string& checkpoint) = 0;
+  // driver commits the epoch and the checkpoint path in one transaction, with
+  // the pruning decision at a rung. When the verdict says prune, the evaluator
+  // stops at once and returns kPruned.
+  virtual EpochVerdict OnEpoch(const evaluators::EpochRecord& record,
+                               const evaluators::QuantReport* validation,
+                               const std::string& checkpoint) = 0;
   // Within an epoch, as often as convenient (the driver throttles display).
   virtual void OnProgress(int epoch, int batch, int batches, double loss, double images_per_s) = 0;
   // Checked after each OnEpoch: when true and epochs remain (or the final
@@ -68,9 +84,9 @@ class TrialObserver {
 };
 
 struct TrialOutcome {
-  enum class Status { kCompleted, kInterrupted, kFailed };
+  enum class Status { kCompleted, kInterrupted, kFailed, kPruned };
   Status status = Status::kFailed;
-  std::string message;  // why it failed (kFailed) or stopped
+  std::string message;  // why it failed (kFailed), stopped or was pruned (the verdict's reason)
   int epochs_done = 0;
   evaluators::QuantReport test;  // final model on the test split (kCompleted)
 };

@@ -15,4 +15,11 @@ double Hypervolume(const std::vector<FrontPoint>& points, int64_t ref_macs) {
   return area;
 }
 
+double HypervolumeFraction(const std::vector<FrontPoint>& found,
+                           const std::vector<FrontPoint>& full, int64_t ref_macs) {
+  const double whole = Hypervolume(full, ref_macs);
+  if (whole <= 0) return 1.0;
+  return Hypervolume(found, ref_macs) / whole;
+}
+
 }  // namespace fnas::search

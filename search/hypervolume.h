@@ -16,4 +16,10 @@ namespace fnas::search {
 // add nothing. Divide by ref_macs for a value in [0, max accuracy].
 double Hypervolume(const std::vector<FrontPoint>& points, int64_t ref_macs);
 
+// Hypervolume(found) / Hypervolume(full), both with the same reference: the
+// share of a full front's hypervolume that a subset of its trials recovers;
+// 1 when the full set dominates nothing (an empty or degenerate study).
+double HypervolumeFraction(const std::vector<FrontPoint>& found,
+                           const std::vector<FrontPoint>& full, int64_t ref_macs);
+
 }  // namespace fnas::search

@@ -29,6 +29,7 @@ struct ProgressiveOptions {
   double expand_epoch = 0.5;
   int max_trials = 32;  // candidates in the study, seeds included (0 = no limit)
   long max_epochs = 0;  // training epochs the study may plan (0 = no limit)
+  int per_step = 0;     // candidates one step may propose at most (0 = no limit)
 };
 
 struct SearchOptions {
@@ -36,6 +37,29 @@ struct SearchOptions {
   std::vector<int> record_epochs;  // extra epochs to record
   std::string strategy = "grid";   // grid (space.paths) | progressive
   ProgressiveOptions progressive;  // strategy: progressive
+};
+
+// Early pruning (docs/config.md "pruning"): at each rung epoch a trial's
+// checkpoint is quantized (calibrated on the training split) and evaluated on
+// the validation split; the pruner then keeps or prunes it against the trials
+// that already reached that rung (search/pruner.h).
+struct PruningOptions {
+  std::string pruner = "none";  // none | quant-aware | moasha | asha | median
+  // Rung epochs: values >= 1 are epochs, values < 1 fractions of the epoch
+  // budget (rounded to the nearest epoch >= 1); each must come before the last
+  // epoch. Rung epochs are always recorded epochs.
+  std::vector<double> rungs;
+  double eta = 3;           // keep the top 1/eta of a rung (quant-aware, moasha, asha)
+  int min_peers = 3;        // peers that must have reached the rung before anything is pruned
+  double margin = 0;        // accuracy (fraction) a peer must beat a trial by to count as better
+  // quant-aware collapse rule: prune when the quint8 relative decrease (%) is
+  // above max_rel_decrease, or when the trial's QMSE is among the worst
+  // qmse_worst_fraction of its rung (0 = off) and it is not on the first front.
+  double max_rel_decrease = 10.0;
+  double qmse_worst_fraction = 0.0;
+  // How the rung's quantized model is evaluated; empty / 0 = as quantization.
+  std::string evaluation;       // integer | fake
+  int calibration_samples = 0;  // random training images for activation ranges
 };
 
 struct StorageOptions {

@@ -128,6 +128,7 @@ std::vector<db::CandidateRow> ProgressiveStrategy::Expand(
     const long left = options_.max_epochs - planned;
     room = std::min(room, left > 0 ? static_cast<size_t>(left / std::max(1, epochs_)) : 0);
   }
+  if (options_.per_step > 0) room = std::min(room, static_cast<size_t>(options_.per_step));
   if (room == 0) return {};
 
   // The front by accuracy descending; each parent's new children by MACs.

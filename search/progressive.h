@@ -6,8 +6,9 @@
 // stage, the convs between two pools (unit: stage), to the next rate of its
 // ladder 1, 2, 4, ..., in-depth (space::Macro::Ladder). Children already in
 // the study, or proposed by an earlier parent of the same step, are skipped.
-// It stops at its budget (max_trials candidates, max_epochs planned epochs)
-// or when a step proposes nothing new.
+// A step proposes at most per_step candidates. It stops at its budget
+// (max_trials candidates, max_epochs planned epochs) or when a step proposes
+// nothing new.
 //
 // Order of a step: parents by accuracy descending (MACs descending on the
 // front), each parent's children by conv MACs ascending (the largest saving

@@ -175,13 +175,19 @@ TrialOutcome ScriptedEvaluator::Run(const TrialSpec& spec, TrialObserver& observ
     r.lr = spec.config ? spec.config->training.lr : 0.0;
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.images_per_s = 1000.0;
+    EpochVerdict verdict;
     if (spec.RecordsEpoch(e)) {
       const evaluators::QuantReport val = Report(spec, d, e, state);
-      observer.OnEpoch(r, &val, path);
+      verdict = observer.OnEpoch(r, &val, path);
     } else {
-      observer.OnEpoch(r, nullptr, path);
+      verdict = observer.OnEpoch(r, nullptr, path);
     }
     out.epochs_done = e;
+    if (verdict.prune) {
+      out.status = TrialOutcome::Status::kPruned;
+      out.message = verdict.reason;
+      return out;
+    }
     if (observer.StopRequested() && e < spec.epochs) {
       out.status = TrialOutcome::Status::kInterrupted;
       out.message = "stopped after epoch " + std::to_string(e);

@@ -45,18 +45,29 @@ TrialOutcome TrainingEvaluator::Run(const TrialSpec& spec, TrialObserver& observ
   options.epochs = spec.epochs;
   options.eval_batch = config.quantization.eval_batch;
 
-  auto validation_report = [&](int epoch, space::FactorizeNet& net) -> std::optional<QuantReport> {
+  // A recorded epoch's quantized evaluation on the validation split; its fp32
+  // pass also gives the epoch's validation accuracy (the trainer skips its own).
+  std::optional<QuantReport> rung;
+  options.validate = [&](int epoch, space::FactorizeNet& net) -> std::optional<double> {
+    rung.reset();
     if (!spec.RecordsEpoch(epoch) || data.validation.size() == 0) return std::nullopt;
-    return QuantizeAndEvaluate(net, data, data.validation, config.quantization, spec.seed + epoch);
+    rung = QuantizeAndEvaluate(net, data, data.validation, spec.ValidationQuantOptions(epoch),
+                               spec.seed + epoch);
+    return rung->metrics.acc_fp32;
   };
 
   evaluators::Trainer trainer(config.training, config.model, spec.seed, spec.candidate, data,
                               options);
   bool interrupted = false;
-  const auto on_epoch = [&](const evaluators::EpochRecord& r, space::FactorizeNet& net) {
-    std::optional<QuantReport> val = validation_report(r.epoch, net);
-    observer.OnEpoch(r, val ? &*val : nullptr, trainer.last_checkpoint());
+  EpochVerdict pruned;
+  const auto on_epoch = [&](const evaluators::EpochRecord& r, space::FactorizeNet&) {
+    const EpochVerdict verdict =
+        observer.OnEpoch(r, rung ? &*rung : nullptr, trainer.last_checkpoint());
     outcome.epochs_done = r.epoch;
+    if (verdict.prune) {
+      pruned = verdict;
+      return false;
+    }
     if (observer.StopRequested() && r.epoch < trainer.epochs()) {
       interrupted = true;
       return false;
@@ -76,6 +87,11 @@ TrialOutcome TrainingEvaluator::Run(const TrialSpec& spec, TrialObserver& observ
       outcome.message = result.message;
       return outcome;
     case evaluators::TrainResult::Status::kStopped:
+      if (pruned.prune) {
+        outcome.status = TrialOutcome::Status::kPruned;
+        outcome.message = pruned.reason;
+        return outcome;
+      }
       outcome.status =
           interrupted ? TrialOutcome::Status::kInterrupted : TrialOutcome::Status::kFailed;
       outcome.message = interrupted

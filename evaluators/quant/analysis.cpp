@@ -4,6 +4,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -41,52 +42,90 @@ torch::Tensor ByChannel(const torch::Tensor& t) {
   return t.detach().transpose(0, 1).reshape({t.size(1), -1}).to(torch::kFloat32).contiguous();
 }
 
-// Range observer of one tensor (the input or an op output), over batches.
-struct Observer {
-  Interval all{std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
-  std::vector<Interval> channels;
-  std::unique_ptr<PercentileHistogram> hist;
-  std::vector<PercentileHistogram> channel_hists;
-
-  void ObserveMinMax(const torch::Tensor& t) {
-    const torch::Tensor c = ByChannel(t);
-    const auto lo = std::get<0>(c.min(1)), hi = std::get<0>(c.max(1));
-    const auto lo_a = lo.accessor<float, 1>(), hi_a = hi.accessor<float, 1>();
-    if (channels.empty()) {
-      channels.assign(c.size(0), {std::numeric_limits<double>::infinity(),
+// Adds one batch of a tensor [B, C, ...] to its observation: exact
+// per-channel min / max, the tensor's histogram (chunks in parallel, one
+// local histogram per thread) and, when kept, the channels' histograms.
+void Observe(const torch::Tensor& t, ObservedTensor* o) {
+  const torch::Tensor x = t.detach().to(torch::kFloat32);
+  std::vector<int64_t> dims = {0};
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  const torch::Tensor lo = x.amin(dims).contiguous(), hi = x.amax(dims).contiguous();
+  const int64_t channels = lo.size(0);
+  const float* lo_a = lo.data_ptr<float>();
+  const float* hi_a = hi.data_ptr<float>();
+  if (o->channels.empty()) {
+    o->channels.assign(channels, {std::numeric_limits<double>::infinity(),
                                   -std::numeric_limits<double>::infinity()});
+  }
+  double all_lo = std::numeric_limits<double>::infinity(), all_hi = -all_lo;
+  for (int64_t c = 0; c < channels; ++c) {
+    o->channels[c].lo = std::min<double>(o->channels[c].lo, lo_a[c]);
+    o->channels[c].hi = std::max<double>(o->channels[c].hi, hi_a[c]);
+    all_lo = std::min<double>(all_lo, lo_a[c]);
+    all_hi = std::max<double>(all_hi, hi_a[c]);
+  }
+  o->hist.Cover(all_lo, all_hi);  // throws when not finite
+  // The tensor histogram does not care about the memory order: no copy.
+  const torch::Tensor dense = x.is_non_overlapping_and_dense() ? x : x.contiguous();
+  const float* data = dense.data_ptr<float>();
+  const int64_t n = dense.numel();
+  const int64_t chunk = 1 << 16;
+  tbb::enumerable_thread_specific<RangeHistogram> local([o] { return o->hist.EmptyCopy(); });
+  tbb::parallel_for(int64_t{0}, (n + chunk - 1) / chunk, [&](int64_t k) {
+    local.local().Add(data + k * chunk, std::min(chunk, n - k * chunk));
+  });
+  for (const auto& h : local) o->hist.Merge(h);
+  if (o->channel_hists.empty()) return;
+  const torch::Tensor c = ByChannel(x);
+  const int64_t per = c.size(1);
+  const float* cd = c.data_ptr<float>();
+  tbb::parallel_for(int64_t{0}, channels,
+                    [&](int64_t ch) { o->channel_hists[ch].Add(cd + ch * per, per); });
+}
+
+// The chosen range of a tensor and its channel precision (see ChooseRanges).
+RangeStats ChosenStats(const ObservedTensor& o, CalibrationMethod method, double percent,
+                       Interval* chosen) {
+  *chosen = o.hist.Range(method, percent);
+  std::vector<Interval> ch;
+  if (method == CalibrationMethod::kPercentile && !o.channel_hists.empty()) {
+    for (const auto& h : o.channel_hists) ch.push_back(h.Percentile(percent));
+  } else {
+    for (const Interval& c : o.channels) {
+      ch.push_back({std::clamp(c.lo, chosen->lo, chosen->hi),
+                    std::clamp(c.hi, chosen->lo, chosen->hi)});
     }
-    for (int64_t i = 0; i < c.size(0); ++i) {
-      channels[i].lo = std::min<double>(channels[i].lo, lo_a[i]);
-      channels[i].hi = std::max<double>(channels[i].hi, hi_a[i]);
-      all.lo = std::min(all.lo, channels[i].lo);
-      all.hi = std::max(all.hi, channels[i].hi);
+  }
+  return MakeRangeStats(*chosen, ch);
+}
+
+CalibrationMethod MethodOf(const std::string& name) {
+  CalibrationMethod m;
+  if (!ParseCalibrationMethod(name, &m)) {
+    throw RuntimeError("unknown calibration method '" + name + "'");
+  }
+  return m;
+}
+
+using Clock = std::chrono::steady_clock;
+
+// Wall time per phase name, in order of first use.
+class PhaseTimes {
+ public:
+  void Add(const std::string& name, Clock::time_point since) {
+    const double s = std::chrono::duration<double>(Clock::now() - since).count();
+    for (Phase& p : phases_) {
+      if (p.name == name) {
+        p.seconds += s;
+        return;
+      }
     }
+    phases_.push_back({name, s});
   }
+  std::vector<Phase>& phases() { return phases_; }
 
-  void StartHistograms() {
-    hist = std::make_unique<PercentileHistogram>(all.lo, all.hi, 8192);
-    for (const Interval& c : channels) channel_hists.emplace_back(c.lo, c.hi, 1024);
-  }
-
-  void ObserveHistogram(const torch::Tensor& t) {
-    const torch::Tensor c = ByChannel(t);
-    const int64_t n = c.size(1);
-    const float* data = c.data_ptr<float>();
-    tbb::enumerable_thread_specific<PercentileHistogram> local(all.lo, all.hi, 8192);
-    tbb::parallel_for(int64_t{0}, c.size(0), [&](int64_t ch) {
-      channel_hists[ch].Add(data + ch * n, n);
-      local.local().Add(data + ch * n, n);
-    });
-    for (const auto& h : local) hist->Merge(h);
-  }
-
-  RangeStats Stats(double percent, Interval* clipped) const {
-    *clipped = hist->Range(percent);
-    std::vector<Interval> ch;
-    for (const auto& h : channel_hists) ch.push_back(h.Range(percent));
-    return MakeRangeStats(*clipped, ch);
-  }
+ private:
+  std::vector<Phase> phases_;
 };
 
 bool HasWeights(const Op& op) { return op.kind == Op::Kind::kConv || op.kind == Op::Kind::kDense; }
@@ -151,51 +190,62 @@ std::vector<FloatLayer> FoldNet(const space::FactorizeNet& net) {
   return out;
 }
 
-Calibration Calibrate(space::FactorizeNet& net, const torch::Tensor& images, double percent,
-                      int batch) {
+CalibrationHistograms ObserveActivations(space::FactorizeNet& net, const torch::Tensor& images,
+                                         int batch, bool channel_histograms) {
   torch::NoGradGuard no_grad;
   EvalMode eval(net);
   const space::Plan& plan = net->plan();
   const int64_t n = images.size(0);
   if (n == 0) throw RuntimeError("calibration needs at least one image");
-  Observer input;
-  std::vector<Observer> ops(plan.ops.size());
-  for (int pass = 0; pass < 2; ++pass) {
-    if (pass == 1) {
-      for (size_t i = 0; i < ops.size(); ++i) {
-        if (HasWeights(plan.ops[i]) &&
-            !(std::isfinite(ops[i].all.lo) && std::isfinite(ops[i].all.hi))) {
-          throw RuntimeError("calibration: the output of " + plan.ops[i].name +
-                             " is not finite (has the model diverged?)");
-        }
-      }
-      input.StartHistograms();
-      for (size_t i = 0; i < ops.size(); ++i) {
-        if (HasWeights(plan.ops[i])) ops[i].StartHistograms();
-      }
-    }
-    for (int64_t b = 0; b < n; b += batch) {
-      const torch::Tensor x = images.slice(0, b, std::min(n, b + batch));
-      pass == 0 ? input.ObserveMinMax(x) : input.ObserveHistogram(x);
-      net->forward_observed(x, [&](size_t i, const torch::Tensor& out) {
-        if (!HasWeights(plan.ops[i])) return;
-        pass == 0 ? ops[i].ObserveMinMax(out) : ops[i].ObserveHistogram(out);
-      });
-    }
+  CalibrationHistograms h;
+  h.samples = n;
+  h.ops.resize(plan.ops.size());
+  const auto start = [channel_histograms](ObservedTensor* o, int64_t channels) {
+    if (channel_histograms) o->channel_hists.assign(channels, RangeHistogram(1024));
+  };
+  start(&h.input, images.size(1));
+  for (size_t i = 0; i < plan.ops.size(); ++i) {
+    if (HasWeights(plan.ops[i])) start(&h.ops[i], plan.ops[i].out_c);
   }
+  for (int64_t b = 0; b < n; b += batch) {
+    const torch::Tensor x = images.slice(0, b, std::min(n, b + batch));
+    Observe(x, &h.input);
+    net->forward_observed(x, [&](size_t i, const torch::Tensor& out) {
+      if (!HasWeights(plan.ops[i])) return;
+      try {
+        Observe(out, &h.ops[i]);
+      } catch (const RuntimeError&) {
+        throw RuntimeError("calibration: the output of " + plan.ops[i].name +
+                           " is not finite (has the model diverged?)");
+      }
+    });
+  }
+  return h;
+}
+
+Calibration ChooseRanges(const CalibrationHistograms& h, const space::Plan& plan,
+                         CalibrationMethod method, double percent) {
   Calibration c;
-  c.samples = n;
-  Interval clipped;
-  c.input_stats = input.Stats(percent, &clipped);
-  c.input = ChooseQParams(clipped.lo, clipped.hi);
+  c.samples = h.samples;
+  c.method = CalibrationMethodName(method);
+  Interval chosen;
+  c.input_stats = ChosenStats(h.input, method, percent, &chosen);
+  c.input = ChooseQParams(chosen.lo, chosen.hi);
   c.outputs.resize(plan.ops.size());
   c.activations.resize(plan.ops.size());
   for (size_t i = 0; i < plan.ops.size(); ++i) {
     if (!HasWeights(plan.ops[i])) continue;
-    c.activations[i] = ops[i].Stats(percent, &clipped);
-    c.outputs[i] = ChooseQParams(clipped.lo, clipped.hi);
+    c.activations[i] = ChosenStats(h.ops[i], method, percent, &chosen);
+    c.outputs[i] = ChooseQParams(chosen.lo, chosen.hi);
   }
   return c;
+}
+
+Calibration Calibrate(space::FactorizeNet& net, const torch::Tensor& images,
+                      CalibrationMethod method, double percent, int batch) {
+  const CalibrationHistograms h =
+      ObserveActivations(net, images, batch, method == CalibrationMethod::kPercentile);
+  return ChooseRanges(h, net->plan(), method, percent);
 }
 
 std::vector<int64_t> SampleIndices(int64_t size, int64_t n, uint64_t seed) {
@@ -215,15 +265,41 @@ QuantizedModel QuantizeModel(space::FactorizeNet& net, const Split& calibration,
                              const Normalization& normalize, const QuantOptions& options,
                              uint64_t seed) {
   if (calibration.size() == 0) throw RuntimeError("quantization: the calibration split is empty");
+  const CalibrationMethod primary = MethodOf(options.calibration);
+  std::vector<CalibrationMethod> others;
+  for (const std::string& name : options.record_methods) {
+    const CalibrationMethod m = MethodOf(name);
+    if (m != primary && std::find(others.begin(), others.end(), m) == others.end()) {
+      others.push_back(m);
+    }
+  }
+  PhaseTimes times;
+  auto t = Clock::now();
   const auto idx = SampleIndices(calibration.size(), options.calibration_samples, seed);
   const torch::Tensor sel = torch::tensor(idx, torch::kInt64);
   const torch::Tensor images =
       normalize(calibration.images.index_select(0, sel)).to(torch::kFloat32).contiguous();
-  QuantizedModel m;
-  m.calibration = Calibrate(net, images, options.percentile, std::max(1, options.eval_batch));
-  const std::vector<FloatLayer> folded = FoldNet(net);
-  m.net = IntegerNet(net->plan(), m.calibration.input, folded, m.calibration.outputs);
+  times.Add("sample", t);
+  t = Clock::now();
+  const CalibrationHistograms hist =
+      ObserveActivations(net, images, std::max(1, options.eval_batch),
+                         primary == CalibrationMethod::kPercentile);
+  times.Add("calibrate", t);
+  t = Clock::now();
   const space::Plan& plan = net->plan();
+  QuantizedModel m;
+  m.calibration = ChooseRanges(hist, plan, primary, options.percentile);
+  std::vector<Calibration> other_ranges;
+  for (CalibrationMethod o : others) {
+    other_ranges.push_back(ChooseRanges(hist, plan, o, options.percentile));
+  }
+  times.Add("ranges", t);
+  t = Clock::now();
+  const std::vector<FloatLayer> folded = FoldNet(net);
+  m.net = IntegerNet(plan, m.calibration.input, folded, m.calibration.outputs);
+  for (const Calibration& c : other_ranges) {
+    m.others.push_back({c.method, IntegerNet(plan, c.input, folded, c.outputs)});
+  }
   for (size_t i = 0; i < plan.ops.size(); ++i) {
     const Op& op = plan.ops[i];
     if (!HasWeights(op)) continue;
@@ -238,6 +314,8 @@ QuantizedModel QuantizeModel(space::FactorizeNet& net, const Split& calibration,
     m.layers.push_back(s);
     m.layer_ops.push_back(static_cast<int>(i));
   }
+  times.Add("build", t);
+  m.phases = std::move(times.phases());
   return m;
 }
 
@@ -299,59 +377,126 @@ torch::Tensor FakeQuantNet::Forward(const torch::Tensor& images, IntegerNet::Tra
   return x;
 }
 
+namespace {
+
+// Running counts of one quantized path against the fp32 one.
+struct PathTally {
+  int64_t correct = 0;
+  std::vector<float> logits;
+};
+
+QuantMetrics MetricsOf(const PathTally& q, int64_t correct_fp32, const std::vector<float>& fp32,
+                       int64_t n, int classes) {
+  QuantMetrics m;
+  m.images = n;
+  m.acc_fp32 = n ? static_cast<double>(correct_fp32) / n : 0;
+  m.acc_q = n ? static_cast<double>(q.correct) / n : 0;
+  m.rel_decrease = m.acc_fp32 > 0 ? std::abs(m.acc_fp32 - m.acc_q) / m.acc_fp32 * 100 : 0;
+  m.qmse = Qmse(fp32, q.logits);
+  m.qce = Qce(fp32, q.logits, classes);
+  return m;
+}
+
+}  // namespace
+
 QuantReport Evaluate(const QuantizedModel& model, space::FactorizeNet& net, const Split& split,
                      const Normalization& normalize, const QuantOptions& options) {
   torch::NoGradGuard no_grad;
   EvalMode eval(net);
-  const IntegerNet& qnet = model.net;
+  PhaseTimes times;
+  for (const Phase& p : model.phases) times.phases().push_back(p);
+  // The primary method's net first, then the recorded ones.
+  std::vector<const IntegerNet*> nets = {&model.net};
+  std::vector<std::string> names = {model.calibration.method};
+  for (const MethodNet& o : model.others) {
+    nets.push_back(&o.net);
+    names.push_back(o.method);
+  }
   const bool fake = options.mode == "fake";
-  std::unique_ptr<FakeQuantNet> fq;
-  if (fake) fq = std::make_unique<FakeQuantNet>(qnet);
+  std::vector<std::unique_ptr<FakeQuantNet>> fq(nets.size());
+  if (fake || options.fake_agreement) {
+    for (size_t k = 0; k < nets.size(); ++k) {
+      if (fake || k == 0) fq[k] = std::make_unique<FakeQuantNet>(*nets[k]);
+    }
+  }
+  const IntegerNet& qnet = model.net;
   const int64_t n = split.size();
   const int batch = std::max(1, options.eval_batch);
+  const int64_t sqnr_limit = options.sqnr_samples > 0 ? options.sqnr_samples : n;
   const int classes = static_cast<int>(qnet.output_size());
-  std::vector<float> logits_fp32, logits_q;
+  std::vector<float> logits_fp32;
+  std::vector<PathTally> tally(nets.size());
   std::vector<double> signal(qnet.layers().size(), 0), noise(qnet.layers().size(), 0);
-  int64_t correct_fp32 = 0, correct_q = 0;
+  int64_t correct_fp32 = 0, agree = 0, sqnr_images = 0;
   const torch::Tensor labels = split.labels.to(torch::kInt64).contiguous();
+  const auto lab = labels.accessor<int64_t, 1>();
   for (int64_t b = 0; b < n; b += batch) {
     const int64_t e = std::min(n, b + batch);
+    const bool sqnr = b < sqnr_limit;
+    auto t = Clock::now();
     const torch::Tensor x = normalize(split.images.slice(0, b, e)).to(torch::kFloat32).contiguous();
+    times.Add("normalize", t);
+    t = Clock::now();
     IntegerNet::Trace trace;
-    std::vector<float> q;
-    if (fake) {
-      q = ToVector(fq->Forward(x, &trace));
-    } else {
-      const auto xq = qnet.QuantizeInput(x.data_ptr<float>(), e - b);
-      q = qnet.Dequantize(qnet.Run(xq.data(), e - b, &trace));
+    std::vector<std::vector<float>> q(nets.size());
+    for (size_t k = 0; k < nets.size(); ++k) {
+      IntegerNet::Trace* tr = k == 0 && sqnr ? &trace : nullptr;
+      if (fake) {
+        q[k] = ToVector(fq[k]->Forward(x, tr));
+      } else {
+        const auto xq = nets[k]->QuantizeInput(x.data_ptr<float>(), e - b);
+        q[k] = nets[k]->Dequantize(nets[k]->Run(xq.data(), e - b, tr));
+      }
     }
+    times.Add(fake ? "fake" : "integer", t);
+    t = Clock::now();
+    Clock::duration sqnr_time{};
     const torch::Tensor f = net->forward_observed(x, [&](size_t i, const torch::Tensor& out) {
       const IntegerLayer& L = qnet.layers()[i];
-      if (L.has_weights()) AccumulateSqnr(out, trace[i], L.output, &signal[i], &noise[i]);
+      if (!sqnr || !L.has_weights()) return;
+      const auto s0 = Clock::now();
+      AccumulateSqnr(out, trace[i], L.output, &signal[i], &noise[i]);
+      sqnr_time += Clock::now() - s0;
     });
     const std::vector<float> fv = ToVector(f);
-    const auto pf = Argmax(fv, classes), pq = Argmax(q, classes);
-    const auto lab = labels.accessor<int64_t, 1>();
-    for (int64_t i = 0; i < e - b; ++i) {
-      correct_fp32 += pf[i] == lab[b + i];
-      correct_q += pq[i] == lab[b + i];
+    times.Add("fp32", t + sqnr_time);
+    times.Add("sqnr", Clock::now() - sqnr_time);
+    if (sqnr) sqnr_images += e - b;
+    if (options.fake_agreement && !fake) {
+      t = Clock::now();
+      const auto pf = Argmax(ToVector(fq[0]->Forward(x)), classes);
+      const auto pi = Argmax(q[0], classes);
+      for (size_t i = 0; i < pf.size(); ++i) agree += pf[i] == pi[i];
+      times.Add("fake", t);
+    }
+    t = Clock::now();
+    const auto pf = Argmax(fv, classes);
+    for (int64_t i = 0; i < e - b; ++i) correct_fp32 += pf[i] == lab[b + i];
+    for (size_t k = 0; k < nets.size(); ++k) {
+      const auto pq = Argmax(q[k], classes);
+      for (int64_t i = 0; i < e - b; ++i) tally[k].correct += pq[i] == lab[b + i];
+      tally[k].logits.insert(tally[k].logits.end(), q[k].begin(), q[k].end());
     }
     logits_fp32.insert(logits_fp32.end(), fv.begin(), fv.end());
-    logits_q.insert(logits_q.end(), q.begin(), q.end());
+    times.Add("metrics", t);
   }
+  auto t = Clock::now();
   QuantReport r;
-  QuantMetrics& m = r.metrics;
-  m.images = n;
-  m.acc_fp32 = n ? static_cast<double>(correct_fp32) / n : 0;
-  m.acc_q = n ? static_cast<double>(correct_q) / n : 0;
-  m.rel_decrease = m.acc_fp32 > 0 ? std::abs(m.acc_fp32 - m.acc_q) / m.acc_fp32 * 100 : 0;
-  m.qmse = Qmse(logits_fp32, logits_q);
-  m.qce = Qce(logits_fp32, logits_q, classes);
+  r.method = names[0];
+  for (size_t k = 0; k < nets.size(); ++k) {
+    r.methods.push_back({names[k], MetricsOf(tally[k], correct_fp32, logits_fp32, n, classes)});
+  }
+  if (options.fake_agreement) {
+    r.methods[0].metrics.fake_agreement = fake ? 1.0 : n ? static_cast<double>(agree) / n : 0;
+  }
+  r.metrics = r.methods[0].metrics;
   r.layers = model.layers;
   for (size_t k = 0; k < r.layers.size(); ++k) {
     const int i = model.layer_ops[k];
     r.layers[k].sqnr_db = SqnrDb(signal[i], noise[i]);
   }
+  times.Add("metrics", t);
+  r.phases = std::move(times.phases());
   return r;
 }
 

@@ -1,6 +1,7 @@
 // Post-training quint8 quantization of a trained FactorizeNet and its
-// analysis (docs/method.md §5-6): BN folding, activation calibration with percentile
-// clipping, the integer network, the fake-quant simulation, the metrics
+// analysis (docs/method.md §5-6): BN folding, activation calibration (one fp32
+// pass into histograms, ranges by any method of calibration.h), the integer
+// network, the fake-quant simulation, the metrics
 // (fp32 / quint8 accuracy, relative decrease, QMSE, QCE) and the layerwise
 // statistics (dynamic range, average channel precision, SQNR).
 //
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "evaluators/options.h"
+#include "evaluators/quant/calibration.h"
 #include "evaluators/quant/quant_net.h"
 #include "evaluators/records.h"
 #include "evaluators/train/split.h"
@@ -30,35 +32,68 @@ FloatLayer FoldConvBatchNorm(const torch::nn::Conv2d& conv, const torch::nn::Bat
 // Every op of the net: convs folded, dense layers as they are, empty for pool/flatten.
 std::vector<FloatLayer> FoldNet(const space::FactorizeNet& net);
 
-// Activation ranges of the input and of every conv/dense output.
+// The histograms of one fp32 pass over calibration images: the network input
+// and every conv/dense output. The ranges of every method come from them.
+struct ObservedTensor {
+  RangeHistogram hist;
+  std::vector<Interval> channels;             // exact per-channel min / max
+  std::vector<RangeHistogram> channel_hists;  // per channel, when asked for
+};
+struct CalibrationHistograms {
+  int64_t samples = 0;
+  ObservedTensor input;
+  std::vector<ObservedTensor> ops;  // per plan op (empty for pool / flatten)
+};
+// Runs the fp32 net (eval mode) once over `images` (normalized float) in
+// batches. `channel_histograms`: also a histogram per channel (only the
+// percentile method's channel precision needs them). Throws RuntimeError
+// when an activation is not finite.
+CalibrationHistograms ObserveActivations(space::FactorizeNet& net, const torch::Tensor& images,
+                                         int batch, bool channel_histograms);
+
+// Activation ranges of the input and of every conv/dense output under one
+// method.
 struct Calibration {
   int64_t samples = 0;
+  std::string method;
   QParams input;
   RangeStats input_stats;
   std::vector<QParams> outputs;         // per plan op (default for pool/flatten)
-  std::vector<RangeStats> activations;  // per plan op: clipped range + channel precision
+  std::vector<RangeStats> activations;  // per plan op: chosen range + channel precision
 };
-// Runs the fp32 net (eval mode) on `images` (normalized float) twice: exact
-// min/max per tensor and channel, then histograms for the top/bottom
-// `percent` clipping (error at most range / 8192 per tensor, range / 1024
-// per channel).
-Calibration Calibrate(space::FactorizeNet& net, const torch::Tensor& images, double percent,
-                      int batch);
+// The ranges `method` chooses. Channel precision: per-channel percentile
+// ranges for kPercentile (when the histograms have them), otherwise each
+// channel's min / max clipped to the tensor's chosen range.
+Calibration ChooseRanges(const CalibrationHistograms& h, const space::Plan& plan,
+                         CalibrationMethod method, double percent);
+// ObserveActivations + ChooseRanges.
+Calibration Calibrate(space::FactorizeNet& net, const torch::Tensor& images,
+                      CalibrationMethod method, double percent, int batch);
 
 // Indices of `n` distinct random images of `split` (all of them if n >= size),
 // drawn with a local mt19937_64(seed).
 std::vector<int64_t> SampleIndices(int64_t size, int64_t n, uint64_t seed);
 
+// The integer net of one calibration method.
+struct MethodNet {
+  std::string method;
+  IntegerNet net;
+};
+
 // A quantized model: the integer net and the statistics that do not need
 // the evaluation split.
 struct QuantizedModel {
-  IntegerNet net;
+  IntegerNet net;  // under the primary method (options.calibration)
   Calibration calibration;
+  std::vector<MethodNet> others;   // options.record_methods, from the same histograms
   std::vector<LayerStats> layers;  // one per conv/dense op; sqnr_db filled by Evaluate
   std::vector<int> layer_ops;      // plan op index of layers[i]
+  std::vector<Phase> phases;       // sample, calibrate, ranges, build
 };
 // Folds, calibrates on `calibration_samples` random images of `calibration`
-// and builds the integer net.
+// (one fp32 pass) and builds the integer net of the primary method and of
+// every recorded one. Throws RuntimeError on an unknown method name
+// (config/ validates them first).
 QuantizedModel QuantizeModel(space::FactorizeNet& net, const Split& calibration,
                              const Normalization& normalize, const QuantOptions& options,
                              uint64_t seed);
@@ -79,9 +114,14 @@ class FakeQuantNet {
   std::vector<torch::Tensor> weights_, biases_;
 };
 
-// Metrics and SQNR of a quantized model on a split; mode = options.mode
-// (integer or fake). SQNR compares every conv/dense output of the quantized
-// path with the fp32 net's.
+// Metrics and SQNR of a quantized model on a split, in one pass over it:
+// per batch one fp32 forward (accuracy, the reference logits and the SQNR
+// reference) and one quantized forward per method (mode = options.mode,
+// integer or fake). SQNR compares every conv/dense output of the primary
+// quantized path with the fp32 net's on the first options.sqnr_samples images
+// (whole batches; 0 = all). options.fake_agreement adds the fake-quant path's
+// top-1 agreement with the integer one. report.phases: the model's phases,
+// then normalize, fp32, integer, sqnr, fake, metrics.
 QuantReport Evaluate(const QuantizedModel& model, space::FactorizeNet& net, const Split& split,
                      const Normalization& normalize, const QuantOptions& options);
 

@@ -120,61 +120,6 @@ Interval PercentileRange(std::vector<float> v, double percent) {
   return {lo, hi};
 }
 
-PercentileHistogram::PercentileHistogram(double min, double max, int bins)
-    : min_(min), max_(max), width_((max - min) / bins), counts_(bins, 0) {}
-
-void PercentileHistogram::Add(const float* values, int64_t n) {
-  const int bins = static_cast<int>(counts_.size());
-  const double inv = width_ > 0 ? 1.0 / width_ : 0.0;
-  const float at_min = static_cast<float>(min_);
-  for (int64_t i = 0; i < n; ++i) {
-    if (values[i] <= at_min) {
-      ++at_min_;
-      continue;
-    }
-    int b = static_cast<int>((values[i] - min_) * inv);
-    b = std::clamp(b, 0, bins - 1);
-    ++counts_[b];
-  }
-  count_ += n;
-}
-
-void PercentileHistogram::Merge(const PercentileHistogram& other) {
-  for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
-  at_min_ += other.at_min_;
-  count_ += other.count_;
-}
-
-double PercentileHistogram::OrderStatistic(int64_t k) const {
-  if (width_ <= 0 || k < at_min_) return min_;
-  // The j-th smallest of the c values of a bin is placed at (j + 0.5) / c of it.
-  int64_t before = at_min_;
-  for (size_t b = 0; b < counts_.size(); ++b) {
-    const int64_t c = counts_[b];
-    if (k < before + c) {
-      const double frac = (k - before + 0.5) / static_cast<double>(c);
-      return std::clamp(min_ + (b + frac) * width_, min_, max_);
-    }
-    before += c;
-  }
-  return max_;
-}
-
-double PercentileHistogram::Quantile(double rank) const {
-  // Linear interpolation between order statistics, as PercentileRange.
-  const int64_t lo = static_cast<int64_t>(std::floor(rank));
-  const double a = OrderStatistic(lo);
-  if (lo + 1 >= count_) return a;
-  return a + (rank - lo) * (OrderStatistic(lo + 1) - a);
-}
-
-Interval PercentileHistogram::Range(double percent) const {
-  if (count_ == 0) return {};
-  if (percent <= 0) return {min_, max_};
-  const double n1 = static_cast<double>(count_ - 1);
-  return {Quantile(percent / 100.0 * n1), Quantile((100.0 - percent) / 100.0 * n1)};
-}
-
 RangeStats MakeRangeStats(const Interval& tensor, const std::vector<Interval>& channels) {
   RangeStats s;
   s.min = tensor.lo;

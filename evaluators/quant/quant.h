@@ -78,28 +78,7 @@ struct Interval {
 };
 Interval PercentileRange(std::vector<float> values, double percent);
 
-// A streaming approximation of PercentileRange for data too large to keep:
-// values are counted in `bins` equal bins over [min, max] (known from a
-// first pass) and each percentile is interpolated inside its bin, so the
-// error is at most (max - min) / bins (values equal to min, such as the zeros
-// of a ReLU, are counted apart and stay exact). Not thread-safe; merge per-thread
-// instances with Merge.
-class PercentileHistogram {
- public:
-  PercentileHistogram(double min, double max, int bins);
-  void Add(const float* values, int64_t n);
-  void Merge(const PercentileHistogram& other);
-  Interval Range(double percent) const;
-  int64_t count() const { return count_; }
-
- private:
-  double OrderStatistic(int64_t k) const;  // estimate of the k-th smallest (0-based)
-  double Quantile(double rank) const;      // rank in [0, count - 1], interpolated
-  double min_, max_, width_;
-  std::vector<int64_t> counts_;
-  int64_t at_min_ = 0;  // values equal to min (ReLU zeros), kept exact
-  int64_t count_ = 0;
-};
+// (RangeHistogram in calibration.h estimates it from a histogram.)
 
 // --- layerwise statistics and metrics ---
 

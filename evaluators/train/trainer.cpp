@@ -227,7 +227,15 @@ TrainResult Trainer::Run(const EpochCallback& on_epoch, const BatchCallback& on_
     r.epoch = epoch;
     r.train_loss = loss_sum / seen;
     r.train_acc = static_cast<double>(correct) / seen;
-    r.val_acc = Evaluate(data_.validation);
+    std::optional<double> shared;
+    if (options_.validate) {
+      SetChannelsLast(false);
+      model_->eval();
+      shared = options_.validate(epoch, model_);
+      model_->train();
+      SetChannelsLast(true);
+    }
+    r.val_acc = shared ? *shared : Evaluate(data_.validation);
     r.lr = lr;
     r.seconds = Since(t0);
     r.images_per_s = seen / train_seconds;

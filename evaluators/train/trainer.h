@@ -40,6 +40,12 @@ struct TrainerRunOptions {
   int epochs = 0;        // 0 = training.epochs (also sets the milestones' budget)
   bool resume = false;   // continue from checkpoint_path when it exists
   int eval_batch = 512;  // batch of the validation pass
+  // When set and it returns a value, that value is the epoch's validation
+  // accuracy instead of the trainer's own fp32 pass: a rung's quantized
+  // evaluation computes it in its own fp32 pass, so the validation images go
+  // through the fp32 net once. Called after the epoch's training, before its
+  // checkpoint, with the model in eval() mode (it must not change the weights).
+  std::function<std::optional<double>(int epoch, space::FactorizeNet& net)> validate;
 };
 
 // What the per-batch callback sees.

@@ -2,9 +2,11 @@
 // as a user would.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "tests/testing/cli.h"
 
@@ -38,14 +40,49 @@ storage: {db: )" + dir_ + "/tiny.db}\n";
 std::string QuantizeCli::dir_, QuantizeCli::ckpt_;
 
 TEST_F(QuantizeCli, PrintsMetricsAndTheLayerwiseTable) {
-  const auto r = RunCli("quantize " + ckpt_ + " --config " + dir_ + "/tiny.yaml --threads 1");
+  const auto r =
+      RunCli("quantize " + ckpt_ + " --config " + dir_ + "/tiny.yaml --threads 1 --fake-agreement");
   ASSERT_EQ(r.code, 0) << r.out;
   for (const char* s : {"acc_fp32", "acc_quint8", "rel_decrease_pct", "qmse", "qce",
                         "fake_vs_integer_top1_agreement", "sqnr_db", "fold_precision",
                         "act_precision", "conv_64_1.group", "conv_256_3.point", "dense_2",
-                        "test split", "calibration 100 training images"}) {
+                        "test split", "calibration 100 training images", "minmax", "time by phase",
+                        "total (from process start)"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
   }
+  // The fake-quant agreement is measured only when asked.
+  const auto plain = RunCli("quantize " + ckpt_ + " --config " + dir_ + "/tiny.yaml --threads 1");
+  ASSERT_EQ(plain.code, 0) << plain.out;
+  EXPECT_EQ(plain.out.find("fake_vs_integer"), std::string::npos) << plain.out;
+}
+
+TEST_F(QuantizeCli, PhasesSumToTheTotalAndTheTotalToTheWallTime) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = RunCli("quantize " + ckpt_ + " --config " + dir_ +
+                        "/tiny.yaml --format json --threads 1 --calibration entropy");
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["calibration"], "entropy");
+  double sum = 0;
+  std::set<std::string> names;
+  for (const auto& p : j["phases"]) {
+    EXPECT_GE(p["seconds"].get<double>(), 0) << p;
+    sum += p["seconds"].get<double>();
+    names.insert(p["name"].get<std::string>());
+  }
+  for (const char* want : {"startup", "config", "dataset", "checkpoint", "calibrate", "build",
+                           "fp32", "integer", "metrics", "output"}) {
+    EXPECT_TRUE(names.count(want)) << want << "\n" << j["phases"];
+  }
+  const double total = j["seconds_total"].get<double>();
+  EXPECT_NEAR(sum, total, 1e-6);
+  // From the process start to the output: all of the wall time but the exit
+  // (the startup is read at clock-tick resolution).
+  EXPECT_LE(total, wall + 0.02);
+  EXPECT_GE(total, 0.5 * wall);
+  EXPECT_GT(j["phases"][0]["seconds"].get<double>(), 0);  // startup
 }
 
 TEST_F(QuantizeCli, JsonOnTheValidationSplit) {

@@ -206,5 +206,104 @@ TEST(ConfigTest, QuantizationSection) {
   EXPECT_NE(e.find("quantization.percentile"), std::string::npos) << e;
 }
 
+TEST(ConfigTest, CalibrationMethodsAndThePaperPreset) {
+  const std::string head = "name: x\nspace: {paths: [regular]}\n";
+  Config c = ParseConfig(head + "quantization: {calibration_samples: 64}\n");
+  EXPECT_EQ(c.quantization.calibration, "minmax");  // the default
+  EXPECT_TRUE(c.quantization.record_methods.empty());
+  EXPECT_EQ(c.quantization.sqnr_samples, 256);
+  EXPECT_FALSE(c.quantization.fake_agreement);
+  c = ParseConfig(head +
+                  "quantization:\n  calibration: entropy\n  record_methods: [minmax, mse]\n"
+                  "  sqnr_samples: 0\n  fake_agreement: true\n");
+  EXPECT_EQ(c.quantization.calibration, "entropy");
+  EXPECT_EQ(c.quantization.record_methods, (std::vector<std::string>{"minmax", "mse"}));
+  EXPECT_EQ(c.quantization.sqnr_samples, 0);
+  EXPECT_TRUE(c.quantization.fake_agreement);
+  // The paper's setting, and a key beside it overriding it.
+  c = ParseConfig(head + "quantization: {preset: paper, calibration_samples: 10}\n");
+  EXPECT_EQ(c.quantization.calibration, "percentile");
+  EXPECT_DOUBLE_EQ(c.quantization.percentile, 1.0);
+  EXPECT_EQ(c.quantization.calibration_samples, 10);
+  c = ParseConfig(head + "quantization: {preset: paper}\n");
+  EXPECT_EQ(c.quantization.calibration_samples, 1024);
+  std::string e = ErrorOf(head + "quantization:\n  record_methods: [minmax, kl]\n");
+  EXPECT_NE(e.find("quantization.record_methods[1]"), std::string::npos) << e;
+  EXPECT_NE(e.find("kl"), std::string::npos) << e;
+  EXPECT_NE(e.find("study.yaml:4"), std::string::npos) << e;
+  e = ErrorOf(head + "quantization: {calibration: histogram}\n");
+  EXPECT_NE(e.find("quantization.calibration"), std::string::npos) << e;
+  EXPECT_NE(e.find("mse"), std::string::npos) << e;  // the choices are listed
+  e = ErrorOf(head + "quantization: {preset: tflite}\n");
+  EXPECT_NE(e.find("quantization.preset"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace fnas
+
+namespace fnas {
+namespace {
+
+TEST(ConfigPruningTest, ParsesEveryKey) {
+  const Config c = ParseConfig(
+      "name: x\nspace: {paths: [regular]}\ntraining: {epochs: 8}\n"
+      "pruning:\n  pruner: quant-aware\n  rungs: [0.25, 4]\n  eta: 2.5\n  min_peers: 5\n"
+      "  margin: 0.01\n  max_rel_decrease: 7.5\n  qmse_worst_fraction: 0.2\n"
+      "  evaluation: fake\n  calibration_samples: 128\n",
+      "study.yaml");
+  const search::PruningOptions& p = c.pruning;
+  EXPECT_EQ(p.pruner, "quant-aware");
+  EXPECT_EQ(p.rungs, (std::vector<double>{0.25, 4}));
+  EXPECT_DOUBLE_EQ(p.eta, 2.5);
+  EXPECT_EQ(p.min_peers, 5);
+  EXPECT_DOUBLE_EQ(p.margin, 0.01);
+  EXPECT_DOUBLE_EQ(p.max_rel_decrease, 7.5);
+  EXPECT_DOUBLE_EQ(p.qmse_worst_fraction, 0.2);
+  EXPECT_EQ(p.evaluation, "fake");
+  EXPECT_EQ(p.calibration_samples, 128);
+  // Defaults from the struct.
+  const Config d = ParseConfig("name: x\nspace: {paths: [regular]}\n", "study.yaml");
+  EXPECT_EQ(d.pruning.pruner, "none");
+  EXPECT_TRUE(d.pruning.rungs.empty());
+}
+
+TEST(ConfigPruningTest, ErrorsNameKeyValueAndLine) {
+  const std::string head = "name: x\nspace: {paths: [regular]}\ntraining: {epochs: 4}\npruning:\n";
+  EXPECT_NE(ErrorOf(head + "  pruner: hyperband\n")
+                .find("study.yaml:5: pruning.pruner = 'hyperband': expected one of asha"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(head + "  pruner: asha\n").find("needs pruning.rungs"), std::string::npos);
+  EXPECT_NE(ErrorOf(head + "  rungs: [2, 1]\n").find("rungs must increase"), std::string::npos);
+  EXPECT_NE(ErrorOf(head + "  rungs: [1.5]\n").find("must be an integer"), std::string::npos);
+  EXPECT_NE(ErrorOf(head + "  rungs: [4]\n")
+                .find("pruning.rungs = [4]: rung 4 is epoch 4, not before the last epoch 4"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(head + "  eta: 1\n").find("pruning.eta = '1': must be > 1"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(head + "  evaluation: float\n").find("pruning.evaluation"), std::string::npos);
+  EXPECT_NE(ErrorOf(head + "  qmse_worst_fraction: 2\n").find("must be in [0, 1]"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(head + "  rung: [1]\n").find("unknown key 'pruning.rung'"), std::string::npos);
+}
+
+TEST(ConfigPruningTest, ReplayMappingAloneOrInAStudyConfig) {
+  const search::PruningOptions a = ParsePruningOptions("{pruner: asha, eta: 2}", "--pruning");
+  EXPECT_EQ(a.pruner, "asha");
+  EXPECT_DOUBLE_EQ(a.eta, 2);
+  EXPECT_TRUE(a.rungs.empty());
+  const search::PruningOptions b =
+      ParsePruningOptions("name: x\npruning: {pruner: median, rungs: [2]}\n", "f.yaml");
+  EXPECT_EQ(b.pruner, "median");
+  EXPECT_EQ(b.rungs, (std::vector<double>{2}));
+  try {
+    ParsePruningOptions("pruner: asha\netaa: 2\n", "p.yaml");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("p.yaml:2: unknown key 'pruning.etaa'"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace fnas

@@ -2,8 +2,6 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
-
-#include "tests/testing/temp_dir.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +10,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "tests/testing/temp_dir.h"
 
 namespace fnas::db {
 namespace {
@@ -64,9 +63,11 @@ class StoreTest : public testing::TempDirTest {
     l.weights = {-1, 1, 2, 0.5};
     l.sqnr_db = 30;
     q.layers = {l};
+    q.method = "minmax";
+    q.methods = {{"minmax", q.metrics}, {"percentile", q.metrics}};
+    q.methods[1].metrics.acc_q = acc_q - 0.1;
     return q;
   }
-
 };
 
 TEST(TextHashTest, MatchesFnv1aReferenceValues) {
@@ -131,6 +132,23 @@ TEST_F(StoreTest, RecordsEpochsLayersAndCompletion) {
   EXPECT_EQ(layers[0].epoch, 2);
   EXPECT_EQ(layers[1].split, "test");
   EXPECT_DOUBLE_EQ(layers[1].stats.weights.range, 2.0);
+  // Every recorded calibration method, the primary first, validation then test.
+  const auto methods = store.QuantMethods(id);
+  ASSERT_EQ(methods.size(), 4u);
+  EXPECT_EQ(methods[0].split, "validation");
+  EXPECT_EQ(methods[0].epoch, 2);
+  EXPECT_TRUE(methods[0].primary);
+  EXPECT_EQ(methods[0].metrics.method, "minmax");
+  EXPECT_FALSE(methods[1].primary);
+  EXPECT_EQ(methods[1].metrics.method, "percentile");
+  EXPECT_DOUBLE_EQ(methods[1].metrics.metrics.acc_q, 0.6);
+  EXPECT_EQ(methods[3].split, "test");
+  EXPECT_DOUBLE_EQ(methods[3].metrics.metrics.acc_q, 0.7);
+  EXPECT_DOUBLE_EQ(methods[3].metrics.metrics.qmse, 0.01);
+  // A finished trial's rows never change.
+  EXPECT_THROW(
+      store.ExecForTesting("DELETE FROM quant_methods WHERE trial_id = " + std::to_string(id)),
+      StoreError);
 }
 
 TEST_F(StoreTest, FinishedTrialNeverChanges) {
@@ -147,7 +165,7 @@ TEST_F(StoreTest, FinishedTrialNeverChanges) {
   EXPECT_THROW(store.FinishTrial(id, TrialState::kFailed, "x"), StoreError);
   EXPECT_THROW(store.InterruptTrial(id, "x"), StoreError);
   EXPECT_THROW(store.RestartTrial(id, "w1"), StoreError);
-  EXPECT_THROW(store.AddPruneDecision({id, 1, "prune", "r", "{}"}), StoreError);
+  EXPECT_THROW(store.AddPruneDecision({id, 1, "prune", "r", "{}", "test", ""}), StoreError);
   // ...and so does the database itself, for any SQL client.
   const std::string sid = std::to_string(id);
   for (const std::string& sql :
@@ -173,6 +191,35 @@ TEST_F(StoreTest, FinishedTrialNeverChanges) {
   EXPECT_EQ(after.epochs_done, before.epochs_done);
   EXPECT_EQ(store.Epochs(id).size(), 1u);
   EXPECT_EQ(after.checkpoint, before.checkpoint);
+}
+
+TEST_F(StoreTest, AppendedCandidatesKeepTheirParentStepAndMove) {
+  Store store(Path(), Store::Mode::kCreate);
+  Populate(store);
+  const auto seeds = store.Candidates();
+  CandidateRow child;
+  child.candidate.f = {2, 1};
+  child.candidate.key = "2.1";
+  child.candidate.name = "layers-2.1";
+  child.macs_conv = 25;
+  child.parent_id = seeds[0].id;
+  child.step = 1;
+  child.move = "conv_64_1 1->2";
+  const auto added = store.AddCandidates({child});
+  ASSERT_EQ(added.size(), 1u);
+  EXPECT_EQ(added[0].position, 3);  // after the three seeds
+  const auto all = store.Candidates();
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[3].id, added[0].id);
+  EXPECT_EQ(all[3].parent_id, seeds[0].id);
+  EXPECT_EQ(all[3].step, 1);
+  EXPECT_EQ(all[3].move, "conv_64_1 1->2");
+  EXPECT_EQ(all[0].parent_id, 0);
+  // A key already in the study is refused, and nothing of the batch is written.
+  CandidateRow other = child;
+  other.candidate.key = "4.1";
+  EXPECT_THROW(store.AddCandidates({other, child}), StoreError);
+  EXPECT_EQ(store.Candidates().size(), 4u);
 }
 
 TEST_F(StoreTest, NoCandidateRunsTwice) {
@@ -213,14 +260,61 @@ TEST_F(StoreTest, PruneDecisionsAreKept) {
   Store store(Path(), Store::Mode::kCreate);
   Populate(store);
   const int64_t id = store.StartTrial(store.Candidates()[0].id, "w0");
-  store.AddPruneDecision({id, 2, "prune", "dominated at rung 2", "{\"acc\": 0.1}"});
-  EXPECT_THROW(store.AddPruneDecision({id, 2, "maybe", "", ""}), StoreError);
+  store.AddPruneDecision({id, 2, "prune", "dominated at rung 2", "{\"acc\": 0.1}", "test", ""});
+  EXPECT_THROW(store.AddPruneDecision({id, 2, "maybe", "", "", "test", ""}), StoreError);
   store.FinishTrial(id, TrialState::kPruned, "dominated at rung 2");
   const auto d = store.PruneDecisions(id);
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].decision, "prune");
   EXPECT_EQ(d[0].evidence, "{\"acc\": 0.1}");
   EXPECT_EQ(store.Trial(id)->state, TrialState::kPruned);
+}
+
+TEST_F(StoreTest, RungResultDecisionAndPrunedCommitWithTheEpoch) {
+  Store store(Path(), Store::Mode::kCreate);
+  Populate(store);
+  const auto c = store.Candidates();
+  const int64_t a = store.StartTrial(c[0].id, "w0");
+  const int64_t b = store.StartTrial(c[1].id, "w1");
+  evaluators::EpochRecord r;
+  r.epoch = 1;
+  const evaluators::QuantReport val = Report(0.5);
+  RungRecord keep;
+  keep.result.epoch = 1;
+  keep.result.macs_conv = c[0].macs_conv;
+  keep.result.validation = val.metrics;
+  keep.decision = {a, 1, "continue", "kept", "{}", "min-peers", ""};
+  store.RecordEpoch(a, r, &val, "", &keep);
+  RungRecord prune = keep;
+  prune.result.macs_conv = c[1].macs_conv;
+  prune.decision = {b, 1, "prune", "pruned at epoch 1: worse", "{\"peers\":[1]}", "rank", ""};
+  store.RecordEpoch(b, r, &val, "", &prune);
+  // In order of arrival, with the trial's MACs and metrics.
+  const auto rungs = store.RungResults(1);
+  ASSERT_EQ(rungs.size(), 2u);
+  EXPECT_EQ(rungs[0].trial_id, a);
+  EXPECT_EQ(rungs[1].trial_id, b);
+  EXPECT_LT(rungs[0].seq, rungs[1].seq);
+  EXPECT_EQ(rungs[1].macs_conv, c[1].macs_conv);
+  EXPECT_DOUBLE_EQ(rungs[1].validation.acc_q, val.metrics.acc_q);
+  EXPECT_TRUE(store.RungResults(2).empty());
+  // The pruned trial is PRUNED with the decision's reason, in the same commit.
+  const TrialRow t = *store.Trial(b);
+  EXPECT_EQ(t.state, TrialState::kPruned);
+  EXPECT_EQ(t.reason, "pruned at epoch 1: worse");
+  EXPECT_EQ(t.epochs_done, 1);
+  const auto d = store.PruneDecisions(b);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].rule, "rank");
+  EXPECT_EQ(d[0].evidence, "{\"peers\":[1]}");
+  EXPECT_FALSE(d[0].decided_at.empty());
+  EXPECT_EQ(store.Trial(a)->state, TrialState::kRunning);
+  // Finished: its rung rows never change, for any client.
+  EXPECT_THROW(store.ExecForTesting("DELETE FROM rung_results WHERE trial_id = " +
+                                    std::to_string(b)),
+               StoreError);
+  r.epoch = 2;
+  EXPECT_THROW(store.RecordEpoch(b, r, nullptr, ""), StoreError);
 }
 
 TEST_F(StoreTest, ViewsGiveSummaryAndFront) {
@@ -297,15 +391,22 @@ TEST_F(StoreTest, MigratesAnOlderSchemaKeepingItsData) {
     EXPECT_FALSE(db.tableExists("prune_decisions"));
   }
   Store store(Path(), Store::Mode::kReadWrite);
-  EXPECT_EQ(store.schema_version(), 2);
+  EXPECT_EQ(store.schema_version(), Store::kSchemaVersion);
   EXPECT_EQ(store.Study().name, "old");
-  EXPECT_EQ(store.Study().schema_version, 2);
+  EXPECT_EQ(store.Study().schema_version, Store::kSchemaVersion);
+  EXPECT_TRUE(store.RungResults().empty());
+  // Candidates of older files are seeds: no parent, step 0.
+  ASSERT_EQ(store.Candidates().size(), 1u);
+  EXPECT_EQ(store.Candidates()[0].parent_id, 0);
+  EXPECT_EQ(store.Candidates()[0].step, 0);
+  EXPECT_EQ(store.Candidates()[0].move, "");
   const TrialRow t = *store.Trial(1);
   EXPECT_EQ(t.state, TrialState::kComplete);
   EXPECT_DOUBLE_EQ(t.test.acc_q, 0.75);
   EXPECT_EQ(t.heartbeat, 0);  // the new column, empty for old rows
   EXPECT_EQ(store.Epochs(1).size(), 1u);
   EXPECT_TRUE(store.PruneDecisions(1).empty());
+  EXPECT_TRUE(store.QuantMethods(1).empty());
   // The migrated file has the current views and triggers.
   EXPECT_THROW(store.ExecForTesting("UPDATE trials SET acc_quint8 = 0 WHERE id = 1"), StoreError);
   SQLite::Database db(Path(), SQLite::OPEN_READONLY);

@@ -144,6 +144,28 @@ TEST_F(ReportTest, LayerwiseFiguresShowTheFrontOrTheChosenTrials) {
   EXPECT_NE(error.find("regular"), std::string::npos) << error;
 }
 
+TEST_F(ReportTest, PathsDrawAnArrowPerParentChildPairWithBothTrials) {
+  StudyData data = LoadStudyData(db_);
+  Section grid = PathsSection(data);
+  EXPECT_EQ(Count(grid.html, "<g class=\"arrow\">"), 0);
+  EXPECT_NE(grid.html.find("records no parent → child links"), std::string::npos);
+  // A progressive study's links (as CandidateRow's parent_id / step / move):
+  // candidate 2 and 3 from 1 at step 1, 4 from 2 at step 2. Candidate 6 is the
+  // failed trial's (no metric: no arrow can be drawn to it).
+  data.parent = {{2, 1}, {3, 1}, {4, 2}, {6, 1}};
+  for (auto& c : data.candidates) {
+    if (c.id == 2 || c.id == 3) c.step = 1, c.move = "conv_64_1 1->2";
+    if (c.id == 4) c.step = 2, c.move = "conv_128_1 1->2";
+  }
+  const Section paths = PathsSection(data);
+  EXPECT_EQ(Count(paths.html, "<g class=\"arrow\">"), 3) << paths.html;
+  EXPECT_NE(paths.html.find("<title>regular → " + data.trials[1].row.candidate_name +
+                            " · step 1 · conv_64_1 1-&gt;2</title>"),
+            std::string::npos);
+  EXPECT_NE(paths.html.find(">step 2</text>"), std::string::npos);
+  EXPECT_NE(paths.html.find("4 parent → child moves"), std::string::npos);
+}
+
 TEST_F(ReportTest, ShownMetricsAreTestForCompleteAndLastValidationOtherwise) {
   const StudyData data = LoadStudyData(db_);
   const TrialData& complete = data.trials[0];

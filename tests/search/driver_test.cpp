@@ -54,10 +54,11 @@ class Probe : public Evaluator {
       TrialObserver& o;
       Probe& p;
       Stopper(TrialObserver& obs, Probe& probe) : o(obs), p(probe) {}
-      void OnEpoch(const evaluators::EpochRecord& r, const evaluators::QuantReport* v,
-                   const std::string& c) override {
-        o.OnEpoch(r, v, c);
+      EpochVerdict OnEpoch(const evaluators::EpochRecord& r, const evaluators::QuantReport* v,
+                           const std::string& c) override {
+        const EpochVerdict verdict = o.OnEpoch(r, v, c);
         if (p.stop_after_epochs_ > 0 && ++p.epochs_ >= p.stop_after_epochs_) p.stop_ = true;
+        return verdict;
       }
       void OnProgress(int e, int b, int n, double l, double i) override {
         o.OnProgress(e, b, n, l, i);

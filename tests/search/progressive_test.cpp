@@ -158,6 +158,10 @@ TEST(ProgressiveStrategyTest, BudgetsCapTheStep) {
             (std::vector<std::string>{"2.2", "1.4"}));
   EXPECT_TRUE(
       ProgressiveStrategy(ParseConfig(TinyConfig("{max_trials: 3}"))).Expand(known).empty());
+  // per_step caps one step, whatever the budget left.
+  EXPECT_EQ(Keys(ProgressiveStrategy(ParseConfig(TinyConfig("{max_trials: 0, per_step: 1}")))
+                     .Expand(known)),
+            (std::vector<std::string>{"2.2"}));
   // max_epochs: 3 candidates x 2 epochs planned; 11 leaves room for 2 more
   // (2 x 2 = 4 <= 5), 6 for none.
   EXPECT_EQ(Keys(ProgressiveStrategy(ParseConfig(TinyConfig("{max_trials: 0, max_epochs: 11}")))
@@ -184,10 +188,10 @@ class Jitter : public Evaluator {
       TrialObserver& o;
       std::mt19937 rng;
       Sleepy(TrialObserver& obs, unsigned seed) : o(obs), rng(seed) {}
-      void OnEpoch(const evaluators::EpochRecord& r, const evaluators::QuantReport* v,
-                   const std::string& c) override {
+      EpochVerdict OnEpoch(const evaluators::EpochRecord& r, const evaluators::QuantReport* v,
+                           const std::string& c) override {
         std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 15));
-        o.OnEpoch(r, v, c);
+        return o.OnEpoch(r, v, c);
       }
       void OnProgress(int e, int b, int n, double l, double i) override {
         o.OnProgress(e, b, n, l, i);
@@ -247,12 +251,16 @@ TEST_F(ProgressiveSearchTest, FollowsTheFrontUntilNothingNewRemains) {
   EXPECT_EQ(s.total, 8);
   EXPECT_EQ(s.appended, 7);
   EXPECT_EQ(s.completed, 8);
-  std::vector<std::string> keys;
-  for (const auto& c : store->Candidates()) {
-    keys.push_back(std::to_string(c.position) + " " + c.candidate.key);
-  }
-  EXPECT_EQ(keys, (std::vector<std::string>{"0 1.1", "1 2.1", "2 1.2", "3 2.2", "4 4.1", "5 4.2",
-                                            "6 2.4", "7 4.4"}));
+  EXPECT_EQ(Lineage(*store), (std::vector<std::string>{
+                                 "0 1.1 - 0 ",
+                                 "1 2.1 1.1 1 conv_4_1 1->2",
+                                 "2 1.2 1.1 1 conv_8_1 1->2",
+                                 "3 2.2 2.1 2 conv_8_1 1->2",
+                                 "4 4.1 2.1 2 conv_4_1 2->4",
+                                 "5 4.2 2.2 3 conv_4_1 2->4",
+                                 "6 2.4 2.2 3 conv_8_1 2->4",
+                                 "7 4.4 4.2 4 conv_8_1 2->4",
+                             }));
   EXPECT_TRUE(ProgressiveStrategy(config).Propose(*store).empty());
   // Every candidate ran exactly once.
   EXPECT_EQ(store->Trials().size(), 8u);
@@ -318,10 +326,12 @@ TEST_F(ProgressiveSearchTest, StopAndResumeKeepParentsAndStepsAndRunNothingTwice
           TrialObserver& o;
           std::atomic<int>& n;
           Count(TrialObserver& obs, std::atomic<int>& c) : o(obs), n(c) {}
-          void OnEpoch(const evaluators::EpochRecord& r, const evaluators::QuantReport* v,
-                       const std::string& c) override {
-            o.OnEpoch(r, v, c);
+          EpochVerdict OnEpoch(const evaluators::EpochRecord& r,
+                               const evaluators::QuantReport* v,
+                               const std::string& c) override {
+            const EpochVerdict verdict = o.OnEpoch(r, v, c);
             ++n;
+            return verdict;
           }
           void OnProgress(int e, int b, int k, double l, double i) override {
             o.OnProgress(e, b, k, l, i);

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <thread>
 
@@ -50,7 +52,7 @@ TEST(CalibrationTest, PercentileClippedRangesOfTheInput) {
   space::FactorizeNet net(plan);
   torch::Tensor x = torch::zeros({1, 3, 12, 12});
   x.view({-1}).slice(0, 0, 100).copy_(torch::arange(100, torch::kFloat32));
-  const Calibration c = Calibrate(net, x, 1.0, 1);
+  const Calibration c = Calibrate(net, x, CalibrationMethod::kPercentile, 1.0, 1);
   // The whole input: 432 values, 332 zeros and 0..99. Rank 0.99 * 431 = 426.69
   // -> between sorted[426] = 94 and sorted[427] = 95.
   EXPECT_EQ(c.input_stats.min, 0.0);  // the zeros are counted exactly
@@ -69,7 +71,8 @@ TEST(CalibrationTest, NonFiniteActivationsAreAnError) {
     torch::NoGradGuard g;
     net->unit(0).conv->weight.fill_(std::nan(""));
   }
-  EXPECT_THROW(Calibrate(net, torch::ones({2, 3, 12, 12}), 1.0, 2), RuntimeError);
+  EXPECT_THROW(Calibrate(net, torch::ones({2, 3, 12, 12}), CalibrationMethod::kPercentile, 1.0, 2),
+               RuntimeError);
 }
 
 class TrainedNetTest : public ::testing::Test {
@@ -97,6 +100,7 @@ space::FactorizeNet* TrainedNetTest::net_ = nullptr;
 TEST_F(TrainedNetTest, IntegerAndFakeQuantAgreeOnTop1) {
   QuantOptions o;
   o.calibration_samples = 256;
+  o.calibration = "percentile";
   o.percentile = 0.1;
   const QuantizedModel m = QuantizeModel(*net_, *train_, Normalize, o, 3);
   const double agree = FakeIntegerAgreement(m.net, Normalize(test_->images), 64);
@@ -121,6 +125,7 @@ TEST_F(TrainedNetTest, IntegerAndFakeQuantAgreeOnTop1) {
 TEST_F(TrainedNetTest, MetricsAndLayerwiseStatistics) {
   QuantOptions o;
   o.calibration_samples = 256;
+  o.calibration = "percentile";
   o.percentile = 0.1;
   const QuantReport r = AnalyseModel(*net_, *train_, *test_, Normalize, o, 3);
   const QuantMetrics& m = r.metrics;
@@ -163,6 +168,76 @@ TEST_F(TrainedNetTest, MetricsAndLayerwiseStatistics) {
   const QuantReport f = AnalyseModel(*net_, *train_, *test_, Normalize, o, 3);
   EXPECT_NEAR(f.metrics.acc_q, m.acc_q, 0.02);
   EXPECT_EQ(f.metrics.acc_fp32, m.acc_fp32);
+}
+
+TEST_F(TrainedNetTest, EveryRecordedMethodFromOneCalibrationPass) {
+  QuantOptions o;
+  o.calibration_samples = 128;
+  o.calibration = "mse";
+  o.record_methods = {"minmax", "percentile", "entropy", "mse"};  // the primary once
+  o.percentile = 1.0;
+  const QuantReport r = AnalyseModel(*net_, *train_, *test_, Normalize, o, 3);
+  ASSERT_EQ(r.methods.size(), 4u);
+  EXPECT_EQ(r.method, "mse");
+  EXPECT_EQ(r.methods[0].method, "mse");
+  EXPECT_EQ(r.methods[1].method, "minmax");
+  EXPECT_EQ(r.methods[3].method, "entropy");
+  EXPECT_EQ(r.metrics.acc_q, r.methods[0].metrics.acc_q);
+  for (const MethodMetrics& m : r.methods) {
+    EXPECT_EQ(m.metrics.acc_fp32, r.metrics.acc_fp32) << m.method;  // one fp32 pass
+    EXPECT_EQ(m.metrics.images, 400) << m.method;
+  }
+  // Each recorded method gives what it gives as the primary one.
+  for (size_t k = 1; k < r.methods.size(); ++k) {
+    QuantOptions alone = o;
+    alone.calibration = r.methods[k].method;
+    alone.record_methods.clear();
+    const QuantReport a = AnalyseModel(*net_, *train_, *test_, Normalize, alone, 3);
+    EXPECT_EQ(a.metrics.acc_q, r.methods[k].metrics.acc_q) << a.method;
+    EXPECT_EQ(a.metrics.qmse, r.methods[k].metrics.qmse) << a.method;
+  }
+  // minmax never clips: its activation range covers percentile's.
+  o.calibration = "minmax";
+  o.record_methods.clear();
+  const QuantizedModel mm = QuantizeModel(*net_, *train_, Normalize, o, 3);
+  o.calibration = "percentile";
+  const QuantizedModel pc = QuantizeModel(*net_, *train_, Normalize, o, 3);
+  EXPECT_GT(mm.layers.front().activations.max, pc.layers.front().activations.max);
+  EXPECT_THROW(
+      {
+        o.calibration = "kl";
+        QuantizeModel(*net_, *train_, Normalize, o, 3);
+      },
+      RuntimeError);
+}
+
+TEST_F(TrainedNetTest, PhasesCoverTheWork) {
+  QuantOptions o;
+  o.calibration_samples = 64;
+  o.eval_batch = 100;
+  o.sqnr_samples = 100;  // the first batch only
+  o.fake_agreement = true;
+  const auto start = std::chrono::steady_clock::now();
+  const QuantReport r = AnalyseModel(*net_, *train_, *test_, Normalize, o, 3);
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::vector<std::string> names;
+  double sum = 0;
+  for (const Phase& p : r.phases) {
+    names.push_back(p.name);
+    EXPECT_GE(p.seconds, 0) << p.name;
+    sum += p.seconds;
+  }
+  for (const char* want : {"sample", "calibrate", "ranges", "build", "normalize", "integer", "fp32",
+                           "sqnr", "fake", "metrics"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+  }
+  EXPECT_LE(sum, wall);
+  EXPECT_GE(r.metrics.fake_agreement, 0.9);
+  // SQNR on a sample still gives every layer a finite value.
+  for (const LayerStats& s : r.layers) EXPECT_TRUE(std::isfinite(s.sqnr_db)) << s.op;
+  o.fake_agreement = false;
+  EXPECT_LT(AnalyseModel(*net_, *train_, *test_, Normalize, o, 3).metrics.fake_agreement, 0);
 }
 
 TEST_F(TrainedNetTest, SeededAndThreadSafe) {

@@ -33,14 +33,32 @@ class ExportTest : public ::testing::Test {
   fs::path dir_;
 };
 
+void CheckExport(const QuantizedModel& m, const Normalization& normalization, const Split& test,
+                 const fs::path& dir_);
+
+// Whichever calibration method chose the activation ranges.
 TEST_F(ExportTest, IndependentNumpyReaderReproducesTheIntegerPathExactly) {
   const Split train = testing::SyntheticSplit(640, 21);
   const Split test = testing::SyntheticSplit(96, 22);
   space::FactorizeNet net = testing::TrainedNet(train, 60, 8);
   const Normalization normalization{{0.31f, 0.29f, 0.3f}, {0.26f, 0.24f, 0.25f}};
-  QuantOptions o;
-  o.calibration_samples = 128;
-  const QuantizedModel m = QuantizeModel(net, train, normalization, o, 1);
+  std::vector<double> stem_scales;
+  for (const std::string method : {"minmax", "percentile", "mse", "entropy"}) {
+    SCOPED_TRACE(method);
+    QuantOptions o;
+    o.calibration_samples = 128;
+    o.calibration = method;
+    const QuantizedModel m = QuantizeModel(net, train, normalization, o, 1);
+    stem_scales.push_back(m.net.layers()[0].output.scale);
+    CheckExport(m, normalization, test, dir_ / method);
+  }
+  // The methods did choose different ranges.
+  EXPECT_NE(stem_scales[0], stem_scales[1]);
+  EXPECT_NE(stem_scales[0], stem_scales[2]);
+}
+
+void CheckExport(const QuantizedModel& m, const Normalization& normalization, const Split& test,
+                 const fs::path& dir_) {
   ExportInfo info;
   info.candidate = "test";
   info.key = "1.2.8.4.1.16.2.32";

@@ -225,33 +225,6 @@ TEST(PercentileRange, LinearInterpolationLikeNumpy) {
   EXPECT_EQ(r.lo, 0.0);
 }
 
-TEST(PercentileHistogram, WithinOneBinOfTheExactPercentile) {
-  std::vector<float> v;
-  uint32_t x = 12345;
-  for (int i = 0; i < 20000; ++i) {
-    x = x * 1664525u + 1013904223u;
-    const float u = (x >> 8) / float(1 << 24);
-    v.push_back(u * u * 10 - 2);  // skewed
-  }
-  v.push_back(500);  // an outlier the clipping must remove
-  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-  PercentileHistogram h(*lo, *hi, 8192);
-  h.Add(v.data(), 10000);
-  PercentileHistogram h2(*lo, *hi, 8192);
-  h2.Add(v.data() + 10000, static_cast<int64_t>(v.size()) - 10000);
-  h.Merge(h2);
-  EXPECT_EQ(h.count(), static_cast<int64_t>(v.size()));
-  const Interval exact = PercentileRange(v, 1.0);
-  const Interval approx = h.Range(1.0);
-  const double bin = (*hi - *lo) / 8192;
-  EXPECT_NEAR(approx.lo, exact.lo, bin);
-  EXPECT_NEAR(approx.hi, exact.hi, bin);
-  EXPECT_LT(approx.hi, 8.1);
-  const Interval none = h.Range(0.0);
-  EXPECT_DOUBLE_EQ(none.lo, *lo);
-  EXPECT_DOUBLE_EQ(none.hi, 500.0);
-}
-
 TEST(RangeStats, AverageChannelPrecision) {
   // Two channels [-1, 1] and [0, 0.5]: tensor range 2, precision (2/2 + 0.5/2) / 2.
   const std::vector<float> w = {-1, 0.5f, 1, 0, 0.5f, 0.25f};
