@@ -23,6 +23,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::RunCli;
+using testing::Spawn;
+using testing::Wait;
 
 class ReliabilityCliTest : public testing::TempDirTest {
  protected:
@@ -41,26 +43,6 @@ class ReliabilityCliTest : public testing::TempDirTest {
   static std::string Bytes(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-  static pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<char*> argv;
-      argv.push_back(const_cast<char*>(FNAS_BINARY));
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(FNAS_BINARY, argv.data());
-      _exit(127);
-    }
-    return pid;
-  }
-  static int Wait(pid_t pid) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
   }
   // The query commands of `db`, in every format, each exiting `code`.
   static std::vector<std::string> Queries(const std::string& db) {

@@ -34,6 +34,8 @@ namespace fnas {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::Spawn;
+using testing::Wait;
 
 class TortureTest : public testing::TempDirTest {
  protected:
@@ -57,30 +59,6 @@ class TortureTest : public testing::TempDirTest {
         << "execution: {workers: 2, deterministic: true}\n"
         << "storage: {checkpoints: " << P(name + ".ckpt") << "}\n";
     return path;
-  }
-  // Starts the program with `args` and extra environment; its output in `log`.
-  static pid_t Spawn(const std::vector<std::string>& args, const std::string& log,
-                     const std::map<std::string, std::string>& env = {}) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<char*> argv;
-      argv.push_back(const_cast<char*>(FNAS_BINARY));
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(FNAS_BINARY, argv.data());
-      _exit(127);
-    }
-    return pid;
-  }
-  // Exit code, or -signal.
-  static int Wait(pid_t pid) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
   }
   static std::string Bytes(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -122,7 +100,11 @@ TEST_F(TortureTest, KilledAtEveryPhaseAndResumedEqualsAnUninterruptedRun) {
       testing::RunCli("search " + WriteConfig("reference") + " --db " + ref_db + " --quiet");
   ASSERT_EQ(ref.code, 0) << ref.out;
 
-  const std::string cfg = WriteConfig("torture"), db = P("torture.db"), log = P("torture.log");
+  const std::string cfg = WriteConfig("torture"), db = P("torture.db");
+  int runs = 0;
+  // A log per run; `log` is the latest.
+  std::string log;
+  const auto next_log = [&] { return log = P("run-" + std::to_string(++runs) + ".log"); };
   // SIGKILL inside every phase, several times each, as the study advances.
   const std::vector<std::pair<std::string, int>> points = {{"trial-started", 1},
                                                            {"batch", 1},
@@ -148,7 +130,7 @@ TEST_F(TortureTest, KilledAtEveryPhaseAndResumedEqualsAnUninterruptedRun) {
   std::string history;
   for (const auto& [point, n] : points) {
     const int code =
-        Wait(Spawn(RunArgs(cfg, db), log,
+        Wait(Spawn(RunArgs(cfg, db), next_log(),
                    {{"FNAS_CRASH_AT", point}, {"FNAS_CRASH_AFTER", std::to_string(n)}}));
     history += point + "#" + std::to_string(n) + " -> " + std::to_string(code) + "\n";
     EXPECT_TRUE(code == -SIGKILL || code == 0) << history << Bytes(log);
@@ -159,7 +141,7 @@ TEST_F(TortureTest, KilledAtEveryPhaseAndResumedEqualsAnUninterruptedRun) {
   std::mt19937 rng(2026);
   for (int i = 0; i < 3; ++i) {
     const int before = EpochsDone(db);
-    const pid_t pid = Spawn(RunArgs(cfg, db), log);
+    const pid_t pid = Spawn(RunArgs(cfg, db), next_log());
     // Once it made progress, a random moment later.
     for (int w = 0; w < 600 && EpochsDone(db) == before; ++w) usleep(20000);
     usleep(std::uniform_int_distribution<int>(0, 400000)(rng));
@@ -173,7 +155,7 @@ TEST_F(TortureTest, KilledAtEveryPhaseAndResumedEqualsAnUninterruptedRun) {
   // SIGTERM and SIGINT: a clean stop (130), trials INTERRUPTED or finished.
   for (const int sig : {SIGTERM, SIGINT}) {
     const int before = EpochsDone(db);
-    const pid_t pid = Spawn(RunArgs(cfg, db), log);
+    const pid_t pid = Spawn(RunArgs(cfg, db), next_log());
     for (int w = 0; w < 600 && EpochsDone(db) == before; ++w) usleep(20000);
     kill(pid, sig);
     const int code = Wait(pid);
@@ -189,7 +171,7 @@ TEST_F(TortureTest, KilledAtEveryPhaseAndResumedEqualsAnUninterruptedRun) {
   // Two racing processes finish the study: one runs it, the other is refused
   // (or finds nothing left).
   {
-    const pid_t a = Spawn(RunArgs(cfg, db), log);
+    const pid_t a = Spawn(RunArgs(cfg, db), next_log());
     usleep(300000);
     kill(a, SIGSTOP);
     const pid_t b = Spawn({"resume", db, "--quiet"}, P("b.log"));
