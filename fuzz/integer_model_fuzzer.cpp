@@ -52,8 +52,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
                         torch::randint(0, 3, {16}, torch::kInt64)};
   ev::QuantOptions q;
   q.calibration_samples = 16;
-  const ev::QuantizedModel m = ev::QuantizeModel(
-      net, calibration, [](const torch::Tensor& u8) { return u8.to(torch::kFloat32) / 255; }, q, 1);
+  const ev::QuantizedModel m = ev::QuantizeModel(net, calibration, ev::Normalization{}, q, 1);
   ev::ExportInfo info;
   info.candidate = "seed";
   info.key = fnas::space::JoinFactorization(f);

@@ -43,7 +43,7 @@ case "$target" in
   integer_model)
     sources=(fuzz/integer_model_fuzzer.cpp evaluators/quant/export.cpp)
     flags+=("${torch_flags[@]}")
-    libs=($(lib evaluators/quant/libfnas_quant.a evaluators/train/libfnas_train.a
+    libs=($(lib evaluators/quant/libfnas_quant.a evaluators/train/libfnas_train.a \
       space/libfnas_space.a common/libfnas_common.a) "${torch_libs[@]}" -ltbb -lz) ;;
   *) echo "unknown fuzz target '$target' (config, idx, checkpoint, integer_model)" >&2; exit 2 ;;
 esac

@@ -1,10 +1,14 @@
 #include "evaluators/train/checkpoint.h"
 
+#include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/read_adapter_interface.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <torch/csrc/jit/serialization/import_read.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -210,14 +214,104 @@ c10::Dict<std::string, torch::Tensor> TensorDict(
   return d;
 }
 
+// The bytes of an archive in memory for LibTorch's zip reader, which asks for
+// whatever offsets and lengths the archive's (possibly damaged) directory
+// names: a short read is refused by the reader. LibTorch 1.13's own
+// MemoryReadAdapter, used by torch::pickle_load, copies without a bounds
+// check, so a truncated or damaged checkpoint made it read past its buffer
+// (found by fuzz/checkpoint_fuzzer.cpp).
+class BoundedReadAdapter : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BoundedReadAdapter(const std::vector<char>& bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos >= bytes_.size()) return 0;
+    n = std::min<size_t>(n, bytes_.size() - pos);
+    std::memcpy(buf, bytes_.data() + pos, n);
+    return n;
+  }
+
+ private:
+  const std::vector<char>& bytes_;
+};
+
+uint32_t Le16(const std::vector<char>& b, size_t at) {
+  return uint32_t(uint8_t(b[at])) | uint32_t(uint8_t(b[at + 1])) << 8;
+}
+uint32_t Le32(const std::vector<char>& b, size_t at) { return Le16(b, at) | Le16(b, at + 2) << 16; }
+
+// Checks the zip archive's own CRC-32 of every stored entry before LibTorch
+// reads it: LibTorch's reader does not, and its unpickler trusts the lengths
+// it reads (a damaged length made it reserve 4 GiB; found by
+// fuzz/checkpoint_fuzzer.cpp). Bounds-checked; DataError naming the file.
+// Archives this does not know (zip64, compressed entries) are left to
+// LibTorch's reader and the content checksum.
+void CheckZipCrcs(const std::vector<char>& b, const std::string& path) {
+  const auto bad = [&](const std::string& what) {
+    throw DataError(path + ": not a factorize-nas checkpoint, or a corrupt one (" + what + ")");
+  };
+  // The end of central directory record: 22 bytes and a comment of < 64 KiB.
+  if (b.size() < 22) bad("too short for a zip archive");
+  size_t eocd = std::string::npos;
+  const size_t lowest = b.size() > 22 + 65535 ? b.size() - 22 - 65535 : 0;
+  for (size_t at = b.size() - 22 + 1; at-- > lowest;) {
+    if (Le32(b, at) == 0x06054b50u) {
+      eocd = at;
+      break;
+    }
+  }
+  if (eocd == std::string::npos) bad("no end of the zip directory: truncated?");
+  const uint32_t entries = Le16(b, eocd + 10), cd_size = Le32(b, eocd + 12),
+                 cd_offset = Le32(b, eocd + 16);
+  if (entries == 0xffff || cd_offset == 0xffffffffu) return;  // zip64
+  if (uint64_t{cd_offset} + cd_size > eocd) bad("the zip directory lies outside the file");
+  size_t at = cd_offset;
+  for (uint32_t i = 0; i < entries; ++i) {
+    if (at + 46 > eocd || Le32(b, at) != 0x02014b50u) bad("a damaged zip directory");
+    const uint32_t method = Le16(b, at + 10), crc = Le32(b, at + 16), size = Le32(b, at + 20);
+    const uint32_t name_len = Le16(b, at + 28), extra_len = Le16(b, at + 30),
+                   comment_len = Le16(b, at + 32), local = Le32(b, at + 42);
+    if (at + 46 + name_len > eocd) bad("a damaged zip directory");
+    const std::string name(b.data() + at + 46, name_len);
+    at += 46 + size_t{name_len} + extra_len + comment_len;
+    if (method != 0) continue;  // compressed: not what pickle_save writes
+    if (uint64_t{local} + 30 > b.size() || Le32(b, local) != 0x04034b50u) {
+      bad("entry " + name + " has no local header");
+    }
+    const uint64_t data = uint64_t{local} + 30 + Le16(b, local + 26) + Le16(b, local + 28);
+    if (data + size > b.size()) bad("entry " + name + " is cut short");
+    uLong actual = crc32(0L, Z_NULL, 0);
+    for (uint64_t done = 0; done < size;) {
+      const uInt chunk = static_cast<uInt>(std::min<uint64_t>(size - done, 1u << 30));
+      actual = crc32(actual, reinterpret_cast<const Bytef*>(b.data() + data + done), chunk);
+      done += chunk;
+    }
+    if (actual != crc) {
+      char have[16], want[16];
+      std::snprintf(have, sizeof have, "%08lx", actual);
+      std::snprintf(want, sizeof want, "%08x", crc);
+      throw DataError(path + ": corrupt checkpoint (zip entry " + name + ": CRC-32 " + have +
+                      ", the archive says " + want + ")");
+    }
+  }
+}
+
 // The dict of the file, or a DataError saying why it is not a checkpoint.
 Fields ReadDict(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError(path + ": no such checkpoint (or unreadable)");
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // torch::pickle_save writes a zip archive; anything else is not ours.
+  if (bytes.size() < 4 || std::memcmp(bytes.data(), "PK\x03\x04", 4) != 0) {
+    throw DataError(path + ": not a factorize-nas checkpoint (not a zip archive)");
+  }
+  CheckZipCrcs(bytes, path);
   c10::IValue v;
   try {
-    v = torch::pickle_load(bytes);
+    // What torch::pickle_load(bytes) does, with a bounded reader.
+    caffe2::serialize::PyTorchStreamReader reader(std::make_unique<BoundedReadAdapter>(bytes));
+    v = torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
+                                          c10::nullopt, c10::nullopt, c10::nullopt, reader);
   } catch (const std::exception& e) {
     throw DataError(path + ": not a factorize-nas checkpoint, or a corrupt one (cannot read it: " +
                     MessageOf(e).substr(0, 200) + ")");

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <random>
 #include <sstream>
@@ -164,9 +165,9 @@ class BadInputTest : public ::testing::Test {
                           dir + " --threads 1");
     EXPECT_EQ(r.code, 0) << r.out;
     for (const auto& e : fs::recursive_directory_iterator(dir)) {
-      if (e.path().extension() == ".pt") path = e.path().string();
+      if (e.is_regular_file() && e.path().extension() == ".ckpt") path = e.path().string();
     }
-    EXPECT_FALSE(path.empty()) << "train wrote no .pt file in " << dir << "\n" << r.out;
+    EXPECT_FALSE(path.empty()) << "train wrote no .ckpt file in " << dir << "\n" << r.out;
     return path;
   }
   // A valid study database (scripted trials: no training).
@@ -276,7 +277,7 @@ TEST_F(BadInputTest, CheckpointsNameTheFileAndWhatWasExpected) {
   flipped[at] = static_cast<char>(flipped[at] ^ 0x10);
   WriteBytes(P("flipped.pt"), flipped);
   ExpectRefusal("c-crc-corrupt", quantize(P("flipped.pt"), cfg), 2,
-                {P("flipped.pt") + ": corrupt checkpoint (checksum crc32:"});
+                {P("flipped.pt") + ": corrupt checkpoint (zip entry "});
   // Of another model (the config's width differs from the training's).
   ExpectRefusal("c-other-model",
                 quantize(good, Config("wide", "synthetic", "width: 0.25, dense: [16]")), 2,
