@@ -18,10 +18,14 @@
 #include "search/scripted_evaluator.h"
 #include "search/study.h"
 #include "search/work_left.h"
+#include "tests/testing/study.h"
 #include "tests/testing/temp_dir.h"
 
 namespace fnas::search {
 namespace {
+
+using testing::NewStudy;
+using testing::RunAll;
 
 namespace fs = std::filesystem;
 
@@ -87,25 +91,11 @@ class DriverTest : public testing::TempDirTest {
     c->storage.db = (dir_ / db).string();
     return c;
   }
-  std::unique_ptr<db::Store> NewStudy(const Config& config) {
-    auto store = std::make_unique<db::Store>(config.db_path(), db::Store::Mode::kCreate);
-    const StudyRows rows = PrepareStudy(config);
-    store->CreateStudy(rows.study, rows.candidates);
-    return store;
-  }
   // Final test metrics by candidate key.
   static std::map<std::string, evaluators::QuantMetrics> Finals(const db::Store& store) {
     std::map<std::string, evaluators::QuantMetrics> out;
     for (const auto& t : store.Trials()) out[t.candidate_key] = t.test;
     return out;
-  }
-  SearchSummary RunAll(std::shared_ptr<const Config> config, db::Store& store, Evaluator& ev,
-                       std::function<bool()> stop = nullptr) {
-    QuietProgress progress;
-    DriverOptions options;
-    options.stop_requested = std::move(stop);
-    Driver driver(std::move(config), store, ev, progress, options);
-    return driver.Run();
   }
 };
 
