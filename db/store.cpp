@@ -318,6 +318,9 @@ Store::Store(const std::string& path, Mode mode)
                          ": not a factorize-nas database (not an SQLite file); refusing to "
                          "touch it");
     }
+    if (e.getErrorCode() == SQLITE_CORRUPT) {  // a truncated or damaged file: bad input
+      throw StoreRefused(path + ": a damaged SQLite file (" + e.what() + "); refusing to touch it");
+    }
     throw StoreError(path + ": cannot open as a factorize-nas database: " + e.what());
   } catch (const std::exception& e) {
     throw StoreError(path + ": cannot open as a factorize-nas database: " + e.what());
@@ -524,6 +527,11 @@ std::optional<Owner> Store::CurrentOwner() const {
 }
 
 void Store::AcquireOwnership(double stale_after_s) {
+  {
+    // Acquiring decides anew from the owner row (no lease to check first).
+    std::lock_guard<std::mutex> lock(mu_);
+    owner_ = false;
+  }
   Write([&] {
     SQLite::Statement st(*db_,
                          "SELECT pid, host, started_at, heartbeat_at FROM owner WHERE id = 1");

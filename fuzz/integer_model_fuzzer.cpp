@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   fnas::space::MacroOptions o;
   o.in_channels = 1;
   o.in_height = o.in_width = 8;
-  o.width = 0.0625;
+  o.width = 0.25;  // channels 2, 4, 4: the last layer can take f = 2
   o.classes = 3;
   o.stem_depth = 8;
   o.stages = {{16, 1}, {16, 1}};

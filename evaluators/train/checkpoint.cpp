@@ -244,8 +244,8 @@ uint32_t Le32(const std::vector<char>& b, size_t at) { return Le16(b, at) | Le16
 // reads it: LibTorch's reader does not, and its unpickler trusts the lengths
 // it reads (a damaged length made it reserve 4 GiB; found by
 // fuzz/checkpoint_fuzzer.cpp). Bounds-checked; DataError naming the file.
-// Archives this does not know (zip64, compressed entries) are left to
-// LibTorch's reader and the content checksum.
+// Archives beyond 4 GiB (zip64) and compressed entries are left to LibTorch's
+// reader and the content checksum.
 void CheckZipCrcs(const std::vector<char>& b, const std::string& path) {
   const auto bad = [&](const std::string& what) {
     throw DataError(path + ": not a factorize-nas checkpoint, or a corrupt one (" + what + ")");
@@ -263,18 +263,27 @@ void CheckZipCrcs(const std::vector<char>& b, const std::string& path) {
   if (eocd == std::string::npos) bad("no end of the zip directory: truncated?");
   const uint32_t entries = Le16(b, eocd + 10), cd_size = Le32(b, eocd + 12),
                  cd_offset = Le32(b, eocd + 16);
-  if (entries == 0xffff || cd_offset == 0xffffffffu) return;  // zip64
+  if (entries == 0xffff || cd_offset == 0xffffffffu || cd_size == 0xffffffffu) {
+    // Zip64: only an archive beyond 4 GiB needs it (a damaged offset made
+    // LibTorch take 4 GiB; found by fuzz/checkpoint_fuzzer.cpp).
+    if (b.size() < (uint64_t{1} << 32)) bad("zip64 markers in a small archive");
+    return;
+  }
   if (uint64_t{cd_offset} + cd_size > eocd) bad("the zip directory lies outside the file");
   size_t at = cd_offset;
   for (uint32_t i = 0; i < entries; ++i) {
     if (at + 46 > eocd || Le32(b, at) != 0x02014b50u) bad("a damaged zip directory");
-    const uint32_t method = Le16(b, at + 10), crc = Le32(b, at + 16), size = Le32(b, at + 20);
+    const uint32_t method = Le16(b, at + 10), crc = Le32(b, at + 16), size = Le32(b, at + 20),
+                   unpacked = Le32(b, at + 24);
     const uint32_t name_len = Le16(b, at + 28), extra_len = Le16(b, at + 30),
                    comment_len = Le16(b, at + 32), local = Le32(b, at + 42);
     if (at + 46 + name_len > eocd) bad("a damaged zip directory");
     const std::string name(b.data() + at + 46, name_len);
     at += 46 + size_t{name_len} + extra_len + comment_len;
     if (method != 0) continue;  // compressed: not what pickle_save writes
+    // LibTorch allocates the unpacked size it reads here (a damaged one made
+    // it take 4 GiB; found by fuzz/checkpoint_fuzzer.cpp).
+    if (unpacked != size) bad("entry " + name + " declares two sizes");
     if (uint64_t{local} + 30 > b.size() || Le32(b, local) != 0x04034b50u) {
       bad("entry " + name + " has no local header");
     }
@@ -298,6 +307,10 @@ void CheckZipCrcs(const std::vector<char>& b, const std::string& path) {
 
 // The dict of the file, or a DataError saying why it is not a checkpoint.
 Fields ReadDict(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw DataError(path + ": is a directory, not a checkpoint file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError(path + ": no such checkpoint (or unreadable)");
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

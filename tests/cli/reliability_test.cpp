@@ -35,7 +35,7 @@ class ReliabilityCliTest : public testing::TempDirTest {
     std::ofstream(path) << "name: " << name << "\n"
                         << "model: {input: [1, 28, 28], width: 0.125, dense: [16]}\n"
                         << "space:\n  paths: [regular, depthwise, {uniform: [2, 4]}]\n"
-                        << "data: {dataset: synthetic}\n"
+                        << "data: {dataset: synthetic, validation: 256}\n"
                         << "training: {epochs: " << epochs << "}\n"
                         << "execution: {workers: 2}\n";
     return path;
