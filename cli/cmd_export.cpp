@@ -86,20 +86,14 @@ Command MakeExportCommand(CLI::App& root) {
                                         std::to_string(weights) + " uint8 weights, calibrated on " +
                                         std::to_string(model.calibration.samples) +
                                         " training images";
-            if (args->format == "onnx") {
-              evaluators::ExportOnnxInteger(model.net, info, args->out, args->layer_outputs);
+            if (args->format == "onnx" || args->format == "onnx-exact") {
+              const bool exact = args->format == "onnx-exact";
+              (exact ? evaluators::ExportOnnxExact : evaluators::ExportOnnxInteger)(
+                  model.net, info, args->out, args->layer_outputs);
               evaluators::CheckOnnxModel(args->out);
               std::cout << "exported the quint8 model of " << what << ": " << summary << " -> "
-                        << args->out << " (ONNX opset " << evaluators::kOnnxOpset
-                        << ", QOperator)\n";
-              return 0;
-            }
-            if (args->format == "onnx-exact") {
-              evaluators::ExportOnnxExact(model.net, info, args->out, args->layer_outputs);
-              evaluators::CheckOnnxModel(args->out);
-              std::cout << "exported the quint8 model of " << what << ": " << summary << " -> "
-                        << args->out << " (ONNX opset " << evaluators::kOnnxOpset
-                        << ", exact integer operators)\n";
+                        << args->out << " (ONNX opset " << evaluators::kOnnxOpset << ", "
+                        << (exact ? "exact integer operators" : "QOperator") << ")\n";
               return 0;
             }
             evaluators::ExportIntegerNet(model.net, info, args->out);

@@ -37,8 +37,7 @@ void ExportOnnxInteger(const IntegerNet& net, const ExportInfo& info, const std:
           "0..255 [N,C,H,W], normalized, quantized; outputs the uint8 logits and their "
           "dequantized values (docs/deploy.md)");
   GraphBuilder g(&model, "factorize_nas_quint8");
-  const Op& first = net.layers().front().op;
-  const std::string x = onnx_export::PixelsNormalized(g, info, first);
+  const std::string x = onnx_export::PixelsNormalized(g, info, net.layers().front().op);
   const auto [in_s, in_z] = QuantParams(g, "input", net.input(), "the input");
   std::string current = "input_uint8";
   g.Node("QuantizeLinear", "quantize_input", {x, in_s, in_z}, current);
@@ -92,19 +91,7 @@ void ExportOnnxInteger(const IntegerNet& net, const ExportInfo& info, const std:
   g.Node("Flatten", "logits_flatten", {current}, "logits_uint8");
   g.Node("DequantizeLinear", "dequantize_logits", {"logits_uint8", cur_q.first, cur_q.second},
          "logits");
-  const int64_t classes = net.output_size();
-  g.Output("logits_uint8", o::TensorProto::UINT8, {-1, classes});
-  g.Output("logits", o::TensorProto::FLOAT, {-1, classes});
-  if (layer_outputs) {
-    g.Output("input_uint8", o::TensorProto::UINT8, {-1, first.in_c, first.in_h, first.in_w});
-    for (const IntegerLayer& L : net.layers()) {
-      const Op& op = L.op;
-      if (op.kind == Op::Kind::kFlatten) continue;
-      const bool column = op.kind == Op::Kind::kDense;  // [N, out, 1, 1]
-      g.Output(op.name + "_out", o::TensorProto::UINT8,
-               {-1, op.out_c, column ? 1 : op.out_h, column ? 1 : op.out_w});
-    }
-  }
+  onnx_export::IntegerOutputs(g, net, layer_outputs, /*dense_as_columns=*/true);
   onnx_export::WriteModel(model, path);
 }
 

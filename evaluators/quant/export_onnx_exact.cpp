@@ -141,9 +141,8 @@ void ExportOnnxExact(const IntegerNet& net, const ExportInfo& info, const std::s
           "logits, bit-exact with factorize-nas's integer path, and their dequantized values "
           "(docs/deploy.md)");
   GraphBuilder g(&model, "factorize_nas_quint8_exact");
-  const Op& first = net.layers().front().op;
-  std::string current =
-      QuantizeInput(g, onnx_export::PixelsNormalized(g, info, first), net.input());
+  std::string current = QuantizeInput(
+      g, onnx_export::PixelsNormalized(g, info, net.layers().front().op), net.input());
   bool flat = false;
   for (const IntegerLayer& L : net.layers()) {
     const Op& op = L.op;
@@ -201,21 +200,7 @@ void ExportOnnxExact(const IntegerNet& net, const ExportInfo& info, const std::s
          {"logits_uint8", g.FloatScalar("logits_scale", y.scale),
           g.Uint8Scalar("logits_zero_point", y.zero_point)},
          "logits");
-  const int64_t classes = net.output_size();
-  g.Output("logits_uint8", o::TensorProto::UINT8, {-1, classes});
-  g.Output("logits", o::TensorProto::FLOAT, {-1, classes});
-  if (layer_outputs) {
-    g.Output("input_uint8", o::TensorProto::UINT8, {-1, first.in_c, first.in_h, first.in_w});
-    for (const IntegerLayer& L : net.layers()) {
-      const Op& op = L.op;
-      if (op.kind == Op::Kind::kFlatten) continue;
-      if (op.kind == Op::Kind::kDense) {
-        g.Output(op.name + "_out", o::TensorProto::UINT8, {-1, op.out_c});
-      } else {
-        g.Output(op.name + "_out", o::TensorProto::UINT8, {-1, op.out_c, op.out_h, op.out_w});
-      }
-    }
-  }
+  onnx_export::IntegerOutputs(g, net, layer_outputs, /*dense_as_columns=*/false);
   onnx_export::WriteModel(model, path);
 }
 

@@ -170,6 +170,27 @@ void WriteModel(const o::ModelProto& model, const std::string& path) {
   if (!out) throw RuntimeError("cannot write the ONNX model " + path);
 }
 
+void IntegerOutputs(GraphBuilder& g, const IntegerNet& net, bool layer_outputs,
+                    bool dense_as_columns) {
+  const int64_t classes = net.output_size();
+  g.Output("logits_uint8", o::TensorProto::UINT8, {-1, classes});
+  g.Output("logits", o::TensorProto::FLOAT, {-1, classes});
+  if (!layer_outputs) return;
+  const space::Op& first = net.layers().front().op;
+  g.Output("input_uint8", o::TensorProto::UINT8, {-1, first.in_c, first.in_h, first.in_w});
+  for (const IntegerLayer& L : net.layers()) {
+    const space::Op& op = L.op;
+    if (op.kind == space::Op::Kind::kFlatten) continue;
+    if (op.kind != space::Op::Kind::kDense) {
+      g.Output(op.name + "_out", o::TensorProto::UINT8, {-1, op.out_c, op.out_h, op.out_w});
+    } else if (dense_as_columns) {
+      g.Output(op.name + "_out", o::TensorProto::UINT8, {-1, op.out_c, 1, 1});
+    } else {
+      g.Output(op.name + "_out", o::TensorProto::UINT8, {-1, op.out_c});
+    }
+  }
+}
+
 void ConvAttributes(o::NodeProto* n, const space::Op& op) {
   GraphBuilder::Ints(n, "kernel_shape", {op.kernel, op.kernel});
   GraphBuilder::Ints(n, "strides", {op.stride, op.stride});

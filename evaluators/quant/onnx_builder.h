@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "evaluators/quant/export.h"
+#include "evaluators/quant/quant_net.h"
 #include "space/plan.h"
 
 namespace fnas::evaluators::onnx_export {
@@ -69,6 +70,12 @@ void StartModel(::onnx::ModelProto* model, const ExportInfo& info, const std::st
 std::string PixelsNormalized(GraphBuilder& g, const ExportInfo& info, const space::Op& first);
 // Serializes `model` to `path`; throws RuntimeError naming the path.
 void WriteModel(const ::onnx::ModelProto& model, const std::string& path);
+// Declares the graph outputs of a quint8 model: "logits_uint8" and "logits"
+// [N, classes], and with `layer_outputs` "input_uint8" and every conv, pool and
+// dense layer's "<name>_out" (a dense layer's [N, out, 1, 1] when
+// `dense_as_columns`, [N, out] otherwise).
+void IntegerOutputs(GraphBuilder& g, const IntegerNet& net, bool layer_outputs,
+                    bool dense_as_columns);
 // kernel_shape, strides, pads, group of a conv; kernel_shape, strides of a pool.
 void ConvAttributes(::onnx::NodeProto* n, const space::Op& op);
 void PoolAttributes(::onnx::NodeProto* n, const space::Op& op);

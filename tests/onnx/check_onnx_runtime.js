@@ -30,14 +30,7 @@ const fs = require('fs');
 const zlib = require('zlib');
 const path = require('path');
 
-let ort;
-try {
-  ort = require('onnxruntime-node');
-} catch (e) {
-  console.error('onnxruntime-node is not installed: run `npm ci --ignore-scripts` in ' +
-                path.resolve(__dirname, '../..') + ' (scripts/install-deps.sh does it)');
-  process.exit(2);
-}
+const ort = require('./ort');
 
 function readIdx(file, limit) {
   let b = fs.readFileSync(file);

@@ -4,16 +4,7 @@
 // usage: run_onnx.js MODEL.onnx INPUT_NAME TYPE(int32|int64|uint8|float32) V1 V2 ...
 // Exits 2 when onnxruntime-node is missing or the model cannot run.
 'use strict';
-const path = require('path');
-
-let ort;
-try {
-  ort = require('onnxruntime-node');
-} catch (e) {
-  console.error('onnxruntime-node is not installed: run `npm ci --ignore-scripts` in ' +
-                path.resolve(__dirname, '../..') + ' (scripts/install-deps.sh does it)');
-  process.exit(2);
-}
+const ort = require('./ort');
 
 async function main() {
   const [file, name, type, ...values] = process.argv.slice(2);
