@@ -43,28 +43,10 @@ class SearchCliTest : public testing::TempDirTest {
     return path;
   }
 
-  // Starts factorize-nas with `args` in the background, output to `log`.
   static pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<char*> argv;
-      argv.push_back(const_cast<char*>(FNAS_BINARY));
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(FNAS_BINARY, argv.data());
-      _exit(127);
-    }
-    return pid;
+    return testing::SpawnCli(args, log);
   }
-  // Exit code, -signal if killed.
-  static int Wait(pid_t pid) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  }
+  static int Wait(pid_t pid) { return testing::WaitCli(pid); }
   // Waits until the study at `db` has committed at least `epochs` epochs in total.
   static bool WaitForEpochs(const std::string& db, int epochs) {
     for (int i = 0; i < 400; ++i) {

@@ -2,11 +2,14 @@
 // its exit code and its stdout+stderr.
 #pragma once
 
+#include <fcntl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace fnas::testing {
 
@@ -30,6 +33,31 @@ inline CliResult RunShell(const std::string& cmd) {
 
 inline CliResult RunCli(const std::string& args) {
   return RunShell(std::string(FNAS_BINARY) + " " + args + " </dev/null");
+}
+
+// Starts factorize-nas with `args` in the background, its stdout and stderr
+// to the file `log`; the child's pid (to kill it, then WaitCli).
+inline pid_t SpawnCli(const std::vector<std::string>& args, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(FNAS_BINARY));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(FNAS_BINARY, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits for a SpawnCli child: its exit code, or -signal if it was killed.
+inline int WaitCli(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
 inline std::string SourcePath(const std::string& relative) {
