@@ -120,9 +120,7 @@ int main(int argc, char** argv) {
       };
       const evaluators::TrainResult result = trainer.Run(on_epoch, on_batch);
       space::FactorizeNet net = result.model;
-      const evaluators::Normalizer normalize = [&data](const torch::Tensor& u8) {
-        return data.Normalize(u8);
-      };
+      const evaluators::Normalization& normalize = data.normalization;
       double best = 1e30, best_cpu = 1e30;
       evaluators::QuantReport report;
       for (int r = 0; r < repeats; ++r) {

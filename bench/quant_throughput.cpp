@@ -112,9 +112,7 @@ int main(int argc, char** argv) {
     net->eval();
     const evaluators::Dataset data =
         evaluators::LoadDataset(config.data, config.model, config.seed);
-    const evaluators::Normalizer normalize = [&data](const torch::Tensor& u8) {
-      return data.Normalize(u8);
-    };
+    const evaluators::Normalization& normalize = data.normalization;
 
     // Whole quantize-and-evaluate on the test split.
     const double t0 = Now();

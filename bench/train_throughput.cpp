@@ -112,8 +112,8 @@ int main(int argc, char** argv) {
     // The bare step: one augmented, normalized batch held in memory.
     const int64_t bs = config.training.batch_size;
     at::Generator gen = at::detail::createCPUGenerator(1);
-    const torch::Tensor x = evaluators::Augment(data.Normalize(data.train.images.slice(0, 0, bs)),
-                                                config.training.augment, gen);
+    const torch::Tensor x = evaluators::Augment(
+        data.normalization(data.train.images.slice(0, 0, bs)), config.training.augment, gen);
     const torch::Tensor y = data.train.labels.slice(0, 0, bs);
     for (int i = 0; i < 5; ++i) trainer.TrainStep(x, y, 1e-4);
     // Best of 3 rounds of `steps` steps (the machine may be shared).

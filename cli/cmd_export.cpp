@@ -57,8 +57,8 @@ Command MakeExportCommand(CLI::App& root) {
             info.candidate = loaded.candidate.name;
             info.key = loaded.candidate.key;
             info.dataset = data.name;
-            info.mean = data.mean;
-            info.std = data.std;
+            info.mean = data.normalization.mean;
+            info.std = data.normalization.std;
             const std::string what = info.candidate + " (" + info.key + "), epoch " +
                                      std::to_string(loaded.epoch) + " of " + source.origin;
             if (args->format == "onnx-fp32") {
@@ -70,9 +70,7 @@ Command MakeExportCommand(CLI::App& root) {
               return 0;
             }
             const evaluators::QuantizedModel model = evaluators::QuantizeModel(
-                loaded.model, data.train,
-                [&data](const torch::Tensor& u8) { return data.Normalize(u8); },
-                config.quantization, config.seed);
+                loaded.model, data.train, data.normalization, config.quantization, config.seed);
             int64_t weights = 0;
             for (const auto& L : model.net.layers()) weights += L.weights.size();
             const std::string summary = std::to_string(model.net.layers().size()) + " layers, " +

@@ -19,15 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Raw pixels -> normalized float32, the same operations as Dataset::Normalize.
-torch::Tensor Normalize(const torch::Tensor& u8, const std::vector<float>& mean,
-                        const std::vector<float>& std) {
-  evaluators::Dataset d;
-  d.mean = mean;
-  d.std = std;
-  return d.Normalize(u8);
-}
-
 struct Predictions {
   torch::Tensor logits;  // float [N][classes]: dequantized (integer) or fp32 (checkpoint)
   torch::Tensor codes;   // uint8 [N][classes], integer models only
@@ -39,10 +30,11 @@ Predictions RunInteger(const evaluators::IntegerNet& net, const evaluators::Expo
   const int64_t n = set.images.size(0), classes = net.output_size();
   Predictions p;
   p.codes = torch::empty({n, classes}, torch::kUInt8);
+  // The normalization the model was calibrated with, from its manifest.
+  const evaluators::Normalization normalize{info.mean, info.std};
   for (int64_t start = 0; start < n; start += batch) {
     const int64_t b = std::min<int64_t>(batch, n - start);
-    const torch::Tensor x =
-        Normalize(set.images.narrow(0, start, b), info.mean, info.std).contiguous();
+    const torch::Tensor x = normalize(set.images.narrow(0, start, b)).contiguous();
     const auto q = net.QuantizeInput(x.data_ptr<float>(), b);
     const auto out = net.Run(q.data(), b);
     std::copy(out.begin(), out.end(), p.codes.data_ptr<uint8_t>() + start * classes);
@@ -64,7 +56,7 @@ Predictions RunFloat(ModelSource& source, const ImageSet& set, int batch) {
   std::vector<torch::Tensor> parts;
   for (int64_t start = 0; start < set.images.size(0); start += batch) {
     const int64_t b = std::min<int64_t>(batch, set.images.size(0) - start);
-    parts.push_back(model->forward(data.Normalize(set.images.narrow(0, start, b))));
+    parts.push_back(model->forward(data.normalization(set.images.narrow(0, start, b))));
   }
   Predictions p;
   p.logits = torch::cat(parts).contiguous();

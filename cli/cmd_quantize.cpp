@@ -123,9 +123,7 @@ Command MakeQuantizeCommand(CLI::App& root) {
             evaluators::LoadedModel loaded =
                 evaluators::LoadModelCheckpoint(args->checkpoint, config.macro());
             timeline.Mark("checkpoint");
-            const evaluators::Normalizer normalize = [&data](const torch::Tensor& u8) {
-              return data.Normalize(u8);
-            };
+            const evaluators::Normalization& normalize = data.normalization;
             const evaluators::QuantizedModel model =
                 evaluators::QuantizeModel(loaded.model, data.train, normalize, q, config.seed);
             const evaluators::QuantReport report =

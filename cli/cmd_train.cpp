@@ -1,16 +1,16 @@
 // factorize-nas train CONFIG --candidate NAME: trains one candidate with the
 // config's data and training recipe, one line per epoch, checkpointing every
-// epoch (Ctrl-C finishes the epoch, writes its checkpoint and exits 130).
+// epoch (Ctrl-C finishes the epoch, writes its checkpoint and exits 130; a
+// second Ctrl-C exits 130 at once: cli/interrupt.h).
 #include <torch/torch.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/interrupt.h"
 #include "common/error.h"
 #include "common/table.h"
 #include "config/config.h"
@@ -22,13 +22,6 @@
 namespace fnas::cli {
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-
-extern "C" void OnInterrupt(int) {
-  g_stop.store(true);
-  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the program at once
-}
 
 Command MakeTrainCommand(CLI::App& root) {
   struct Args {
@@ -92,8 +85,8 @@ Command MakeTrainCommand(CLI::App& root) {
             }
             Table table(
                 {"epoch", "train_loss", "train_acc", "val_acc", "lr", "seconds", "images_per_s"});
-            g_stop.store(false);
-            std::signal(SIGINT, OnInterrupt);
+            const InterruptGuard guard(
+                "the checkpoint is that of the last finished epoch; resume with --resume");
             auto on_epoch = [&](const evaluators::EpochRecord& r, space::FactorizeNet&) {
               if (format == Format::kTable) {
                 std::printf("%6d %10.4f %9.4f %8.4f %9.2g %8.1f %9.0f\n", r.epoch, r.train_loss,
@@ -114,9 +107,8 @@ Command MakeTrainCommand(CLI::App& root) {
                            static_cast<long long>(p.batches), p.loss, p.images_per_s,
                            p.batch + 1 == p.batches ? "\r\033[K" : "");
             };
-            evaluators::TrainResult result =
-                trainer.Run(on_epoch, tty ? evaluators::BatchCallback(on_batch) : nullptr, &g_stop);
-            std::signal(SIGINT, SIG_DFL);
+            evaluators::TrainResult result = trainer.Run(
+                on_epoch, tty ? evaluators::BatchCallback(on_batch) : nullptr, guard.stop_flag());
             for (const auto& r : result.records) {
               table.AddRow({int64_t{r.epoch}, r.train_loss, r.train_acc, r.val_acc, r.lr, r.seconds,
                             r.images_per_s});

@@ -1,13 +1,10 @@
 #include "cli/study_run.h"
 
-#include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <cstdio>
-#include <cstring>
 #include <iostream>
 
+#include "cli/interrupt.h"
 #include "common/error.h"
 #include "search/driver.h"
 #include "search/evaluator.h"
@@ -21,41 +18,6 @@ void AddStudyRunOptions(CLI::App* app, StudyRunArgs& args) {
 }
 
 namespace {
-
-std::atomic<int> g_interrupts{0};
-static_assert(std::atomic<int>::is_always_lock_free, "signal handler needs a lock-free atomic");
-
-// A C++ function with internal linkage (extern "C" would clash with other
-// commands' handlers at link time).
-void OnStudyInterrupt(int) {
-  if (g_interrupts.fetch_add(1) >= 1) {
-    static const char kMsg[] = "\ninterrupted again: exiting now (the database stays consistent)\n";
-    const ssize_t n = write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
-    (void)n;
-    _exit(kExitInterrupted);
-  }
-}
-
-// Installs the handler for the lifetime of a run.
-class InterruptGuard {
- public:
-  InterruptGuard() {
-    g_interrupts.store(0);
-    struct sigaction sa;
-    std::memset(&sa, 0, sizeof sa);
-    sa.sa_handler = OnStudyInterrupt;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~InterruptGuard() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-
- private:
-  struct sigaction old_int_, old_term_;
-};
 
 std::string ShellQuote(const std::string& s) {
   if (s.find_first_not_of(
@@ -74,9 +36,9 @@ int RunStudy(std::shared_ptr<const Config> config, db::Store& store, search::Eva
              bool quiet) {
   const bool tty = isatty(STDOUT_FILENO) != 0;
   std::unique_ptr<search::Progress> progress = search::MakeProgress(std::cout, quiet, tty);
-  InterruptGuard guard;
+  const InterruptGuard guard("the database stays consistent");
   search::DriverOptions options;
-  options.stop_requested = [] { return g_interrupts.load() > 0; };
+  options.stop_requested = [&guard] { return guard.stop_requested(); };
   search::Driver driver(config, store, evaluator, *progress, options);
   const search::SearchSummary s = driver.Run();
 

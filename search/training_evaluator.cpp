@@ -17,14 +17,11 @@ using evaluators::QuantReport;
 QuantReport QuantizeAndEvaluate(space::FactorizeNet& net, const evaluators::Dataset& data,
                                 const evaluators::Split& split,
                                 const evaluators::QuantOptions& options, uint64_t seed) {
-  const evaluators::Normalizer normalize = [&data](const torch::Tensor& x) {
-    return data.Normalize(x);
-  };
   torch::NoGradGuard no_grad;
   net->eval();
   const evaluators::QuantizedModel quantized =
-      evaluators::QuantizeModel(net, data.train, normalize, options, seed);
-  return evaluators::Evaluate(quantized, net, split, normalize, options);
+      evaluators::QuantizeModel(net, data.train, data.normalization, options, seed);
+  return evaluators::Evaluate(quantized, net, split, data.normalization, options);
 }
 
 }  // namespace

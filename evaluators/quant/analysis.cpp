@@ -262,7 +262,7 @@ std::vector<int64_t> SampleIndices(int64_t size, int64_t n, uint64_t seed) {
 }
 
 QuantizedModel QuantizeModel(space::FactorizeNet& net, const Split& calibration,
-                             const Normalizer& normalize, const QuantOptions& options,
+                             const Normalization& normalize, const QuantOptions& options,
                              uint64_t seed) {
   if (calibration.size() == 0) throw RuntimeError("quantization: the calibration split is empty");
   const CalibrationMethod primary = MethodOf(options.calibration);
@@ -400,7 +400,7 @@ QuantMetrics MetricsOf(const PathTally& q, int64_t correct_fp32, const std::vect
 }  // namespace
 
 QuantReport Evaluate(const QuantizedModel& model, space::FactorizeNet& net, const Split& split,
-                     const Normalizer& normalize, const QuantOptions& options) {
+                     const Normalization& normalize, const QuantOptions& options) {
   torch::NoGradGuard no_grad;
   EvalMode eval(net);
   PhaseTimes times;
@@ -501,7 +501,8 @@ QuantReport Evaluate(const QuantizedModel& model, space::FactorizeNet& net, cons
 }
 
 QuantReport AnalyseModel(space::FactorizeNet& net, const Split& calibration, const Split& split,
-                         const Normalizer& normalize, const QuantOptions& options, uint64_t seed) {
+                         const Normalization& normalize, const QuantOptions& options,
+                         uint64_t seed) {
   const QuantizedModel model = QuantizeModel(net, calibration, normalize, options, seed);
   return Evaluate(model, net, split, normalize, options);
 }

@@ -19,9 +19,9 @@
 
 #include "evaluators/options.h"
 #include "evaluators/quant/calibration.h"
-#include "evaluators/train/dataset.h"
 #include "evaluators/quant/quant_net.h"
 #include "evaluators/records.h"
+#include "evaluators/train/split.h"
 #include "space/model.h"
 
 namespace fnas::evaluators {
@@ -31,9 +31,6 @@ namespace fnas::evaluators {
 FloatLayer FoldConvBatchNorm(const torch::nn::Conv2d& conv, const torch::nn::BatchNorm2d& bn);
 // Every op of the net: convs folded, dense layers as they are, empty for pool/flatten.
 std::vector<FloatLayer> FoldNet(const space::FactorizeNet& net);
-
-// uint8 images [N][C][H][W] -> normalized float32 (the dataset's Normalize).
-using Normalizer = std::function<torch::Tensor(const torch::Tensor&)>;
 
 // The histograms of one fp32 pass over calibration images: the network input
 // and every conv/dense output. The ranges of every method come from them.
@@ -98,7 +95,7 @@ struct QuantizedModel {
 // every recorded one. Throws RuntimeError on an unknown method name
 // (config/ validates them first).
 QuantizedModel QuantizeModel(space::FactorizeNet& net, const Split& calibration,
-                             const Normalizer& normalize, const QuantOptions& options,
+                             const Normalization& normalize, const QuantOptions& options,
                              uint64_t seed);
 
 // The quantization simulated in float with the integer net's parameters:
@@ -126,15 +123,12 @@ class FakeQuantNet {
 // top-1 agreement with the integer one. report.phases: the model's phases,
 // then normalize, fp32, integer, sqnr, fake, metrics.
 QuantReport Evaluate(const QuantizedModel& model, space::FactorizeNet& net, const Split& split,
-                     const Normalizer& normalize, const QuantOptions& options);
+                     const Normalization& normalize, const QuantOptions& options);
 
 // QuantizeModel + Evaluate; calibration from `calibration`, metrics on `split`.
 QuantReport AnalyseModel(space::FactorizeNet& net, const Split& calibration, const Split& split,
-                         const Normalizer& normalize, const QuantOptions& options, uint64_t seed);
-// The same with the dataset's training split and its normalization
-// (evaluators/quant/quant_dataset.cpp).
-QuantReport AnalyseModel(space::FactorizeNet& net, const Dataset& data, const Split& split,
-                         const QuantOptions& options, uint64_t seed);
+                         const Normalization& normalize, const QuantOptions& options,
+                         uint64_t seed);
 
 // Fraction of images on which the fake-quant and the integer path give the
 // same top-1 class.

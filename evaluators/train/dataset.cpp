@@ -149,7 +149,7 @@ std::vector<std::string> IdxFiles(const std::string& dir, const std::string& dat
 
 }  // namespace
 
-torch::Tensor Dataset::Normalize(const torch::Tensor& images_u8) const {
+torch::Tensor Normalization::operator()(const torch::Tensor& images_u8) const {
   torch::Tensor x = images_u8.to(torch::kFloat32).div_(255.0f);
   if (mean.empty()) return x;
   const int64_t c = static_cast<int64_t>(mean.size());
@@ -328,8 +328,8 @@ Dataset LoadDataset(const DataOptions& options, const space::MacroOptions& model
   }
 
   // Per-channel statistics of the training split, on the [0, 1] scale.
-  d.mean.assign(d.channels, 0.0f);
-  d.std.assign(d.channels, 1.0f);
+  d.normalization.mean.assign(d.channels, 0.0f);
+  d.normalization.std.assign(d.channels, 1.0f);
   if (options.normalize) {
     // Sums of x and x^2 per channel, in chunks: no float copy of the whole split.
     const int64_t total = d.train.size();
@@ -344,8 +344,8 @@ Dataset LoadDataset(const DataOptions& options, const space::MacroOptions& model
     for (int c = 0; c < d.channels; ++c) {
       const double m = sum[c].item<double>() / count;
       const double var = std::max(0.0, sq[c].item<double>() / count - m * m);
-      d.mean[c] = static_cast<float>(m / 255.0);
-      d.std[c] = std::max(static_cast<float>(std::sqrt(var) / 255.0), 1e-6f);
+      d.normalization.mean[c] = static_cast<float>(m / 255.0);
+      d.normalization.std[c] = std::max(static_cast<float>(std::sqrt(var) / 255.0), 1e-6f);
     }
   }
   return d;

@@ -10,16 +10,10 @@
 #include <vector>
 
 #include "evaluators/options.h"
+#include "evaluators/train/split.h"
 #include "space/macro.h"
 
 namespace fnas::evaluators {
-
-// One split: images uint8 [N, C, H, W] (raw pixels), labels int64 [N].
-struct Split {
-  torch::Tensor images;
-  torch::Tensor labels;
-  int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
-};
 
 struct Dataset {
   std::string name;    // cifar10, fashion_mnist, mnist, idx, synthetic
@@ -28,12 +22,9 @@ struct Dataset {
   Split train;       // what training sees (after the validation split and subset)
   Split validation;  // carved from the training set; for decisions (pruning)
   Split test;        // never used for decisions
-  // Per channel, on the [0, 1] pixel scale, from the training split (0 / 1 when
-  // normalization is off).
-  std::vector<float> mean, std;
-
-  // uint8 NCHW -> float32 ((x / 255 - mean) / std).
-  torch::Tensor Normalize(const torch::Tensor& images_u8) const;
+  // Per channel, from the training split (mean 0 / std 1 when data.normalize
+  // is off): apply it to any split, normalization(images).
+  Normalization normalization;
 };
 
 // Loads the dataset of `options`, checks it fits the model's input shape and

@@ -62,7 +62,7 @@ double Accuracy(space::FactorizeNetImpl& model, const Dataset& data, const Split
   int64_t correct = 0;
   for (int64_t b = 0; b < n; b += batch) {
     const int64_t e = std::min(n, b + batch);
-    torch::Tensor logits = model.forward(data.Normalize(split.images.slice(0, b, e)));
+    torch::Tensor logits = model.forward(data.normalization(split.images.slice(0, b, e)));
     correct += logits.argmax(1).eq(split.labels.slice(0, b, e)).sum().item<int64_t>();
   }
   if (was_training) model.train();
@@ -194,7 +194,7 @@ TrainResult Trainer::Run(const EpochCallback& on_epoch, const BatchCallback& on_
     int64_t correct = 0, seen = 0;
     for (int64_t b = 0; b < batches; ++b) {
       torch::Tensor idx = perm.slice(0, b * bs, std::min(n, (b + 1) * bs));
-      torch::Tensor x = data_.Normalize(train.images.index_select(0, idx));
+      torch::Tensor x = data_.normalization(train.images.index_select(0, idx));
       x = Augment(x, train_.augment, augment_gen_);
       torch::Tensor y = train.labels.index_select(0, idx);
       const Step step = TrainStep(x, y, lr);

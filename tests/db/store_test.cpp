@@ -165,7 +165,7 @@ TEST_F(StoreTest, FinishedTrialNeverChanges) {
   EXPECT_THROW(store.FinishTrial(id, TrialState::kFailed, "x"), StoreError);
   EXPECT_THROW(store.InterruptTrial(id, "x"), StoreError);
   EXPECT_THROW(store.RestartTrial(id, "w1"), StoreError);
-  EXPECT_THROW(store.AddPruneDecision({id, 1, "prune", "r", "{}"}), StoreError);
+  EXPECT_THROW(store.AddPruneDecision({id, 1, "prune", "r", "{}", "test", ""}), StoreError);
   // ...and so does the database itself, for any SQL client.
   const std::string sid = std::to_string(id);
   for (const std::string& sql :
@@ -260,8 +260,8 @@ TEST_F(StoreTest, PruneDecisionsAreKept) {
   Store store(Path(), Store::Mode::kCreate);
   Populate(store);
   const int64_t id = store.StartTrial(store.Candidates()[0].id, "w0");
-  store.AddPruneDecision({id, 2, "prune", "dominated at rung 2", "{\"acc\": 0.1}"});
-  EXPECT_THROW(store.AddPruneDecision({id, 2, "maybe", "", ""}), StoreError);
+  store.AddPruneDecision({id, 2, "prune", "dominated at rung 2", "{\"acc\": 0.1}", "test", ""});
+  EXPECT_THROW(store.AddPruneDecision({id, 2, "maybe", "", "", "test", ""}), StoreError);
   store.FinishTrial(id, TrialState::kPruned, "dominated at rung 2");
   const auto d = store.PruneDecisions(id);
   ASSERT_EQ(d.size(), 1u);

@@ -181,8 +181,7 @@ pruning:
 execution: {workers: 2}
 storage: {db: )" << db
                      << "}\n";
-  const pid_t pid =
-      fnas::testing::SpawnCli({"search", cfg, "--quiet"}, (dir_ / "prog.log").string());
+  const pid_t pid = fnas::testing::Spawn({"search", cfg, "--quiet"}, (dir_ / "prog.log").string());
   // Killed once three decisions are stored (the seeds' first rung at least)
   // and, checked after the kill, with trials still to run.
   bool decided = false;
@@ -195,7 +194,7 @@ storage: {db: )" << db
   }
   ASSERT_TRUE(decided);
   kill(pid, SIGKILL);
-  ASSERT_EQ(fnas::testing::WaitCli(pid), -SIGKILL);
+  ASSERT_EQ(fnas::testing::Wait(pid), -SIGKILL);
   const auto rungs = Rows(db, "rung_results", "id");
   const auto decisions = Rows(db, "prune_decisions", "trial_id, rung_epoch");
   const auto candidates = Rows(db, "candidates", "id");

@@ -35,9 +35,9 @@ inline CliResult RunCli(const std::string& args) {
   return RunShell(std::string(FNAS_BINARY) + " " + args + " </dev/null");
 }
 
-// Starts factorize-nas with `args` in the background, its stdout and stderr
-// to the file `log`; the child's pid (to kill it, then WaitCli).
-inline pid_t SpawnCli(const std::vector<std::string>& args, const std::string& log) {
+// Starts factorize-nas with `args` in the background, stdout and stderr to
+// the file `log`; returns its pid (see Wait).
+inline pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
   const pid_t pid = fork();
   if (pid == 0) {
     const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -53,8 +53,8 @@ inline pid_t SpawnCli(const std::vector<std::string>& args, const std::string& l
   return pid;
 }
 
-// Waits for a SpawnCli child: its exit code, or -signal if it was killed.
-inline int WaitCli(pid_t pid) {
+// Waits for a Spawned process: its exit code, or -signal if a signal killed it.
+inline int Wait(pid_t pid) {
   int status = 0;
   waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);

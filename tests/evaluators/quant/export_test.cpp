@@ -33,7 +33,7 @@ class ExportTest : public ::testing::Test {
   fs::path dir_;
 };
 
-void CheckExport(const QuantizedModel& m, const Dataset& data, const Split& test,
+void CheckExport(const QuantizedModel& m, const Normalization& normalization, const Split& test,
                  const fs::path& dir_);
 
 // Whichever calibration method chose the activation ranges.
@@ -41,38 +41,35 @@ TEST_F(ExportTest, IndependentNumpyReaderReproducesTheIntegerPathExactly) {
   const Split train = testing::SyntheticSplit(640, 21);
   const Split test = testing::SyntheticSplit(96, 22);
   space::FactorizeNet net = testing::TrainedNet(train, 60, 8);
-  Dataset data;
-  data.mean = {0.31f, 0.29f, 0.3f};
-  data.std = {0.26f, 0.24f, 0.25f};
+  const Normalization normalization{{0.31f, 0.29f, 0.3f}, {0.26f, 0.24f, 0.25f}};
   std::vector<double> stem_scales;
   for (const std::string method : {"minmax", "percentile", "mse", "entropy"}) {
     SCOPED_TRACE(method);
     QuantOptions o;
     o.calibration_samples = 128;
     o.calibration = method;
-    const QuantizedModel m = QuantizeModel(
-        net, train, [&](const torch::Tensor& u8) { return data.Normalize(u8); }, o, 1);
+    const QuantizedModel m = QuantizeModel(net, train, normalization, o, 1);
     stem_scales.push_back(m.net.layers()[0].output.scale);
-    CheckExport(m, data, test, dir_ / method);
+    CheckExport(m, normalization, test, dir_ / method);
   }
   // The methods did choose different ranges.
   EXPECT_NE(stem_scales[0], stem_scales[1]);
   EXPECT_NE(stem_scales[0], stem_scales[2]);
 }
 
-void CheckExport(const QuantizedModel& m, const Dataset& data, const Split& test,
+void CheckExport(const QuantizedModel& m, const Normalization& normalization, const Split& test,
                  const fs::path& dir_) {
   ExportInfo info;
   info.candidate = "test";
   info.key = "1.2.8.4.1.16.2.32";
   info.dataset = "synthetic";
-  info.mean = data.mean;
-  info.std = data.std;
+  info.mean = normalization.mean;
+  info.std = normalization.std;
   ExportIntegerNet(m.net, info, dir_.string());
 
   // The integer path on the test images (raw pixels -> normalize -> quantize -> run).
   const int64_t n = test.size();
-  const torch::Tensor x = data.Normalize(test.images).contiguous();
+  const torch::Tensor x = normalization(test.images).contiguous();
   const auto xq = m.net.QuantizeInput(x.data_ptr<float>(), n);
   const auto expected = m.net.Run(xq.data(), n);
 

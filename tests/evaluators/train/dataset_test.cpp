@@ -1,8 +1,6 @@
 #include "evaluators/train/dataset.h"
 
 #include <gtest/gtest.h>
-
-#include "tests/testing/temp_dir.h"
 #include <zlib.h>
 
 #include <cstdio>
@@ -10,6 +8,7 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "tests/testing/temp_dir.h"
 
 namespace fnas::evaluators {
 namespace {
@@ -216,7 +215,7 @@ TEST(LoadDataset, CifarDirectorySplitsBySeed) {
   EXPECT_FALSE(torch::equal(a.validation.images, c.validation.images));
 
   // Normalized training images have mean 0 and std 1 per channel.
-  torch::Tensor x = a.Normalize(a.train.images).to(torch::kFloat64);
+  torch::Tensor x = a.normalization(a.train.images).to(torch::kFloat64);
   for (int ch = 0; ch < 3; ++ch) {
     EXPECT_NEAR(x.select(1, ch).mean().item<double>(), 0.0, 1e-5);
     EXPECT_NEAR(x.select(1, ch).std(false).item<double>(), 1.0, 1e-4);
@@ -238,11 +237,9 @@ TEST(LoadDataset, CifarDirectorySplitsBySeed) {
 }
 
 TEST(Dataset, NormalizeIsHandComputed) {
-  Dataset d;
-  d.mean = {0.5f};
-  d.std = {0.25f};
+  const Normalization normalize{{0.5f}, {0.25f}};
   torch::Tensor u8 = torch::tensor({0, 255, 51}, torch::kUInt8).view({3, 1, 1, 1});
-  torch::Tensor x = d.Normalize(u8);
+  torch::Tensor x = normalize(u8);
   EXPECT_FLOAT_EQ(x[0].item<float>(), -2.0f);  // (0 - 0.5) / 0.25
   EXPECT_FLOAT_EQ(x[1].item<float>(), 2.0f);   // (1 - 0.5) / 0.25
   EXPECT_NEAR(x[2].item<float>(), (0.2f - 0.5f) / 0.25f, 1e-6);
@@ -296,7 +293,7 @@ TEST(LoadDataset, DebianFashionMnistWhenPresent) {
   EXPECT_EQ(counts.min().item<int64_t>(), 6000);
   EXPECT_EQ(counts.max().item<int64_t>(), 6000);
   // The well-known mean pixel of Fashion-MNIST is about 0.286.
-  EXPECT_NEAR(d.mean[0], 0.286, 0.003);
+  EXPECT_NEAR(d.normalization.mean[0], 0.286, 0.003);
 }
 
 TEST(SyntheticDataset, DeterministicShapedAndLabelled) {

@@ -1,10 +1,10 @@
 // Runs the factorize-nas binary as a user would.
-#include <fstream>
-#include <string>
+#include "tests/testing/cli.h"
 
 #include <gtest/gtest.h>
 
-#include "tests/testing/cli.h"
+#include <fstream>
+#include <string>
 
 namespace {
 

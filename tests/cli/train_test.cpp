@@ -1,8 +1,12 @@
 // The `train` subcommand, run as a user would.
 #include <gtest/gtest.h>
+#include <signal.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <thread>
 
 #include "tests/testing/cli.h"
 
@@ -11,6 +15,24 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::RunCli;
+using testing::Spawn;
+using testing::Wait;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Waits (up to a minute) until the file at `path` contains `text`.
+bool WaitForText(const std::string& path, const std::string& text) {
+  for (int i = 0; i < 2400; ++i) {
+    if (ReadFile(path).find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return false;
+}
 
 class TrainCli : public ::testing::Test {
  protected:
@@ -30,6 +52,27 @@ storage: {db: )" + dir_ + "/tiny.db}\n");
   std::string Write(const std::string& name, const std::string& text) {
     std::ofstream(dir_ + "/" + name) << text;
     return dir_ + "/" + name;
+  }
+  // Epochs of a few seconds, so that interrupts arrive in the middle of one.
+  std::string SlowConfig() {
+    return Write("slow.yaml", R"(
+name: slow
+seed: 1
+model: {input: [1, 28, 28], width: 0.25, classes: 4, dense: [32]}
+space: {paths: [regular]}
+data: {dataset: synthetic, synthetic_train: 2000, synthetic_test: 30, validation: 40}
+training: {epochs: 50, batch_size: 32}
+storage: {checkpoints: )" + dir_ + "/slow.ckpt}\n");
+  }
+  // Starts `train` on SlowConfig() in the background (output to `log`) and
+  // returns its pid once the epoch table has begun (-1 if it never does).
+  pid_t StartSlowTraining(const std::string& log) {
+    const pid_t pid =
+        Spawn({"train", SlowConfig(), "--candidate", "regular", "--threads", "1"}, log);
+    if (WaitForText(log, "epoch train_loss")) return pid;
+    kill(pid, SIGKILL);
+    Wait(pid);
+    return -1;
   }
   std::string dir_;
 };
@@ -87,6 +130,35 @@ data: {dataset: fashion_mnist, path: /nonexistent/fmnist}
   r = RunCli("train " + fm + " --candidate regular");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("apt-get install dataset-fashion-mnist"), std::string::npos) << r.out;
+}
+
+TEST_F(TrainCli, FirstCtrlCFinishesTheEpochAndExits130) {
+  const std::string log = dir_ + "/first.log";
+  const pid_t pid = StartSlowTraining(log);
+  ASSERT_GT(pid, 0) << ReadFile(log);
+  kill(pid, SIGINT);
+  EXPECT_EQ(Wait(pid), 130) << ReadFile(log);
+  const std::string out = ReadFile(log);
+  EXPECT_NE(out.find("stopped"), std::string::npos) << out;
+  EXPECT_NE(out.find("resume with --resume"), std::string::npos) << out;
+  EXPECT_EQ(out.find("interrupted again"), std::string::npos) << out;
+  // The epoch it was in finished and was checkpointed.
+  EXPECT_TRUE(fs::exists(dir_ + "/slow.ckpt/regular.ckpt")) << out;
+}
+
+TEST_F(TrainCli, SecondCtrlCExits130AtOnce) {
+  const std::string log = dir_ + "/second.log";
+  const pid_t pid = StartSlowTraining(log);
+  ASSERT_GT(pid, 0) << ReadFile(log);
+  kill(pid, SIGINT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(pid, SIGINT);
+  // Exits with 130 (not killed by the signal), without finishing the epoch.
+  EXPECT_EQ(Wait(pid), 130) << ReadFile(log);
+  const std::string out = ReadFile(log);
+  EXPECT_NE(out.find("interrupted again: exiting now"), std::string::npos) << out;
+  // It did not wait for the epoch to finish and stop there.
+  EXPECT_EQ(out.find("stopped"), std::string::npos) << out;
 }
 
 }  // namespace

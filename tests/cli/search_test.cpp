@@ -25,6 +25,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::RunCli;
+using testing::Spawn;
+using testing::Wait;
 
 class SearchCliTest : public testing::TempDirTest {
  protected:
@@ -43,10 +45,6 @@ class SearchCliTest : public testing::TempDirTest {
     return path;
   }
 
-  static pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
-    return testing::SpawnCli(args, log);
-  }
-  static int Wait(pid_t pid) { return testing::WaitCli(pid); }
   // Waits until the study at `db` has committed at least `epochs` epochs in total.
   static bool WaitForEpochs(const std::string& db, int epochs) {
     for (int i = 0; i < 400; ++i) {
@@ -245,6 +243,22 @@ TEST_F(SearchCliTest, ResumeAfterKill9EqualsAnUninterruptedRun) {
   EXPECT_GE(restarted, 1);
   db::Store store(db, db::Store::Mode::kReadWrite);
   EXPECT_FALSE(store.CurrentOwner().has_value());
+}
+
+TEST_F(SearchCliTest, QuietPrintsNothingWhenAllGoesWell) {
+  const std::string cfg = WriteConfig("quiet");
+  // The same run without --quiet prints its progress and outcome.
+  const auto loud = RunCli("search " + cfg + " --db " + P("loud.db") + " --evaluator scripted");
+  ASSERT_EQ(loud.code, 0) << loud.out;
+  EXPECT_NE(loud.out.find("done: 4 trials"), std::string::npos) << loud.out;
+  const auto quiet =
+      RunCli("search " + cfg + " --db " + P("quiet.db") + " --evaluator scripted --quiet");
+  EXPECT_EQ(quiet.code, 0);
+  EXPECT_EQ(quiet.out, "");  // stdout and stderr
+  const auto resumed = RunCli("resume " + P("quiet.db") + " --evaluator scripted --quiet");
+  EXPECT_EQ(resumed.code, 0);
+  EXPECT_EQ(resumed.out, "");
+  EXPECT_EQ(TrialsByKey(P("quiet.db")).size(), 4u);
 }
 
 TEST_F(SearchCliTest, SecondProcessOnTheSameStudyIsRefused) {
