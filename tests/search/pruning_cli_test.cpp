@@ -7,11 +7,9 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "tests/testing/cli.h"
 #include "tests/testing/temp_dir.h"
@@ -184,15 +182,14 @@ storage: {db: )" << db
   const pid_t pid = fnas::testing::Spawn({"search", cfg, "--quiet"}, (dir_ / "prog.log").string());
   // Killed once three decisions are stored (the seeds' first rung at least)
   // and, checked after the kill, with trials still to run.
-  bool decided = false;
-  for (int i = 0; i < 2400 && !decided; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  const bool decided = fnas::testing::WaitUntil([&] {
     try {
-      decided = Count(db, "SELECT COUNT(*) FROM prune_decisions") >= 3;
+      return Count(db, "SELECT COUNT(*) FROM prune_decisions") >= 3;
     } catch (const std::exception&) {
+      return false;  // not created yet
     }
-  }
-  ASSERT_TRUE(decided);
+  });
+  ASSERT_TRUE(decided) << fnas::testing::ReadFile((dir_ / "prog.log").string());
   kill(pid, SIGKILL);
   ASSERT_EQ(fnas::testing::Wait(pid), -SIGKILL);
   const auto rungs = Rows(db, "rung_results", "id");
