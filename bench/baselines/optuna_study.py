@@ -17,10 +17,8 @@ Pareto front (study.best_trials).
 Run with Debian's /usr/bin/python3 (python3-torch, python3-optuna, python3-yaml).
 """
 import argparse
-import gzip
 import json
 import os
-import struct
 import time
 
 import numpy as np
@@ -30,20 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import yaml
 
-
-def read_idx(path):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    magic, = struct.unpack(">I", data[:4])
-    dims = magic & 0xFF
-    shape = struct.unpack(">" + "I" * dims, data[4:4 + 4 * dims])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
-def idx_file(directory, name):
-    path = os.path.join(directory, name)
-    return path + ".gz" if os.path.exists(path + ".gz") else path
+from idx import idx_file, read_idx
 
 
 def load_data(cfg):

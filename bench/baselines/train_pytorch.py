@@ -9,11 +9,9 @@ on one batch held in memory, and peak resident memory. Prints one JSON object.
 Run with Debian's /usr/bin/python3 (python3-torch, python3-torchvision).
 """
 import argparse
-import gzip
 import json
 import os
 import resource
-import struct
 import time
 
 import numpy as np
@@ -24,20 +22,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
 
-
-def read_idx(path):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    magic, = struct.unpack(">I", data[:4])
-    dims = magic & 0xFF
-    shape = struct.unpack(">" + "I" * dims, data[4:4 + 4 * dims])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
-def idx_file(directory, name):
-    path = os.path.join(directory, name)
-    return path + ".gz" if os.path.exists(path + ".gz") else path
+from idx import idx_file, read_idx
 
 
 class ImageDataset(Dataset):

@@ -24,6 +24,7 @@ namespace fnas {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::ReadFile;
 using testing::RunCli;
 using testing::Spawn;
 using testing::Wait;
@@ -47,37 +48,24 @@ class SearchCliTest : public testing::TempDirTest {
 
   // Waits until the study at `db` has committed at least `epochs` epochs in total.
   static bool WaitForEpochs(const std::string& db, int epochs) {
-    for (int i = 0; i < 400; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-      if (!fs::exists(db)) continue;
-      try {
-        db::Store store(db, db::Store::Mode::kReadWrite);
-        int done = 0;
-        for (const auto& t : store.Trials()) done += t.epochs_done;
-        if (done >= epochs) return true;
-      } catch (const std::exception&) {
-      }
-    }
-    return false;
+    return testing::WaitUntil([&] {
+      int done = 0;
+      for (const auto& t : TrialsOf(db)) done += t.epochs_done;
+      return done >= epochs;
+    });
   }
   // Waits until `n` trials are RUNNING.
   static bool WaitForRunning(const std::string& db, size_t n) {
-    for (int i = 0; i < 400; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-      if (!fs::exists(db)) continue;
-      try {
-        db::Store store(db, db::Store::Mode::kReadWrite);
-        if (store.Trials().size() >= n) return true;
-      } catch (const std::exception&) {
-      }
-    }
-    return false;
+    return testing::WaitUntil([&] { return TrialsOf(db).size() >= n; });
   }
-  static std::string Read(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+  // The study's trials, or none while its file is not there or not readable yet.
+  static std::vector<db::TrialRow> TrialsOf(const std::string& db) {
+    if (!fs::exists(db)) return {};
+    try {
+      return db::Store(db, db::Store::Mode::kReadWrite).Trials();
+    } catch (const std::exception&) {
+      return {};
+    }
   }
   static std::map<std::string, db::TrialRow> TrialsByKey(const std::string& path) {
     db::Store store(path, db::Store::Mode::kReadWrite);
@@ -162,10 +150,10 @@ TEST_F(SearchCliTest, BadInputLeavesNoDatabaseBehind) {
   r = RunCli("search " + WriteConfig("gpu", "", 3) + " --db " + db + " --evaluator scripted");
   ASSERT_EQ(r.code, 0) << r.out;  // (sanity: the same config on cpu works)
   fs::remove(db);
-  std::ofstream(P("gpu2.yaml")) << Read(P("gpu.yaml")) << "";
+  std::ofstream(P("gpu2.yaml")) << ReadFile(P("gpu.yaml")) << "";
   const std::string gpu = P("gpu2.yaml");
   {
-    std::string text = Read(gpu);
+    std::string text = ReadFile(gpu);
     text.replace(text.find("execution: {workers: 2}"), 23, "execution: {workers: 2, device: cuda}");
     std::ofstream(gpu) << text;
   }
@@ -182,7 +170,7 @@ TEST_F(SearchCliTest, BadInputLeavesNoDatabaseBehind) {
   r = RunCli("search " + WriteConfig("notes") + " --db " + db + " --evaluator scripted");
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("not a factorize-nas database"), std::string::npos) << r.out;
-  EXPECT_EQ(Read(db), "my notes\n");
+  EXPECT_EQ(ReadFile(db), "my notes\n");
 }
 
 TEST_F(SearchCliTest, FailedTrialIsRecordedAndTheSearchGoesOn) {
@@ -210,7 +198,7 @@ TEST_F(SearchCliTest, ResumeAfterKill9EqualsAnUninterruptedRun) {
 
   const pid_t pid =
       Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=300"}, P("k.log"));
-  ASSERT_TRUE(WaitForEpochs(db, 2)) << Read(P("k.log"));
+  ASSERT_TRUE(WaitForEpochs(db, 2)) << ReadFile(P("k.log"));
   std::this_thread::sleep_for(std::chrono::milliseconds(120));  // mid-epoch
   kill(pid, SIGKILL);
   ASSERT_EQ(Wait(pid), -SIGKILL);
@@ -268,7 +256,7 @@ TEST_F(SearchCliTest, SecondProcessOnTheSameStudyIsRefused) {
       // Slow enough epochs that the study is still running when the second
       // process has started (loading LibTorch takes seconds on a busy machine).
       Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=1500"}, P("two.log"));
-  ASSERT_TRUE(WaitForEpochs(db, 1)) << Read(P("two.log"));
+  ASSERT_TRUE(WaitForEpochs(db, 1)) << ReadFile(P("two.log"));
   const auto r = RunCli("resume " + db + " --evaluator scripted");
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("being run by process " + std::to_string(pid)), std::string::npos) << r.out;
@@ -283,7 +271,7 @@ TEST_F(SearchCliTest, CtrlCInterruptsCleanlyAndResumeFinishes) {
   // even when `status` takes seconds to start on a busy machine.
   const pid_t pid =
       Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=3000"}, P("c.log"));
-  ASSERT_TRUE(WaitForEpochs(db, 1)) << Read(P("c.log"));
+  ASSERT_TRUE(WaitForEpochs(db, 1)) << ReadFile(P("c.log"));
   {
     const auto status = RunCli("status " + db + " --format json");
     ASSERT_EQ(status.code, 0) << status.out;
@@ -295,7 +283,7 @@ TEST_F(SearchCliTest, CtrlCInterruptsCleanlyAndResumeFinishes) {
   }
   kill(pid, SIGINT);
   EXPECT_EQ(Wait(pid), 130);
-  const std::string log = Read(P("c.log"));
+  const std::string log = ReadFile(P("c.log"));
   EXPECT_NE(log.find("stopping"), std::string::npos) << log;
   EXPECT_NE(log.find("continue with: factorize-nas resume " + db), std::string::npos) << log;
   const auto stopped = TrialsByKey(db);
@@ -323,12 +311,12 @@ TEST_F(SearchCliTest, SecondCtrlCExitsAtOnceLeavingAConsistentDatabase) {
   const std::string db = P("cc.db");
   const pid_t pid =
       Spawn({"search", cfg, "--db", db, "--evaluator", "scripted:epoch_ms=5000"}, P("cc.log"));
-  ASSERT_TRUE(WaitForRunning(db, 2)) << Read(P("cc.log"));
+  ASSERT_TRUE(WaitForRunning(db, 2)) << ReadFile(P("cc.log"));
   kill(pid, SIGINT);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   kill(pid, SIGINT);
   EXPECT_EQ(Wait(pid), 130);
-  EXPECT_NE(Read(P("cc.log")).find("interrupted again"), std::string::npos);
+  EXPECT_NE(ReadFile(P("cc.log")).find("interrupted again"), std::string::npos);
   // It did not wait for the running trials' 5 s first epoch to end.
   for (const auto& [key, t] : TrialsByKey(db)) {
     EXPECT_EQ(t.state, db::TrialState::kRunning) << key;

@@ -14,24 +14,14 @@ namespace fnas {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::ReadFile;
 using testing::RunCli;
 using testing::Spawn;
 using testing::Wait;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Waits (up to a minute) until the file at `path` contains `text`.
+// Waits until the file at `path` contains `text`.
 bool WaitForText(const std::string& path, const std::string& text) {
-  for (int i = 0; i < 2400; ++i) {
-    if (ReadFile(path).find(text) != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  return false;
+  return testing::WaitUntil([&] { return ReadFile(path).find(text) != std::string::npos; });
 }
 
 class TrainCli : public ::testing::Test {

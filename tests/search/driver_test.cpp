@@ -3,8 +3,6 @@
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
-
-#include "tests/testing/temp_dir.h"
 #include <sys/wait.h>
 #include <torch/cuda.h>
 #include <unistd.h>
@@ -20,9 +18,14 @@
 #include "search/scripted_evaluator.h"
 #include "search/study.h"
 #include "search/work_left.h"
+#include "tests/testing/study.h"
+#include "tests/testing/temp_dir.h"
 
 namespace fnas::search {
 namespace {
+
+using testing::NewStudy;
+using testing::RunAll;
 
 namespace fs = std::filesystem;
 
@@ -83,17 +86,10 @@ class Probe : public Evaluator {
 
 class DriverTest : public testing::TempDirTest {
  protected:
-
   std::shared_ptr<Config> MakeConfig(const std::string& db, int workers = 1, int epochs = 3) {
     auto c = std::make_shared<Config>(ParseConfig(ConfigText(workers, epochs)));
     c->storage.db = (dir_ / db).string();
     return c;
-  }
-  std::unique_ptr<db::Store> NewStudy(const Config& config) {
-    auto store = std::make_unique<db::Store>(config.db_path(), db::Store::Mode::kCreate);
-    const StudyRows rows = PrepareStudy(config);
-    store->CreateStudy(rows.study, rows.candidates);
-    return store;
   }
   // Final test metrics by candidate key.
   static std::map<std::string, evaluators::QuantMetrics> Finals(const db::Store& store) {
@@ -101,20 +97,11 @@ class DriverTest : public testing::TempDirTest {
     for (const auto& t : store.Trials()) out[t.candidate_key] = t.test;
     return out;
   }
-  SearchSummary RunAll(std::shared_ptr<const Config> config, db::Store& store, Evaluator& ev,
-                       std::function<bool()> stop = nullptr) {
-    QuietProgress progress;
-    DriverOptions options;
-    options.stop_requested = std::move(stop);
-    Driver driver(std::move(config), store, ev, progress, options);
-    return driver.Run();
-  }
-
 };
 
 TEST(ExecutionTest, ThreadsSeedsAndRecordedEpochs) {
   ExecutionOptions e;
-  EXPECT_EQ(e.workers, 0);  // auto by default
+  EXPECT_EQ(e.workers, 0);              // auto by default
   EXPECT_EQ(WorkerCount(e, 8, 20), 8);  // one trial per core...
   EXPECT_EQ(WorkerCount(e, 8, 3), 3);   // ...never more than trials left
   EXPECT_EQ(WorkerCount(e, 8, 0), 1);
@@ -199,9 +186,8 @@ TEST(WorkLeftTest, PendingAndRestartableTrialsWithTheEpochsTheyStillTrain) {
     return t;
   };
   // Positions, not ids, order the work.
-  const std::vector<db::CandidateRow> candidates = {candidate(1, 4), candidate(2, 0),
-                                                    candidate(3, 1), candidate(4, 2),
-                                                    candidate(5, 3)};
+  const std::vector<db::CandidateRow> candidates = {
+      candidate(1, 4), candidate(2, 0), candidate(3, 1), candidate(4, 2), candidate(5, 3)};
   const std::vector<db::TrialRow> trials = {
       trial(10, 1, db::TrialState::kComplete, 4, 4),
       trial(11, 3, db::TrialState::kInterrupted, 3, 2),  // restarts after epoch 2

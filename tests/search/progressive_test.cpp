@@ -16,10 +16,13 @@
 #include "search/execution.h"
 #include "search/scripted_evaluator.h"
 #include "search/study.h"
+#include "tests/testing/study.h"
 #include "tests/testing/temp_dir.h"
 
 namespace fnas::search {
 namespace {
+
+using testing::RunAll;
 
 // Two factorizable layers: conv_4_1 (4 -> 4 at 8x8), a pool, conv_8_1 (4 -> 8
 // at 4x4); both ladders are 1, 2, 4. Conv MACs besides the stem (constant):
@@ -208,18 +211,7 @@ class Jitter : public Evaluator {
 class ProgressiveSearchTest : public testing::TempDirTest {
  protected:
   std::unique_ptr<db::Store> NewStudy(const Config& config, const std::string& name) {
-    auto store = std::make_unique<db::Store>((dir_ / name).string(), db::Store::Mode::kCreate);
-    const StudyRows rows = PrepareStudy(config);
-    store->CreateStudy(rows.study, rows.candidates);
-    return store;
-  }
-  static SearchSummary RunAll(const Config& config, db::Store& store, Evaluator& ev,
-                              std::function<bool()> stop = nullptr) {
-    QuietProgress progress;
-    DriverOptions options;
-    options.stop_requested = std::move(stop);
-    Driver driver(std::make_shared<Config>(config), store, ev, progress, options);
-    return driver.Run();
+    return testing::NewStudy(config, (dir_ / name).string());
   }
   // "position key parent-key step move" for every candidate, in stored order.
   static std::vector<std::string> Lineage(const db::Store& store) {
@@ -326,8 +318,7 @@ TEST_F(ProgressiveSearchTest, StopAndResumeKeepParentsAndStepsAndRunNothingTwice
           TrialObserver& o;
           std::atomic<int>& n;
           Count(TrialObserver& obs, std::atomic<int>& c) : o(obs), n(c) {}
-          EpochVerdict OnEpoch(const evaluators::EpochRecord& r,
-                               const evaluators::QuantReport* v,
+          EpochVerdict OnEpoch(const evaluators::EpochRecord& r, const evaluators::QuantReport* v,
                                const std::string& c) override {
             const EpochVerdict verdict = o.OnEpoch(r, v, c);
             ++n;

@@ -9,10 +9,15 @@
 #include "search/driver.h"
 #include "search/scripted_evaluator.h"
 #include "search/study.h"
+#include "tests/testing/study.h"
 #include "tests/testing/temp_dir.h"
 
 namespace fnas::search {
 namespace {
+
+using testing::NewStudy;
+using testing::RunAll;
+using testing::TrialsByName;
 
 // Five candidates; the scripted fp32 validation accuracy at epoch 1 is
 // 0.6 - 0.02 d with d = mean log2 f: regular .6, uniform-f2 .58, f4 .56,
@@ -70,25 +75,6 @@ class PruningDriverTest : public testing::TempDirTest {
     c->storage.db = (dir_ / "prn.db").string();
     return c;
   }
-  std::unique_ptr<db::Store> NewStudy(const Config& config) {
-    auto store = std::make_unique<db::Store>(config.db_path(), db::Store::Mode::kCreate);
-    const StudyRows rows = PrepareStudy(config);
-    store->CreateStudy(rows.study, rows.candidates);
-    return store;
-  }
-  SearchSummary RunAll(std::shared_ptr<const Config> config, db::Store& store, Evaluator& ev,
-                       std::function<bool()> stop = nullptr) {
-    QuietProgress progress;
-    DriverOptions options;
-    options.stop_requested = std::move(stop);
-    Driver driver(std::move(config), store, ev, progress, options);
-    return driver.Run();
-  }
-  static std::map<std::string, db::TrialRow> ByName(const db::Store& store) {
-    std::map<std::string, db::TrialRow> out;
-    for (const auto& t : store.Trials()) out[t.candidate_name] = t;
-    return out;
-  }
 };
 
 TEST_F(PruningDriverTest, AshaPrunesOnArrivalAndStoresEveryDecision) {
@@ -100,7 +86,7 @@ TEST_F(PruningDriverTest, AshaPrunesOnArrivalAndStoresEveryDecision) {
   // f8 (.54 < .58, keep 2 of 4), depthwise (keep 2 of 5): pruned at epoch 1.
   EXPECT_EQ(s.completed, 1);
   EXPECT_EQ(s.pruned, 4);
-  const auto t = ByName(*store);
+  const auto t = TrialsByName(*store);
   EXPECT_EQ(t.at("regular").state, db::TrialState::kComplete);
   for (const char* name : {"uniform-f2", "uniform-f4", "uniform-f8", "depthwise"}) {
     const db::TrialRow& r = t.at(name);
@@ -162,7 +148,7 @@ TEST_F(PruningDriverTest, ResumeKeepsDecisionsAndNeverReevaluatesARung) {
     const SearchSummary s = RunAll(config, *store, ev, [&] { return ev.stop_.load(); });
     EXPECT_EQ(s.interrupted, 1);
   }
-  const int64_t regular = ByName(*store).at("regular").id;
+  const int64_t regular = TrialsByName(*store).at("regular").id;
   const auto before = store->PruneDecisions(regular);
   ASSERT_EQ(before.size(), 2u);
   ASSERT_EQ(store->RungResults().size(), 2u);

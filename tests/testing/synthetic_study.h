@@ -131,7 +131,7 @@ inline void WriteSyntheticStudy(const std::string& path, const SyntheticStudyOpt
         const bool prune = state == db::TrialState::kPruned;
         store.AddPruneDecision({id, e, prune ? "prune" : "continue",
                                 prune ? "dominated at rung " + std::to_string(e) : "first front",
-                                "{\"peers\":" + std::to_string(i) + "}"});
+                                "{\"peers\":" + std::to_string(i) + "}", "quant-aware", ""});
       }
     }
     if (state == db::TrialState::kPruned) {
