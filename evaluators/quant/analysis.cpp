@@ -11,6 +11,7 @@
 #include <numeric>
 #include <random>
 
+#include "common/crashpoint.h"
 #include "common/error.h"
 
 namespace fnas::evaluators {
@@ -92,8 +93,8 @@ RangeStats ChosenStats(const ObservedTensor& o, CalibrationMethod method, double
     for (const auto& h : o.channel_hists) ch.push_back(h.Percentile(percent));
   } else {
     for (const Interval& c : o.channels) {
-      ch.push_back({std::clamp(c.lo, chosen->lo, chosen->hi),
-                    std::clamp(c.hi, chosen->lo, chosen->hi)});
+      ch.push_back(
+          {std::clamp(c.lo, chosen->lo, chosen->hi), std::clamp(c.hi, chosen->lo, chosen->hi)});
     }
   }
   return MakeRangeStats(*chosen, ch);
@@ -265,6 +266,7 @@ QuantizedModel QuantizeModel(space::FactorizeNet& net, const Split& calibration,
                              const Normalization& normalize, const QuantOptions& options,
                              uint64_t seed) {
   if (calibration.size() == 0) throw RuntimeError("quantization: the calibration split is empty");
+  CrashPoint("calibration");
   const CalibrationMethod primary = MethodOf(options.calibration);
   std::vector<CalibrationMethod> others;
   for (const std::string& name : options.record_methods) {
@@ -281,9 +283,8 @@ QuantizedModel QuantizeModel(space::FactorizeNet& net, const Split& calibration,
       normalize(calibration.images.index_select(0, sel)).to(torch::kFloat32).contiguous();
   times.Add("sample", t);
   t = Clock::now();
-  const CalibrationHistograms hist =
-      ObserveActivations(net, images, std::max(1, options.eval_batch),
-                         primary == CalibrationMethod::kPercentile);
+  const CalibrationHistograms hist = ObserveActivations(
+      net, images, std::max(1, options.eval_batch), primary == CalibrationMethod::kPercentile);
   times.Add("calibrate", t);
   t = Clock::now();
   const space::Plan& plan = net->plan();
@@ -391,7 +392,7 @@ QuantMetrics MetricsOf(const PathTally& q, int64_t correct_fp32, const std::vect
   m.images = n;
   m.acc_fp32 = n ? static_cast<double>(correct_fp32) / n : 0;
   m.acc_q = n ? static_cast<double>(q.correct) / n : 0;
-  m.rel_decrease = m.acc_fp32 > 0 ? std::abs(m.acc_fp32 - m.acc_q) / m.acc_fp32 * 100 : 0;
+  m.rel_decrease = RelativeDecrease(m.acc_fp32, m.acc_q);
   m.qmse = Qmse(fp32, q.logits);
   m.qce = Qce(fp32, q.logits, classes);
   return m;
