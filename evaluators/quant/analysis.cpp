@@ -45,7 +45,7 @@ torch::Tensor ByChannel(const torch::Tensor& t) {
 // Adds one batch of a tensor [B, C, ...] to its observation: exact
 // per-channel min / max, the tensor's histogram (chunks in parallel, one
 // local histogram per thread) and, when kept, the channels' histograms.
-void Observe(const torch::Tensor& t, ObservedTensor* o) {
+void Observe(const torch::Tensor& t, HistogramDetail detail, ObservedTensor* o) {
   const torch::Tensor x = t.detach().to(torch::kFloat32);
   std::vector<int64_t> dims = {0};
   for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
@@ -63,6 +63,10 @@ void Observe(const torch::Tensor& t, ObservedTensor* o) {
     o->channels[c].hi = std::max<double>(o->channels[c].hi, hi_a[c]);
     all_lo = std::min<double>(all_lo, lo_a[c]);
     all_hi = std::max<double>(all_hi, hi_a[c]);
+  }
+  if (detail == HistogramDetail::kExtremes) {
+    o->hist.AddExtremes(all_lo, all_hi, x.numel());  // throws when not finite
+    return;
   }
   o->hist.Cover(all_lo, all_hi);  // throws when not finite
   // The tensor histogram does not care about the memory order: no copy.
@@ -92,8 +96,8 @@ RangeStats ChosenStats(const ObservedTensor& o, CalibrationMethod method, double
     for (const auto& h : o.channel_hists) ch.push_back(h.Percentile(percent));
   } else {
     for (const Interval& c : o.channels) {
-      ch.push_back({std::clamp(c.lo, chosen->lo, chosen->hi),
-                    std::clamp(c.hi, chosen->lo, chosen->hi)});
+      ch.push_back(
+          {std::clamp(c.lo, chosen->lo, chosen->hi), std::clamp(c.hi, chosen->lo, chosen->hi)});
     }
   }
   return MakeRangeStats(*chosen, ch);
@@ -190,8 +194,18 @@ std::vector<FloatLayer> FoldNet(const space::FactorizeNet& net) {
   return out;
 }
 
+HistogramDetail DetailFor(const std::vector<CalibrationMethod>& methods) {
+  HistogramDetail d = HistogramDetail::kExtremes;
+  for (CalibrationMethod m : methods) {
+    if (m == CalibrationMethod::kPercentile) return HistogramDetail::kTensorAndChannels;
+    if (m != CalibrationMethod::kMinMax) d = HistogramDetail::kTensor;
+  }
+  return d;
+}
+
 CalibrationHistograms ObserveActivations(space::FactorizeNet& net, const torch::Tensor& images,
-                                         int batch, bool channel_histograms) {
+                                         int batch, HistogramDetail detail) {
+  const bool channel_histograms = detail == HistogramDetail::kTensorAndChannels;
   torch::NoGradGuard no_grad;
   EvalMode eval(net);
   const space::Plan& plan = net->plan();
@@ -209,11 +223,11 @@ CalibrationHistograms ObserveActivations(space::FactorizeNet& net, const torch::
   }
   for (int64_t b = 0; b < n; b += batch) {
     const torch::Tensor x = images.slice(0, b, std::min(n, b + batch));
-    Observe(x, &h.input);
+    Observe(x, detail, &h.input);
     net->forward_observed(x, [&](size_t i, const torch::Tensor& out) {
       if (!HasWeights(plan.ops[i])) return;
       try {
-        Observe(out, &h.ops[i]);
+        Observe(out, detail, &h.ops[i]);
       } catch (const RuntimeError&) {
         throw RuntimeError("calibration: the output of " + plan.ops[i].name +
                            " is not finite (has the model diverged?)");
@@ -243,8 +257,7 @@ Calibration ChooseRanges(const CalibrationHistograms& h, const space::Plan& plan
 
 Calibration Calibrate(space::FactorizeNet& net, const torch::Tensor& images,
                       CalibrationMethod method, double percent, int batch) {
-  const CalibrationHistograms h =
-      ObserveActivations(net, images, batch, method == CalibrationMethod::kPercentile);
+  const CalibrationHistograms h = ObserveActivations(net, images, batch, DetailFor({method}));
   return ChooseRanges(h, net->plan(), method, percent);
 }
 
@@ -273,6 +286,8 @@ QuantizedModel QuantizeModel(space::FactorizeNet& net, const Split& calibration,
       others.push_back(m);
     }
   }
+  std::vector<CalibrationMethod> all = others;
+  all.push_back(primary);
   PhaseTimes times;
   auto t = Clock::now();
   const auto idx = SampleIndices(calibration.size(), options.calibration_samples, seed);
@@ -282,8 +297,7 @@ QuantizedModel QuantizeModel(space::FactorizeNet& net, const Split& calibration,
   times.Add("sample", t);
   t = Clock::now();
   const CalibrationHistograms hist =
-      ObserveActivations(net, images, std::max(1, options.eval_batch),
-                         primary == CalibrationMethod::kPercentile);
+      ObserveActivations(net, images, std::max(1, options.eval_batch), DetailFor(all));
   times.Add("calibrate", t);
   t = Clock::now();
   const space::Plan& plan = net->plan();
