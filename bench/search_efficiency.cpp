@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -21,8 +22,13 @@ struct Point {
   std::string pruner, rungs;
   double eta = 0;
   int min_peers = 0;
+  double max_rel_decrease = 0;  // quant-aware's collapse rule (1e9 = off)
   fnas::search::ReplayResult result;
 };
+
+std::string CollapseText(double max_rel_decrease) {
+  return max_rel_decrease >= 1e9 ? "off" : std::to_string(static_cast<int>(max_rel_decrease));
+}
 
 std::string Join(const std::vector<double>& v) {
   std::string s;
@@ -34,7 +40,7 @@ std::string Join(const std::vector<double>& v) {
 
 int main(int argc, char** argv) {
   std::string db, csv;
-  std::vector<double> budgets = {0.25, 0.35, 0.5};
+  std::vector<double> budgets = {0.4, 0.5, 0.75};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--db") {
@@ -55,7 +61,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    fnas::db::Store store(db, fnas::db::Store::Mode::kReadOnly);
+    // Read-write only so that a study written by an older build is migrated
+    // (as `trials` or `resume` would); nothing else is written.
+    fnas::db::Store store(db, fnas::db::Store::Mode::kReadWrite);
     const fnas::search::ReplayInput input = fnas::search::LoadReplayInput(store);
     std::vector<int> recorded;
     for (const auto& r : input.rungs) {
@@ -75,16 +83,23 @@ int main(int argc, char** argv) {
     }
     std::vector<Point> points;
     for (const char* pruner : {"quant-aware", "moasha", "asha", "median"}) {
+      const bool quant_aware = std::string(pruner) == "quant-aware";
       for (const auto& rungs : rung_sets) {
         for (double eta : {2.0, 3.0, 4.0}) {
           for (int min_peers : {2, 4}) {
-            if (std::string(pruner) == "median" && eta != 3.0) continue;  // median has no eta
-            fnas::search::PruningOptions o;
-            o.pruner = pruner;
-            o.rungs = rungs;
-            o.eta = eta;
-            o.min_peers = min_peers;
-            points.push_back({pruner, Join(rungs), eta, min_peers, fnas::search::Replay(input, o)});
+            // The collapse rule on the quint8 accuracy drop: the default 10 %, 30 %, off.
+            for (double collapse : {10.0, 30.0, 1e9}) {
+              if (std::string(pruner) == "median" && eta != 3.0) continue;  // median has no eta
+              if (!quant_aware && collapse != 10.0) continue;  // the others have no such rule
+              fnas::search::PruningOptions o;
+              o.pruner = pruner;
+              o.rungs = rungs;
+              o.eta = eta;
+              o.min_peers = min_peers;
+              o.max_rel_decrease = collapse;
+              points.push_back(
+                  {pruner, Join(rungs), eta, min_peers, collapse, fnas::search::Replay(input, o)});
+            }
           }
         }
       }
@@ -94,10 +109,35 @@ int main(int argc, char** argv) {
     std::printf("study %s: %zu trials (%zu complete), %d epochs each, rungs recorded:", db.c_str(),
                 input.trials.size(), complete, input.epochs);
     for (int e : recorded) std::printf(" %d", e);
-    std::printf("\nfull front: %zu trials; %zu replayed settings per pruner (rungs x eta x min_peers)\n\n",
-                points.front().result.full_front.size(), points.size() / 4);
+    std::map<std::string, size_t> settings;
+    for (const auto& p : points) ++settings[p.pruner];
+    std::printf(
+        "\nfull front: %zu trials. Replayed settings: rung sets of at most 3 recorded rungs x eta "
+        "{2, 3, 4} x min_peers {2, 4} (quant-aware also x max_rel_decrease {10, 30, off}): "
+        "quant-aware %zu, moasha %zu, asha %zu, median %zu\n",
+        points.front().result.full_front.size(), settings["quant-aware"], settings["moasha"],
+        settings["asha"], settings["median"]);
+    // The documented default setting of every pruner (docs/config.md): rungs
+    // at 1/4 and 1/2 of the epochs, eta 3, min_peers 3, collapse at 10 %.
+    std::printf("\ndefault setting (rungs 0.25 0.5, eta 3, min_peers 3, max_rel_decrease 10):\n");
+    std::printf("%-12s %8s %8s %6s %6s\n", "pruner", "epochs", "hv", "pruned", "lost");
+    for (const char* pruner : {"quant-aware", "moasha", "asha", "median"}) {
+      fnas::search::PruningOptions o;
+      o.pruner = pruner;
+      o.rungs = {0.25, 0.5};
+      try {
+        const auto r = fnas::search::Replay(input, o);
+        std::printf("%-12s %8.3f %8.4f %6zu %6zu\n", pruner, r.epoch_fraction, r.hv_fraction,
+                    r.pruned.size(), r.lost.size());
+      } catch (const std::exception& e) {
+        std::printf("%-12s (%s)\n", pruner, e.what());
+      }
+    }
+    std::printf(
+        "\nbest replayed setting within each epoch budget (tuned on this very study, so "
+        "an optimistic bound):\n");
     std::printf("%-8s %-12s %8s %8s %6s  %s\n", "budget", "pruner", "epochs", "hv", "lost",
-                "best setting within the budget");
+                "setting");
     for (double b : budgets) {
       for (const char* pruner : {"quant-aware", "moasha", "asha", "median"}) {
         const Point* best = nullptr;
@@ -114,9 +154,12 @@ int main(int argc, char** argv) {
                       "-", "-", "-");
           continue;
         }
-        std::printf("%-8.2f %-12s %8.3f %8.4f %6zu  rungs %s, eta %g, min_peers %d\n", b, pruner,
-                    best->result.epoch_fraction, best->result.hv_fraction,
-                    best->result.lost.size(), best->rungs.c_str(), best->eta, best->min_peers);
+        std::printf("%-8.2f %-12s %8.3f %8.4f %6zu  rungs %s, eta %g, min_peers %d%s\n", b, pruner,
+                    best->result.epoch_fraction, best->result.hv_fraction, best->result.lost.size(),
+                    best->rungs.c_str(), best->eta, best->min_peers,
+                    std::string(pruner) == "quant-aware"
+                        ? (", max_rel_decrease " + CollapseText(best->max_rel_decrease)).c_str()
+                        : "");
       }
     }
     // The oracle bound: the fewest epochs any pruner judging at these rungs can
@@ -125,9 +168,10 @@ int main(int argc, char** argv) {
     // and stops every other trial at the first recorded rung.
     const auto& full = points.front().result.full_front;
     const double hv_full = fnas::search::Hypervolume(full, input.ref_macs);
-    std::printf("\noracle (smallest subset of the full front trained to the end, every other "
-                "trial stopped at rung %d):\n",
-                recorded.front());
+    std::printf(
+        "\noracle (smallest subset of the full front trained to the end, every other "
+        "trial stopped at rung %d):\n",
+        recorded.front());
     for (double share : {0.98, 0.95, 0.9}) {
       size_t best_size = full.size();
       for (unsigned mask = 0; mask < (1u << full.size()); ++mask) {
@@ -140,12 +184,47 @@ int main(int argc, char** argv) {
           best_size = kept.size();
         }
       }
-      const double epochs =
-          static_cast<double>(best_size) * input.epochs +
-          static_cast<double>(input.trials.size() - best_size) * recorded.front();
+      const double epochs = static_cast<double>(best_size) * input.epochs +
+                            static_cast<double>(input.trials.size() - best_size) * recorded.front();
       std::printf("  hv >= %.2f: %zu of %zu front trials to the end, epoch fraction >= %.3f\n",
                   share, best_size, full.size(),
                   epochs / (static_cast<double>(input.trials.size()) * input.epochs));
+    }
+    // Why: how the final front looked at each rung. For every member of the
+    // full (test) front, its quint8 validation accuracy at the rung, its rank
+    // by that accuracy among the trials at the rung (1 = best), whether it was
+    // on the rung's first front on (conv MACs, quint8 accuracy) -- the one
+    // quant-aware protects -- and its quint8 relative decrease there.
+    std::printf(
+        "\nthe full front at the rungs (quint8 validation accuracy, its rank among the "
+        "rung's trials, * = on the rung's first front, rel. decrease %%):\n");
+    std::printf("%-30s %9s %7s", "front member", "MMACs", "test q8");
+    for (int e : recorded) std::printf("  %-22s", ("rung " + std::to_string(e)).c_str());
+    std::printf("\n");
+    std::map<int, std::vector<fnas::search::RungResult>> at;
+    for (const auto& r : input.rungs) at[r.epoch].push_back(r);
+    for (const auto& f : full) {
+      std::string name;
+      for (const auto& t : input.trials) {
+        if (t.trial_id == f.id) name = t.name;
+      }
+      std::printf("%-30s %9.3f %7.4f", name.c_str(), static_cast<double>(f.macs) / 1e6, f.accuracy);
+      for (int e : recorded) {
+        const auto& rung = at[e];
+        std::vector<fnas::search::RankPoint> pts;
+        for (const auto& r : rung) pts.push_back({static_cast<double>(r.macs_conv), r.acc_q});
+        const std::vector<int> ranks = fnas::search::NonDominatedRanks(pts, 0);
+        char cell[64] = "-";
+        for (size_t i = 0; i < rung.size(); ++i) {
+          if (rung[i].trial_id != f.id) continue;
+          int better = 0;
+          for (const auto& r : rung) better += r.acc_q > rung[i].acc_q;
+          std::snprintf(cell, sizeof cell, "%.3f #%d/%zu%s %.1f%%", rung[i].acc_q, better + 1,
+                        rung.size(), ranks[i] == 0 ? "*" : " ", rung[i].rel_decrease);
+        }
+        std::printf("  %-22s", cell);
+      }
+      std::printf("\n");
     }
     std::ofstream file;
     if (!csv.empty()) {
@@ -158,12 +237,15 @@ int main(int argc, char** argv) {
       std::cout << "\n# hypervolume fraction vs. epoch fraction, every setting\n";
     }
     std::ostream& out = csv.empty() ? std::cout : file;
-    out << "pruner,rungs,eta,min_peers,epoch_fraction,hv_fraction,pruned,front_lost\n";
+    out << "pruner,rungs,eta,min_peers,max_rel_decrease,epoch_fraction,hv_fraction,pruned,"
+           "front_lost\n";
     for (const auto& p : points) {
       char buf[256];
-      std::snprintf(buf, sizeof buf, "%s,%s,%g,%d,%.6f,%.6f,%zu,%zu\n", p.pruner.c_str(),
-                    p.rungs.c_str(), p.eta, p.min_peers, p.result.epoch_fraction,
-                    p.result.hv_fraction, p.result.pruned.size(), p.result.lost.size());
+      std::snprintf(buf, sizeof buf, "%s,%s,%g,%d,%s,%.6f,%.6f,%zu,%zu\n", p.pruner.c_str(),
+                    p.rungs.c_str(), p.eta, p.min_peers,
+                    p.pruner == "quant-aware" ? CollapseText(p.max_rel_decrease).c_str() : "",
+                    p.result.epoch_fraction, p.result.hv_fraction, p.result.pruned.size(),
+                    p.result.lost.size());
       out << buf;
     }
     if (!csv.empty()) std::cout << "\ncurve: " << csv << "\n";

@@ -1,7 +1,8 @@
 // factorize-nas export (CHECKPOINT --config CONFIG | DB TRIAL) --out PATH
-// [--format integer|onnx|onnx-fp32]: a trained candidate for another program:
-// our integer model directory (docs/integer-model.md), its ONNX QOperator
-// model, or the float model in ONNX (docs/deploy.md).
+// [--format integer|onnx|onnx-exact|onnx-fp32]: a trained candidate for another
+// program: our integer model directory (docs/integer-model.md), its ONNX
+// QOperator model, the same model in exact integer ONNX operators, or the
+// float model in ONNX (docs/deploy.md).
 #include <iostream>
 
 #include "cli/command.h"
@@ -28,8 +29,8 @@ Command MakeExportCommand(CLI::App& root) {
   CLI::App* app = root.add_subcommand(
       "export",
       "Write a trained candidate for another program: the quint8 integer model (JSON manifest + "
-      "uint8 weights, docs/integer-model.md), the same model in ONNX (QOperator form) or the "
-      "float model in ONNX (docs/deploy.md)");
+      "uint8 weights, docs/integer-model.md), the same model in ONNX (QOperator form, or exact "
+      "integer operators) or the float model in ONNX (docs/deploy.md)");
   app->add_option("source", args->source,
                   "CHECKPOINT (.ckpt, with --config), or DB TRIAL (a study database and a trial "
                   "id, candidate name or factorization key)")
@@ -37,16 +38,22 @@ Command MakeExportCommand(CLI::App& root) {
       ->expected(1, 2);
   app->add_option("--config", args->config,
                   "Study config (YAML) the checkpoint was trained with (not with DB TRIAL)");
-  app->add_option("--out", args->out, "Output: a directory (integer) or a file (onnx, onnx-fp32)")
+  app->add_option("--out", args->out,
+                  "Output: a directory (integer) or a file (onnx, onnx-exact, onnx-fp32)")
       ->required();
   app->add_option("--format", args->format,
                   "integer: our integer model directory; onnx: the quint8 model in ONNX "
-                  "(QLinearConv); onnx-fp32: the trained float model with BatchNorm in ONNX")
-      ->check(CLI::IsMember({"integer", "onnx", "onnx-fp32"}))
+                  "(QLinearConv, the interchange form; runtimes requantize it with their own "
+                  "rounding); onnx-exact: the quint8 model in exact integer operators "
+                  "(ConvInteger, MatMulInteger, int64 requantization), bit-exact with our "
+                  "integer path in any ONNX runtime; onnx-fp32: the trained float model with "
+                  "BatchNorm in ONNX")
+      ->check(CLI::IsMember({"integer", "onnx", "onnx-exact", "onnx-fp32"}))
       ->capture_default_str();
   app->add_flag(
       "--layer-outputs", args->layer_outputs,
-      "onnx: also output every layer's uint8 tensor (to compare runtimes layer by layer)");
+      "onnx, onnx-exact: also output every layer's uint8 tensor (to compare runtimes layer "
+      "by layer)");
   return {app, [args]() {
             ModelSource source = LoadModelSource(args->source, args->config);
             const Config& config = source.config;
@@ -77,12 +84,14 @@ Command MakeExportCommand(CLI::App& root) {
                                         std::to_string(weights) + " uint8 weights, calibrated on " +
                                         std::to_string(model.calibration.samples) +
                                         " training images";
-            if (args->format == "onnx") {
-              evaluators::ExportOnnxInteger(model.net, info, args->out, args->layer_outputs);
+            if (args->format == "onnx" || args->format == "onnx-exact") {
+              const bool exact = args->format == "onnx-exact";
+              (exact ? evaluators::ExportOnnxExact : evaluators::ExportOnnxInteger)(
+                  model.net, info, args->out, args->layer_outputs);
               evaluators::CheckOnnxModel(args->out);
               std::cout << "exported the quint8 model of " << what << ": " << summary << " -> "
-                        << args->out << " (ONNX opset " << evaluators::kOnnxOpset
-                        << ", QOperator)\n";
+                        << args->out << " (ONNX opset " << evaluators::kOnnxOpset << ", "
+                        << (exact ? "exact integer operators" : "QOperator") << ")\n";
               return 0;
             }
             evaluators::ExportIntegerNet(model.net, info, args->out);

@@ -53,6 +53,7 @@ Report RenderReport(const StudyData& data, const std::string& report_command) {
   r.sections.push_back(HypervolumeSection(data));
   r.sections.push_back(LayerwiseSection(data));
   r.sections.push_back(CurvesSection(data));
+  r.sections.push_back(PruningSection(data));
   r.sections.push_back(PathsSection(data));
 
   bool running = false;

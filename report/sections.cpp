@@ -764,6 +764,95 @@ Section CurvesSection(const StudyData& data) {
   return sec;
 }
 
+namespace {
+
+// The trial ids of a decision's "justified_by" list (its evidence JSON).
+std::vector<int64_t> JustifiedBy(const std::string& evidence) {
+  std::vector<int64_t> ids;
+  const std::string key = "\"justified_by\":[";
+  const size_t at = evidence.find(key);
+  if (at == std::string::npos) return ids;
+  const size_t end = evidence.find(']', at);
+  std::istringstream in(evidence.substr(at + key.size(), end - at - key.size()));
+  for (std::string id; std::getline(in, id, ',');) {
+    if (!id.empty()) ids.push_back(std::stoll(id));
+  }
+  return ids;
+}
+
+// "name (trial id)" of a trial, or "trial id" if it is not in the study.
+std::string TrialName(const StudyData& data, int64_t id) {
+  const TrialData* t = data.FindTrial(id);
+  return t ? Escape(t->row.candidate_name) + " (" + std::to_string(id) + ")"
+           : "trial " + std::to_string(id);
+}
+
+}  // namespace
+
+Section PruningSection(const StudyData& data) {
+  Section sec{"pruning", "Early pruning decisions", "", {}};
+  struct RungCount {
+    int judged = 0, pruned = 0;
+    std::map<std::string, int> by_rule;  // the rules that pruned
+  };
+  std::map<int, RungCount> rungs;
+  std::vector<std::pair<const TrialData*, const db::PruneDecision*>> pruned;
+  for (const auto& t : data.trials) {
+    for (const auto& d : t.decisions) {
+      RungCount& c = rungs[d.rung_epoch];
+      ++c.judged;
+      if (d.decision != "prune") continue;
+      ++c.pruned;
+      ++c.by_rule[d.rule.empty() ? "?" : d.rule];
+      pruned.emplace_back(&t, &d);
+    }
+  }
+  if (rungs.empty()) {
+    sec.html +=
+        "<p class=\"note\">No pruning decision is recorded in this study (no "
+        "<code>pruning.rungs</code>, or no trial has reached a rung yet).</p>";
+    return sec;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [epoch, c] : rungs) {
+    std::string rules;
+    for (const auto& [rule, n] : c.by_rule) {
+      rules += (rules.empty() ? "" : ", ") + Escape(rule) + " " + std::to_string(n);
+    }
+    rows.push_back({std::to_string(epoch), std::to_string(c.judged),
+                    std::to_string(c.judged - c.pruned), std::to_string(c.pruned),
+                    rules.empty() ? "-" : rules});
+  }
+  sec.html += Caption(
+      "Each trial reaching a rung is judged at once against the trials that reached it before "
+      "(validation split). Rules: <code>rank</code> (top 1/eta of the rung), <code>front</code> "
+      "(first front, never pruned), <code>collapse-rel-decrease</code> / "
+      "<code>collapse-qmse</code> (quantization collapse), <code>min-peers</code>, "
+      "<code>median</code>; <code>factorize-nas show DB TRIAL</code> prints a decision's full "
+      "evidence.");
+  sec.html +=
+      HtmlTable({"rung epoch", "judged", "kept", "pruned", "pruned by rule"}, rows, "rungs");
+  rows.clear();
+  std::sort(pruned.begin(), pruned.end(), [](const auto& a, const auto& b) {
+    return std::make_pair(a.second->rung_epoch, a.first->row.id) <
+           std::make_pair(b.second->rung_epoch, b.first->row.id);
+  });
+  for (const auto& [t, d] : pruned) {
+    std::string by;
+    for (int64_t id : JustifiedBy(d->evidence))
+      by += (by.empty() ? "" : ", ") + TrialName(data, id);
+    rows.push_back({std::to_string(d->rung_epoch), TrialName(data, t->row.id),
+                    Num(MillionMacs(t->row.macs_conv)), Escape(d->rule), Escape(d->reason),
+                    by.empty() ? "-" : by});
+  }
+  sec.html += "<h3>Pruned trials</h3>";
+  sec.html += rows.empty()
+                  ? "<p class=\"note\">No trial was pruned.</p>"
+                  : HtmlTable({"rung", "trial", "conv MMACs", "rule", "reason", "justified by"},
+                              rows, "pruned");
+  return sec;
+}
+
 Section PathsSection(const StudyData& data) {
   Section sec{"paths", "Progressive search paths", "", {}};
   Axis y{"quint8 accuracy (%)", Scale::kLinear};
@@ -810,6 +899,24 @@ Section PathsSection(const StudyData& data) {
                "configured paths, not from the progressive strategy), so only the trials are "
                "shown.");
   AddFigures(sec, {&plot});
+  // The lineage as a table: every candidate with a parent, in proposal order.
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& c : data.candidates) {
+    if (!c.parent_id) continue;
+    const db::CandidateRow* parent = data.FindCandidate(c.parent_id);
+    const auto t = by_candidate.find(c.id);
+    rows.push_back({std::to_string(c.step), Escape(c.candidate.name),
+                    parent ? Escape(parent->candidate.name) : std::to_string(c.parent_id),
+                    Escape(c.move), Num(MillionMacs(c.macs_conv)),
+                    t == by_candidate.end() ? "pending" : LowerState(t->second->row.state)});
+  }
+  if (!rows.empty()) {
+    sec.html +=
+        std::string(rows.size() <= 40 ? "<details open>" : "<details>") + "<summary>The " +
+        std::to_string(rows.size()) + " proposed candidates (step, parent, move)</summary>" +
+        HtmlTable({"step", "candidate", "parent", "move", "conv MMACs", "state"}, rows, "lineage") +
+        "</details>";
+  }
   return sec;
 }
 

@@ -38,7 +38,12 @@ Section LayerwiseSection(const StudyData& data);
 // Per-epoch validation fp32 / quint8 accuracy and QMSE, pruning decisions
 // marked at their rung.
 Section CurvesSection(const StudyData& data);
-// Parent -> child arrows of the progressive search on the MACs/accuracy plane.
+// The pruning decisions: per rung, the trials judged, kept and pruned (by
+// rule); every pruned trial with its rung, rule, reason and the trials that
+// justified the decision.
+Section PruningSection(const StudyData& data);
+// Parent -> child arrows of the progressive search on the MACs/accuracy plane,
+// and every appended candidate's parent, step and move as a table.
 Section PathsSection(const StudyData& data);
 
 }  // namespace fnas::report

@@ -1,175 +1,17 @@
 #include "evaluators/quant/export_onnx.h"
 
 #include <onnx/checker.h>
-#include <onnx/onnx_pb.h>
-
-#include <cstring>
-#include <fstream>
-#include <initializer_list>
 
 #include "common/error.h"
+#include "evaluators/quant/onnx_builder.h"
 
 namespace fnas::evaluators {
 
 namespace {
 
+using onnx_export::GraphBuilder;
 using space::Op;
 namespace o = ::onnx;
-
-// Builds one graph: named initializers and nodes, unique tensor names.
-class GraphBuilder {
- public:
-  GraphBuilder(o::ModelProto* model, const std::string& name) : graph_(model->mutable_graph()) {
-    graph_->set_name(name);
-  }
-
-  void Input(const std::string& name, int32_t type, std::vector<int64_t> dims) {
-    ValueInfo(graph_->add_input(), name, type, std::move(dims));
-  }
-  void Output(const std::string& name, int32_t type, std::vector<int64_t> dims) {
-    ValueInfo(graph_->add_output(), name, type, std::move(dims));
-  }
-
-  // dims < 0 is the symbolic batch dimension "N".
-  static void ValueInfo(o::ValueInfoProto* v, const std::string& name, int32_t type,
-                        std::vector<int64_t> dims) {
-    v->set_name(name);
-    auto* t = v->mutable_type()->mutable_tensor_type();
-    t->set_elem_type(type);
-    for (int64_t d : dims) {
-      auto* dim = t->mutable_shape()->add_dim();
-      if (d < 0) {
-        dim->set_dim_param("N");
-      } else {
-        dim->set_dim_value(d);
-      }
-    }
-  }
-
-  std::string Float(const std::string& name, const std::vector<float>& v,
-                    std::vector<int64_t> dims) {
-    o::TensorProto* t = Init(name, o::TensorProto::FLOAT, std::move(dims));
-    for (float x : v) t->add_float_data(x);
-    return name;
-  }
-  std::string FloatScalar(const std::string& name, float v) { return Float(name, {v}, {}); }
-  std::string Uint8(const std::string& name, const std::vector<uint8_t>& v,
-                    std::vector<int64_t> dims) {
-    o::TensorProto* t = Init(name, o::TensorProto::UINT8, std::move(dims));
-    t->set_raw_data(std::string(v.begin(), v.end()));
-    return name;
-  }
-  std::string Uint8Scalar(const std::string& name, int32_t v) {
-    return Uint8(name, {static_cast<uint8_t>(v)}, {});
-  }
-  std::string Int32(const std::string& name, const std::vector<int32_t>& v,
-                    std::vector<int64_t> dims) {
-    o::TensorProto* t = Init(name, o::TensorProto::INT32, std::move(dims));
-    for (int32_t x : v) t->add_int32_data(x);
-    return name;
-  }
-  std::string Int64(const std::string& name, const std::vector<int64_t>& v,
-                    std::vector<int64_t> dims) {
-    o::TensorProto* t = Init(name, o::TensorProto::INT64, std::move(dims));
-    for (int64_t x : v) t->add_int64_data(x);
-    return name;
-  }
-
-  o::NodeProto* Node(const std::string& type, const std::string& name,
-                     std::initializer_list<std::string> inputs, const std::string& output) {
-    o::NodeProto* n = graph_->add_node();
-    n->set_op_type(type);
-    n->set_name(name);
-    for (const auto& i : inputs) n->add_input(i);
-    n->add_output(output);
-    return n;
-  }
-
-  static void Ints(o::NodeProto* n, const std::string& name, std::vector<int64_t> v) {
-    o::AttributeProto* a = n->add_attribute();
-    a->set_name(name);
-    a->set_type(o::AttributeProto::INTS);
-    for (int64_t x : v) a->add_ints(x);
-  }
-  static void Int(o::NodeProto* n, const std::string& name, int64_t v) {
-    o::AttributeProto* a = n->add_attribute();
-    a->set_name(name);
-    a->set_type(o::AttributeProto::INT);
-    a->set_i(v);
-  }
-  static void Real(o::NodeProto* n, const std::string& name, float v) {
-    o::AttributeProto* a = n->add_attribute();
-    a->set_name(name);
-    a->set_type(o::AttributeProto::FLOAT);
-    a->set_f(v);
-  }
-
- private:
-  o::TensorProto* Init(const std::string& name, int32_t type, std::vector<int64_t> dims) {
-    o::TensorProto* t = graph_->add_initializer();
-    t->set_name(name);
-    t->set_data_type(type);
-    for (int64_t d : dims) t->add_dims(d);
-    return t;
-  }
-
-  o::GraphProto* graph_;
-};
-
-void StartModel(o::ModelProto* model, const ExportInfo& info, const std::string& doc) {
-  model->set_ir_version(o::IR_VERSION);
-  model->set_producer_name("factorize-nas");
-  model->set_producer_version(FNAS_ONNX_PRODUCER_VERSION);
-  model->set_doc_string(doc);
-  o::OperatorSetIdProto* opset = model->add_opset_import();
-  opset->set_domain("");
-  opset->set_version(kOnnxOpset);
-  const std::pair<const char*, std::string> props[] = {
-      {"candidate", info.candidate}, {"factorization", info.key}, {"dataset", info.dataset}};
-  for (const auto& [key, value] : props) {
-    o::StringStringEntryProto* p = model->add_metadata_props();
-    p->set_key(key);
-    p->set_value(value);
-  }
-}
-
-// pixels -> (pixels / 255 - mean) / std, as Dataset::Normalize in float32.
-std::string Normalize(GraphBuilder& g, const ExportInfo& info, int channels) {
-  g.Node("Div", "scale_pixels", {"pixels", g.FloatScalar("c255", 255.0f)}, "pixels_01");
-  if (info.mean.empty()) return "pixels_01";
-  if (static_cast<int>(info.mean.size()) != channels ||
-      static_cast<int>(info.std.size()) != channels) {
-    throw RuntimeError("ONNX export: the normalization has " + std::to_string(info.mean.size()) +
-                       " means and " + std::to_string(info.std.size()) + " deviations for " +
-                       std::to_string(channels) + " channels");
-  }
-  g.Node("Sub", "sub_mean", {"pixels_01", g.Float("mean", info.mean, {1, channels, 1, 1})},
-         "centered");
-  g.Node("Div", "div_std", {"centered", g.Float("std", info.std, {1, channels, 1, 1})},
-         "normalized");
-  return "normalized";
-}
-
-void Write(const o::ModelProto& model, const std::string& path) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out || !model.SerializeToOstream(&out)) {
-    throw RuntimeError("cannot write the ONNX model " + path);
-  }
-  out.close();
-  if (!out) throw RuntimeError("cannot write the ONNX model " + path);
-}
-
-void ConvAttributes(o::NodeProto* n, const Op& op) {
-  GraphBuilder::Ints(n, "kernel_shape", {op.kernel, op.kernel});
-  GraphBuilder::Ints(n, "strides", {op.stride, op.stride});
-  GraphBuilder::Ints(n, "pads", {op.pad, op.pad, op.pad, op.pad});
-  GraphBuilder::Int(n, "group", op.groups);
-}
-
-void PoolAttributes(o::NodeProto* n, const Op& op) {
-  GraphBuilder::Ints(n, "kernel_shape", {op.kernel, op.kernel});
-  GraphBuilder::Ints(n, "strides", {op.stride, op.stride});
-}
 
 // Scale, zero point initializers of a uint8 tensor; refuses scale 0.
 std::pair<std::string, std::string> QuantParams(GraphBuilder& g, const std::string& prefix,
@@ -188,15 +30,14 @@ std::pair<std::string, std::string> QuantParams(GraphBuilder& g, const std::stri
 void ExportOnnxInteger(const IntegerNet& net, const ExportInfo& info, const std::string& path,
                        bool layer_outputs) {
   o::ModelProto model;
-  StartModel(&model, info,
-             "quint8 model of " + info.candidate +
-                 " in QOperator form: input float32 pixels "
-                 "0..255 [N,C,H,W], normalized, quantized; outputs the uint8 logits and their "
-                 "dequantized values (docs/deploy.md)");
+  onnx_export::StartModel(
+      &model, info,
+      "quint8 model of " + info.candidate +
+          " in QOperator form: input float32 pixels "
+          "0..255 [N,C,H,W], normalized, quantized; outputs the uint8 logits and their "
+          "dequantized values (docs/deploy.md)");
   GraphBuilder g(&model, "factorize_nas_quint8");
-  const Op& first = net.layers().front().op;
-  g.Input("pixels", o::TensorProto::FLOAT, {-1, first.in_c, first.in_h, first.in_w});
-  const std::string x = Normalize(g, info, first.in_c);
+  const std::string x = onnx_export::PixelsNormalized(g, info, net.layers().front().op);
   const auto [in_s, in_z] = QuantParams(g, "input", net.input(), "the input");
   std::string current = "input_uint8";
   g.Node("QuantizeLinear", "quantize_input", {x, in_s, in_z}, current);
@@ -225,7 +66,7 @@ void ExportOnnxInteger(const IntegerNet& net, const ExportInfo& info, const std:
         if (dense) {
           GraphBuilder::Ints(n, "kernel_shape", {1, 1});
         } else {
-          ConvAttributes(n, op);
+          onnx_export::ConvAttributes(n, op);
         }
         if (conv_out != out) {
           // ReLU is the clamp at the output zero point; with zero point 0 the
@@ -236,7 +77,7 @@ void ExportOnnxInteger(const IntegerNet& net, const ExportInfo& info, const std:
         break;
       }
       case Op::Kind::kMaxPool:
-        PoolAttributes(g.Node("MaxPool", name, {current}, out), op);
+        onnx_export::PoolAttributes(g.Node("MaxPool", name, {current}, out), op);
         break;
       case Op::Kind::kFlatten:
         // NCHW row-major, as torch.flatten; the dense layers run as 1x1 convs.
@@ -250,20 +91,8 @@ void ExportOnnxInteger(const IntegerNet& net, const ExportInfo& info, const std:
   g.Node("Flatten", "logits_flatten", {current}, "logits_uint8");
   g.Node("DequantizeLinear", "dequantize_logits", {"logits_uint8", cur_q.first, cur_q.second},
          "logits");
-  const int64_t classes = net.output_size();
-  g.Output("logits_uint8", o::TensorProto::UINT8, {-1, classes});
-  g.Output("logits", o::TensorProto::FLOAT, {-1, classes});
-  if (layer_outputs) {
-    g.Output("input_uint8", o::TensorProto::UINT8, {-1, first.in_c, first.in_h, first.in_w});
-    for (const IntegerLayer& L : net.layers()) {
-      const Op& op = L.op;
-      if (op.kind == Op::Kind::kFlatten) continue;
-      const bool column = op.kind == Op::Kind::kDense;  // [N, out, 1, 1]
-      g.Output(op.name + "_out", o::TensorProto::UINT8,
-               {-1, op.out_c, column ? 1 : op.out_h, column ? 1 : op.out_w});
-    }
-  }
-  Write(model, path);
+  onnx_export::IntegerOutputs(g, net, layer_outputs, /*dense_as_columns=*/true);
+  onnx_export::WriteModel(model, path);
 }
 
 void ExportOnnxFloat(const space::Plan& plan, const std::vector<FloatOpParams>& params,
@@ -273,14 +102,12 @@ void ExportOnnxFloat(const space::Plan& plan, const std::vector<FloatOpParams>& 
                        std::to_string(params.size()) + " parameter sets");
   }
   o::ModelProto model;
-  StartModel(&model, info,
-             "float32 model of " + info.candidate +
-                 " with BatchNorm: input float32 pixels "
-                 "0..255 [N,C,H,W], outputs the logits (docs/deploy.md)");
+  onnx_export::StartModel(&model, info,
+                          "float32 model of " + info.candidate +
+                              " with BatchNorm: input float32 pixels "
+                              "0..255 [N,C,H,W], outputs the logits (docs/deploy.md)");
   GraphBuilder g(&model, "factorize_nas_fp32");
-  const Op& first = plan.ops.front();
-  g.Input("pixels", o::TensorProto::FLOAT, {-1, first.in_c, first.in_h, first.in_w});
-  std::string current = Normalize(g, info, first.in_c);
+  std::string current = onnx_export::PixelsNormalized(g, info, plan.ops.front());
   for (size_t i = 0; i < plan.ops.size(); ++i) {
     const Op& op = plan.ops[i];
     const FloatOpParams& p = params[i];
@@ -295,7 +122,7 @@ void ExportOnnxFloat(const space::Plan& plan, const std::vector<FloatOpParams>& 
                 ? g.Node("Conv", name, {current, w}, name + "_conv")
                 : g.Node("Conv", name, {current, w, g.Float(name + ".bias", p.bias, {op.out_c})},
                          name + "_conv");
-        ConvAttributes(n, op);
+        onnx_export::ConvAttributes(n, op);
         out = name + "_conv";
         if (op.batchnorm) {
           o::NodeProto* bn = g.Node("BatchNormalization", name + ".bn",
@@ -319,7 +146,7 @@ void ExportOnnxFloat(const space::Plan& plan, const std::vector<FloatOpParams>& 
         break;
       }
       case Op::Kind::kMaxPool:
-        PoolAttributes(g.Node("MaxPool", name, {current}, out), op);
+        onnx_export::PoolAttributes(g.Node("MaxPool", name, {current}, out), op);
         break;
       case Op::Kind::kFlatten:
         GraphBuilder::Int(g.Node("Flatten", name, {current}, out), "axis", 1);
@@ -333,7 +160,7 @@ void ExportOnnxFloat(const space::Plan& plan, const std::vector<FloatOpParams>& 
   }
   g.Node("Identity", "logits", {current}, "logits");
   g.Output("logits", o::TensorProto::FLOAT, {-1, plan.output_size});
-  Write(model, path);
+  onnx_export::WriteModel(model, path);
 }
 
 void CheckOnnxModel(const std::string& path) {

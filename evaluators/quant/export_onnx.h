@@ -4,7 +4,13 @@
 //   QLinearConv (uint8 weights, int32 bias) for every conv and group conv ->
 //   MaxPool on uint8 -> Reshape to [N, C*H*W, 1, 1] -> each dense layer as a
 //   1x1 QLinearConv -> outputs "logits_uint8" (the codes) and "logits"
-//   (DequantizeLinear);
+//   (DequantizeLinear); the interchange form, but runtimes requantize it
+//   their own way (ONNX Runtime: one float multiply, round half to even);
+// - the same net in exact integer operators ("onnx-exact"): ConvInteger /
+//   MatMulInteger with zero points, int32 bias, and TFLite's fixed-point
+//   requantization written out in int64 Mul/Add/Div/Mod/Where, so that any
+//   runtime implementing ONNX's integer semantics computes our integer path's
+//   (and TFLite's) uint8 values bit for bit;
 // - the trained float model: Conv -> BatchNormalization -> Relu, MaxPool,
 //   Flatten, Gemm.
 // Both take "pixels", float32 [N][C][H][W] raw pixel values 0..255, and apply
@@ -40,6 +46,22 @@ constexpr int kOnnxOpset = 13;
 // which ONNX's QLinear operators cannot express).
 void ExportOnnxInteger(const IntegerNet& net, const ExportInfo& info, const std::string& path,
                        bool layer_outputs = false);
+
+// Writes the exact integer-operator model of `net` to `path` (outputs and
+// `layer_outputs` as ExportOnnxInteger; docs/deploy.md shows the graph of
+// one layer). Zero scales are exact here (multiplier 0), except the input's:
+// throws RuntimeError when the input scale is 0, and naming the path on I/O
+// failure.
+void ExportOnnxExact(const IntegerNet& net, const ExportInfo& info, const std::string& path,
+                     bool layer_outputs = false);
+
+// Writes a model of one requantization, the subgraph ExportOnnxExact gives
+// every conv and dense layer: input "acc" int32 [N] (accumulators with bias)
+// -> output "out" uint8 [N] = clamp(MultiplyByQuantizedMultiplier(acc,
+// multiplier, shift) + zero_point, lo, hi). For tests that run it in a
+// runtime against the C++ function. Throws RuntimeError when multiplier < 0.
+void ExportOnnxRequantization(int32_t multiplier, int shift, int32_t zero_point, int32_t lo,
+                              int32_t hi, const std::string& path);
 
 // Writes the float model of `plan` with the parameters of each op to `path`.
 void ExportOnnxFloat(const space::Plan& plan, const std::vector<FloatOpParams>& params,

@@ -58,8 +58,10 @@ double RequantMultiplier(const QParams& input, const QParams& weight, const QPar
 
 // Double multiplier M -> (int32 Q31 mantissa, exponent) with M ~ q * 2^shift / 2^31.
 void QuantizeMultiplier(double m, int32_t* multiplier, int* shift);
-// (a * b * 2 + 2^31 rounding) >> 32, round half away from zero; saturates the
-// one overflow case a = b = INT32_MIN to INT32_MAX.
+// (a * b + nudge) / 2^31 truncated toward zero, nudge = 2^30 when a * b >= 0
+// and 1 - 2^30 below: the same as floor((a * b + 2^30) / 2^31), i.e. a * b / 2^31
+// rounded half toward +infinity (-0.5 gives 0). Saturates the one overflow
+// case a = b = INT32_MIN to INT32_MAX.
 int32_t SaturatingRoundingDoublingHighMul(int32_t a, int32_t b);
 // x / 2^exponent rounded to nearest, ties away from zero (0 <= exponent <= 31).
 int32_t RoundingDivideByPOT(int32_t x, int exponent);

@@ -65,8 +65,8 @@ TEST_F(ReportTest, EverySectionIsThereWithOnePointPerTrialInEachScatterPlot) {
   ASSERT_EQ(data.trials.size(), 20u);
   EXPECT_EQ(data.epochs_per_trial, 4);
   const Report report = RenderReport(data, "factorize-nas report x.db");
-  for (const char* id :
-       {"summary", "pareto", "quant-error", "hypervolume", "layerwise", "curves", "paths"}) {
+  for (const char* id : {"summary", "pareto", "quant-error", "hypervolume", "layerwise", "curves",
+                         "pruning", "paths"}) {
     EXPECT_NE(report.html.find("<section id=\"" + std::string(id) + "\">"), std::string::npos)
         << id;
   }
@@ -154,7 +154,8 @@ TEST_F(ReportTest, PathsDrawAnArrowPerParentChildPairWithBothTrials) {
   // failed trial's (no metric: no arrow can be drawn to it).
   data.parent = {{2, 1}, {3, 1}, {4, 2}, {6, 1}};
   for (auto& c : data.candidates) {
-    if (c.id == 2 || c.id == 3) c.step = 1, c.move = "conv_64_1 1->2";
+    if (data.parent.count(c.id)) c.parent_id = data.parent.at(c.id);
+    if (c.id == 2 || c.id == 3 || c.id == 6) c.step = 1, c.move = "conv_64_1 1->2";
     if (c.id == 4) c.step = 2, c.move = "conv_128_1 1->2";
   }
   const Section paths = PathsSection(data);
@@ -164,6 +165,39 @@ TEST_F(ReportTest, PathsDrawAnArrowPerParentChildPairWithBothTrials) {
             std::string::npos);
   EXPECT_NE(paths.html.find(">step 2</text>"), std::string::npos);
   EXPECT_NE(paths.html.find("4 parent → child moves"), std::string::npos);
+  // The lineage table: one row per candidate with a parent, the failed one included.
+  const size_t table = paths.html.find("<table class=\"lineage\">");
+  ASSERT_NE(table, std::string::npos);
+  const std::string lineage = paths.html.substr(table, paths.html.find("</table>", table) - table);
+  EXPECT_EQ(Count(lineage, "<tr>") - 1, 4);
+  EXPECT_NE(
+      lineage.find("<td>2</td><td>" + data.FindCandidate(4)->candidate.name + "</td><td>" +
+                   data.FindCandidate(2)->candidate.name + "</td><td>conv_128_1 1-&gt;2</td>"),
+      std::string::npos)
+      << lineage;
+  EXPECT_NE(lineage.find("<td>failed</td>"), std::string::npos);
+  EXPECT_EQ(grid.html.find("<table class=\"lineage\">"), std::string::npos);
+}
+
+TEST_F(ReportTest, PruningListsEveryRungAndEveryPrunedTrialWithItsJustification) {
+  const StudyData data = LoadStudyData(db_);
+  const Section s = PruningSection(data);
+  // Rung 2: the 13 complete and 5 pruned trials were judged (the running one
+  // and the failed one never reached it); the 5 were pruned by rule "rank".
+  EXPECT_NE(s.html.find("<tr><td>2</td><td>18</td><td>13</td><td>5</td><td>rank 5</td></tr>"),
+            std::string::npos)
+      << s.html;
+  const size_t table = s.html.find("<table class=\"pruned\">");
+  ASSERT_NE(table, std::string::npos);
+  const std::string pruned = s.html.substr(table, s.html.find("</table>", table) - table);
+  EXPECT_EQ(Count(pruned, "<tr>") - 1, 5);
+  EXPECT_EQ(Count(pruned, "dominated at rung 2"), 5);
+  const std::string by = "regular (1), " + data.FindTrial(2)->row.candidate_name + " (2)";
+  EXPECT_EQ(Count(pruned, by), 5) << pruned;
+  // A study without decisions says so.
+  StudyData none = data;
+  for (auto& t : none.trials) t.decisions.clear();
+  EXPECT_NE(PruningSection(none).html.find("No pruning decision is recorded"), std::string::npos);
 }
 
 TEST_F(ReportTest, ShownMetricsAreTestForCompleteAndLastValidationOtherwise) {

@@ -1,7 +1,12 @@
 // Early pruning end to end on real (tiny) training: `search` with a pruner,
-// what `trials` and `show` print, and `replay` on an unpruned study.
+// what `trials` and `show` print, `replay` on an unpruned study, and a
+// progressive search with quantization-aware pruning killed with SIGKILL and
+// resumed.
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -12,6 +17,30 @@
 namespace {
 
 using fnas::testing::RunCli;
+
+// Every row of `table` (ordered by `order`), each as its columns' text joined
+// by '|': what a later read must find unchanged.
+std::vector<std::string> Rows(const std::string& db, const std::string& table,
+                              const std::string& order) {
+  SQLite::Database d(db, SQLite::OPEN_READONLY);
+  d.setBusyTimeout(5000);
+  SQLite::Statement st(d, "SELECT * FROM " + table + " ORDER BY " + order);
+  std::vector<std::string> rows;
+  while (st.executeStep()) {
+    std::string row;
+    for (int i = 0; i < st.getColumnCount(); ++i) {
+      row += (i ? "|" : "") + (st.getColumn(i).isNull() ? "NULL" : st.getColumn(i).getString());
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+int64_t Count(const std::string& db, const std::string& sql) {
+  SQLite::Database d(db, SQLite::OPEN_READONLY);
+  d.setBusyTimeout(5000);
+  return d.execAndGet(sql).getInt64();
+}
 
 class PruningCliTest : public fnas::testing::TempDirTest {
  protected:
@@ -29,8 +58,8 @@ training: {epochs: 3, batch_size: 32, lr: 0.05, milestones: [0.7], augment: fals
 quantization: {calibration_samples: 64}
 search: {record_every: 0}
 execution: {workers: 1, deterministic: true}
-pruning: )" << pruning << "\nstorage: {db: "
-                        << (dir_ / (name + ".db")).string() << "}\n";
+pruning: )" << pruning
+                        << "\nstorage: {db: " << (dir_ / (name + ".db")).string() << "}\n";
     return path;
   }
   std::string Db(const std::string& name) { return (dir_ / (name + ".db")).string(); }
@@ -81,8 +110,7 @@ TEST_F(PruningCliTest, SearchPrunesAndTrialsAndShowExplainWhy) {
 }
 
 TEST_F(PruningCliTest, ReplayOnAnUnprunedStudy) {
-  auto r =
-      RunCli("search " + WriteConfig("full", "{pruner: none, rungs: [1, 2]}") + " --quiet");
+  auto r = RunCli("search " + WriteConfig("full", "{pruner: none, rungs: [1, 2]}") + " --quiet");
   ASSERT_EQ(r.code, 0) << r.out;
   // Inline mapping; the study's recorded rungs.
   r = RunCli("replay " + Db("full") + " --pruning '{pruner: asha, eta: 2, min_peers: 1}' " +
@@ -123,6 +151,117 @@ TEST_F(PruningCliTest, ReplayOnAnUnprunedStudy) {
   r = RunCli("replay " + Db("norungs") + " --pruning '{pruner: asha}'");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("recorded no rung results"), std::string::npos) << r.out;
+}
+
+TEST_F(PruningCliTest, ProgressiveSearchKilledMidwayResumesLosingNoDecisionOrRung) {
+  // A real progressive search (tiny synthetic nets, 3 epochs, rungs at 1 and
+  // 2) with quantization-aware pruning, killed with SIGKILL once decisions
+  // are stored and trials still run; `resume` finishes it.
+  const std::string name = "prog";
+  const std::string cfg = (dir_ / "prog.yaml").string(), db = Db(name);
+  std::ofstream(cfg) << R"(name: prog
+seed: 5
+model: {input: [1, 16, 16], width: 0.125, classes: 4, dense: [32]}
+space:
+  paths: [regular, {uniform: [2]}, {reverse_pyramid: [2]}]
+data: {dataset: synthetic, synthetic_train: 384, synthetic_test: 96, validation: 96}
+training: {epochs: 3, batch_size: 32, lr: 0.05, milestones: [0.7], augment: false}
+quantization: {calibration_samples: 32}
+search:
+  record_every: 0
+  strategy: progressive
+  progressive: {expand_epoch: 1, max_trials: 9, per_step: 2}
+pruning:
+  pruner: quant-aware
+  rungs: [1, 2]
+  eta: 2
+  min_peers: 1
+execution: {workers: 2}
+storage: {db: )" << db
+                     << "}\n";
+  const pid_t pid = fnas::testing::Spawn({"search", cfg, "--quiet"}, (dir_ / "prog.log").string());
+  // Killed once three decisions are stored (the seeds' first rung at least)
+  // and, checked after the kill, with trials still to run.
+  const bool decided = fnas::testing::WaitUntil([&] {
+    try {
+      return Count(db, "SELECT COUNT(*) FROM prune_decisions") >= 3;
+    } catch (const std::exception&) {
+      return false;  // not created yet
+    }
+  });
+  ASSERT_TRUE(decided) << fnas::testing::ReadFile((dir_ / "prog.log").string());
+  kill(pid, SIGKILL);
+  ASSERT_EQ(fnas::testing::Wait(pid), -SIGKILL);
+  const auto rungs = Rows(db, "rung_results", "id");
+  const auto decisions = Rows(db, "prune_decisions", "trial_id, rung_epoch");
+  const auto candidates = Rows(db, "candidates", "id");
+  const int64_t unfinished =
+      Count(db,
+            "SELECT (SELECT COUNT(*) FROM trials WHERE state IN ('RUNNING', 'INTERRUPTED')) + "
+            "(SELECT COUNT(*) FROM candidates WHERE id NOT IN (SELECT candidate_id FROM trials))");
+  ASSERT_GE(unfinished, 1) << "the search ended before the kill: nothing to resume";
+  ASSERT_GE(decisions.size(), 3u);
+
+  auto r = RunCli("resume " + db + " --quiet");
+  ASSERT_EQ(r.code, 0) << r.out;
+  // What was stored before the kill stands, row for row: no decision taken
+  // again, no rung evaluated again, the appended candidates with their
+  // parents, steps and moves.
+  const auto rungs_after = Rows(db, "rung_results", "id");
+  const auto decisions_after = Rows(db, "prune_decisions", "trial_id, rung_epoch");
+  const auto candidates_after = Rows(db, "candidates", "id");
+  for (const auto& row : rungs) {
+    EXPECT_EQ(std::count(rungs_after.begin(), rungs_after.end(), row), 1) << row;
+  }
+  for (const auto& row : decisions) {
+    EXPECT_EQ(std::count(decisions_after.begin(), decisions_after.end(), row), 1) << row;
+  }
+  ASSERT_GE(candidates_after.size(), candidates.size());
+  EXPECT_TRUE(std::equal(candidates.begin(), candidates.end(), candidates_after.begin()));
+  EXPECT_EQ(candidates_after.size(), 9u);  // max_trials
+  // One rung result and one decision per trial and rung reached, none twice.
+  EXPECT_EQ(Count(db, "SELECT COUNT(*) FROM (SELECT DISTINCT trial_id, epoch FROM rung_results)"),
+            static_cast<int64_t>(rungs_after.size()));
+  EXPECT_EQ(decisions_after.size(), rungs_after.size());
+  EXPECT_EQ(Count(db,
+                  "SELECT COUNT(*) FROM rung_results r LEFT JOIN prune_decisions d ON "
+                  "d.trial_id = r.trial_id AND d.rung_epoch = r.epoch WHERE d.trial_id IS NULL"),
+            0);
+  // Every candidate ended: PRUNED at the epoch of its "prune" decision, or
+  // COMPLETE after both rungs and all 3 epochs.
+  r = RunCli("trials " + db + " --format json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto trials = nlohmann::json::parse(r.out);
+  ASSERT_EQ(trials.size(), 9u);
+  for (const auto& t : trials) {
+    const int64_t id = t["trial"];
+    const int64_t pruned_at = Count(
+        db,
+        "SELECT COALESCE(MIN(rung_epoch), 0) FROM prune_decisions WHERE decision = 'prune' AND "
+        "trial_id = " +
+            std::to_string(id));
+    if (t["state"] == "PRUNED") {
+      EXPECT_EQ(t["epochs"], pruned_at) << t.dump();
+      EXPECT_NE(t["reason"].get<std::string>().find("pruned at epoch"), std::string::npos);
+    } else {
+      EXPECT_EQ(t["state"], "COMPLETE") << t.dump();
+      EXPECT_EQ(pruned_at, 0) << t.dump();
+      EXPECT_EQ(t["epochs"], 3);
+      EXPECT_EQ(
+          Count(db, "SELECT COUNT(*) FROM rung_results WHERE trial_id = " + std::to_string(id)), 2);
+    }
+  }
+  r = RunCli("status " + db + " --format json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.out)[0]["state"], "finished") << r.out;
+  // `show` of the last candidate: its path from a seed and its decisions.
+  const std::string last = trials.back()["candidate"];
+  r = RunCli("show " + db + " " + last + " --format json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto show = nlohmann::json::parse(r.out);
+  ASSERT_GE(show["path"].size(), 2u) << show.dump();
+  EXPECT_EQ(show["path"][0]["move"], "seed");
+  EXPECT_GE(show["pruning decisions"].size(), 1u);
 }
 
 }  // namespace

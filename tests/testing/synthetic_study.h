@@ -129,9 +129,12 @@ inline void WriteSyntheticStudy(const std::string& path, const SyntheticStudyOpt
       store.RecordEpoch(id, rec, &r, "");
       if (e == o.rung) {
         const bool prune = state == db::TrialState::kPruned;
-        store.AddPruneDecision({id, e, prune ? "prune" : "continue",
-                                prune ? "dominated at rung " + std::to_string(e) : "first front",
-                                "{\"peers\":" + std::to_string(i) + "}", "quant-aware", ""});
+        // A pruned trial is justified by trials 1 and 2 (ranked ahead of it).
+        store.AddPruneDecision(
+            {id, e, prune ? "prune" : "continue",
+             prune ? "dominated at rung " + std::to_string(e) : "first front",
+             "{\"peers\":" + std::to_string(i) + (prune ? ",\"justified_by\":[1,2]}" : "}"),
+             prune ? "rank" : "front", ""});
       }
     }
     if (state == db::TrialState::kPruned) {

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "common/error.h"
 
@@ -130,6 +131,39 @@ TEST_F(ExportOnnxTest, ZeroScaleIsRefusedNamingTheLayer) {
     EXPECT_NE(std::string(e.what()).find("stem"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("scale 0"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(ExportOnnxTest, ExactGraphUsesIntegerOperatorsOnly) {
+  ExportInfo info;
+  info.candidate = "tiny";
+  ExportOnnxExact(TinyNet(1.0f, 7), info, path_);
+  EXPECT_NO_THROW(CheckOnnxModel(path_));
+  onnx::ModelProto m;
+  std::ifstream in(path_, std::ios::binary);
+  ASSERT_TRUE(m.ParseFromIstream(&in));
+  std::map<std::string, int> ops;
+  for (const auto& n : m.graph().node()) ++ops[n.op_type()];
+  EXPECT_EQ(ops["ConvInteger"], 1);
+  EXPECT_EQ(ops["MatMulInteger"], 1);
+  EXPECT_EQ(ops["Flatten"], 1);
+  EXPECT_EQ(ops["QLinearConv"], 0);
+  EXPECT_EQ(ops["QuantizeLinear"], 0);    // rounds half to even; the graph rounds half away
+  EXPECT_EQ(ops["DequantizeLinear"], 1);  // only for the float "logits" output
+  // The dense weights transposed to MatMulInteger's [in][out].
+  for (const auto& t : m.graph().initializer()) {
+    if (t.name() == "dense_1.weight_t") {
+      EXPECT_EQ(std::vector<int64_t>(t.dims().begin(), t.dims().end()),
+                (std::vector<int64_t>{18, 3}));
+    }
+  }
+  ASSERT_EQ(m.graph().output_size(), 2);
+  EXPECT_EQ(m.graph().output(0).name(), "logits_uint8");
+}
+
+TEST_F(ExportOnnxTest, ExactGraphExpressesAZeroOutputScale) {
+  // The QOperator form refuses it; the exact graph requantizes with multiplier 0.
+  EXPECT_NO_THROW(ExportOnnxExact(TinyNet(0.0f, 0), {}, path_));
+  EXPECT_NO_THROW(CheckOnnxModel(path_));
 }
 
 }  // namespace

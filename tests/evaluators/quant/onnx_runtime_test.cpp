@@ -1,8 +1,9 @@
 // From a trained checkpoint to ONNX Runtime, as a user would (docs/deploy.md):
 // train a tiny factorized net on real Fashion-MNIST, export it as our integer
-// model and as quint8 and fp32 ONNX, have onnx.checker accept both files, run
-// them in ONNX Runtime (npm onnxruntime-node) on real test images and compare
-// with `predict` on the integer model and on the checkpoint.
+// model and as quint8 (QOperator and exact integer operators) and fp32 ONNX,
+// have onnx.checker accept the files, run them in ONNX Runtime (npm
+// onnxruntime-node) on real test images and compare with `predict` on the
+// integer model and on the checkpoint.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -60,6 +61,7 @@ std::string OnnxRuntime::dir_, OnnxRuntime::ckpt_;
 void OnnxRuntime::ExportedModelsAgreeWithLibTorchAndTheIntegerPath() {
   const std::string source = ckpt_ + " --config " + dir_ + "/tiny.yaml";
   const std::string q8 = dir_ + "/model.onnx", fp32 = dir_ + "/model_fp32.onnx";
+  const std::string exact = dir_ + "/model_exact.onnx";
   auto r = RunCli("export " + source + " --format onnx --out " + q8);
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("QOperator"), std::string::npos) << r.out;
@@ -67,18 +69,25 @@ void OnnxRuntime::ExportedModelsAgreeWithLibTorchAndTheIntegerPath() {
   ASSERT_EQ(r.code, 0) << r.out;
   r = RunCli("export " + source + " --out " + dir_ + "/int8");
   ASSERT_EQ(r.code, 0) << r.out;
+  // The exact model with every layer's output (its logits are the same).
+  r = RunCli("export " + source + " --format onnx-exact --layer-outputs --out " + exact);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("exact integer operators"), std::string::npos) << r.out;
 
-  // onnx.checker (Debian's python3-onnx) accepts both files; the quint8 one
-  // holds a QLinearConv for each of the 17 convs and the 2 dense layers.
+  // onnx.checker (Debian's python3-onnx) accepts the three files; the
+  // QOperator one holds a QLinearConv for each of the 17 convs and the 2 dense
+  // layers, the exact one a ConvInteger per conv and a MatMulInteger per dense.
   r = RunShell(
       "/usr/bin/python3 -c \"import onnx, sys, collections\n"
       "for f in sys.argv[1:]:\n"
       "    m = onnx.load(f); onnx.checker.check_model(m, full_check=True)\n"
       "    print(f, m.opset_import[0].version, "
       "sorted(collections.Counter(n.op_type for n in m.graph.node).items()))\" " +
-      q8 + " " + fp32);
+      q8 + " " + fp32 + " " + exact);
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("('QLinearConv', 19)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("('ConvInteger', 17)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("('MatMulInteger', 2)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("('BatchNormalization', 17)"), std::string::npos) << r.out;
 
   // Our outputs on the first images of the test file: uint8 logits of the
@@ -106,12 +115,19 @@ void OnnxRuntime::ExportedModelsAgreeWithLibTorchAndTheIntegerPath() {
 
   r = RunShell("node " + SourcePath("tests/onnx/check_onnx_runtime.js") + " " + q8 + " " + fp32 +
                " " + kImages + " " + std::to_string(kTestImages) + " " + dir_ + "/codes.csv " +
-               dir_ + "/fp32.csv " + kLabels + " --layers " + dir_ + "/layers.onnx " + dir_ +
-               "/trace");
+               dir_ + "/fp32.csv " + kLabels + " --exact " + exact + " --layers " + dir_ +
+               "/layers.onnx " + dir_ + "/trace --manifest " + dir_ + "/int8/manifest.json");
   std::printf("%s", r.out.c_str());  // the figures, in the test log
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("quint8: top-1 agreement"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("conv_256_3.point_out"), std::string::npos) << r.out;
+  // The QOperator model's first conv differs from ours only by double rounding.
+  EXPECT_NE(r.out.find("stem (first conv, identical inputs)"), std::string::npos) << r.out;
+  // Every image's uint8 logits from the exact model are ours, bit for bit.
+  EXPECT_NE(r.out.find("exact:  uint8 logits equal to our integer path on " +
+                       std::to_string(kTestImages) + " of " + std::to_string(kTestImages)),
+            std::string::npos)
+      << r.out;
   // The numpy reader's logits are our integer path's (predict --codes).
   std::ifstream np(dir_ + "/numpy.u8", std::ios::binary);
   const std::string numpy((std::istreambuf_iterator<char>(np)), std::istreambuf_iterator<char>());
