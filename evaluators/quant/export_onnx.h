@@ -63,6 +63,11 @@ void ExportOnnxExact(const IntegerNet& net, const ExportInfo& info, const std::s
 void ExportOnnxRequantization(int32_t multiplier, int shift, int32_t zero_point, int32_t lo,
                               int32_t hi, const std::string& path);
 
+// Writes a model of the exact graph's input quantization: input "x" float32
+// [N] (normalized values) -> output "out" uint8 [N] = QuantizeValue(x, q).
+// For tests; throws RuntimeError when q.scale is 0.
+void ExportOnnxInputQuantization(const QParams& q, const std::string& path);
+
 // Writes the float model of `plan` with the parameters of each op to `path`.
 void ExportOnnxFloat(const space::Plan& plan, const std::vector<FloatOpParams>& params,
                      const ExportInfo& info, const std::string& path);

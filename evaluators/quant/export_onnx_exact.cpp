@@ -106,7 +106,8 @@ void Requantize(Steps& s, const std::string& acc, int32_t multiplier, int shift,
 // clamp(round_half_away(x / scale) + zp, 0, 255) with x / scale in float32.
 // ONNX's Round goes to even on ties, so ties (fraction exactly 0.5) take
 // v + sign(v) / 2 instead; both are exact in float32.
-std::string QuantizeInput(GraphBuilder& g, const std::string& x, const QParams& q) {
+std::string QuantizeInput(GraphBuilder& g, const std::string& x, const QParams& q,
+                          const std::string& out = "input_uint8") {
   if (!(q.scale > 0.0f)) {
     throw RuntimeError(
         "ONNX export: the input has scale 0 (every calibration image is 0 after "
@@ -123,9 +124,8 @@ std::string QuantizeInput(GraphBuilder& g, const std::string& x, const QParams& 
       s("Add", "zero_point", {rounded, g.ConstFloat(static_cast<float>(q.zero_point))});
   const std::string clamped =
       s("Clip", "clamp", {shifted, g.ConstFloat(0.0f), g.ConstFloat(255.0f)});
-  GraphBuilder::Int(g.Node("Cast", "input_uint8", {clamped}, "input_uint8"), "to",
-                    o::TensorProto::UINT8);
-  return "input_uint8";
+  GraphBuilder::Int(g.Node("Cast", out, {clamped}, out), "to", o::TensorProto::UINT8);
+  return out;
 }
 
 }  // namespace
@@ -213,6 +213,17 @@ void ExportOnnxRequantization(int32_t multiplier, int shift, int32_t zero_point,
   g.Input("acc", o::TensorProto::INT32, {-1});
   Steps s(g, "requant");
   Requantize(s, "acc", multiplier, shift, zero_point, lo, hi, "out");
+  g.Output("out", o::TensorProto::UINT8, {-1});
+  onnx_export::WriteModel(model, path);
+}
+
+void ExportOnnxInputQuantization(const QParams& q, const std::string& path) {
+  o::ModelProto model;
+  onnx_export::StartModel(&model, {},
+                          "the onnx-exact graph's input quantization: float x -> uint8 out");
+  GraphBuilder g(&model, "input_quantization");
+  g.Input("x", o::TensorProto::FLOAT, {-1});
+  QuantizeInput(g, "x", q, "out");
   g.Output("out", o::TensorProto::UINT8, {-1});
   onnx_export::WriteModel(model, path);
 }

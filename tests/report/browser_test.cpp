@@ -86,6 +86,15 @@ class BrowserTest : public fnas::testing::TempDirTest {
     EXPECT_EQ(dom.first, 0);
     return dom.second;
   }
+  // Runs `search` on the config (extra options appended) and returns `trials`'s JSON.
+  static nlohmann::json SearchAndListTrials(const std::string& config, const std::string& db,
+                                            const std::string& extra = "") {
+    auto r = RunCli("search " + config + " --db " + db + extra + " --quiet");
+    EXPECT_EQ(r.code, 0) << r.out;
+    r = RunCli("trials " + db + " --format json");
+    EXPECT_EQ(r.code, 0) << r.out;
+    return r.code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::array();
+  }
   static void ExpectEverySection(const std::string& dom) {
     for (const char* id : {"summary", "pareto", "quant-error", "hypervolume", "layerwise", "curves",
                            "pruning", "paths"}) {
@@ -123,11 +132,7 @@ quantization: {calibration_samples: 64, percentile: 1.0}
 search: {record_every: 1}
 execution: {workers: 2}
 )";
-  auto r = RunCli("search " + config + " --db " + db + " --quiet");
-  ASSERT_EQ(r.code, 0) << r.out;
-  r = RunCli("trials " + db + " --format json");
-  ASSERT_EQ(r.code, 0) << r.out;
-  const size_t trials = nlohmann::json::parse(r.out).size();
+  const size_t trials = SearchAndListTrials(config, db).size();
   ASSERT_EQ(trials, 3u);
 
   const std::string d = RenderInChromium(chromium, db, "tiny");
@@ -161,15 +166,11 @@ search:
 pruning: {pruner: quant-aware, rungs: [1, 2], eta: 2, min_peers: 1, max_rel_decrease: 1.5}
 execution: {workers: 1}
 )";
-  auto r = RunCli("search " + config + " --db " + db + " --evaluator scripted --quiet");
-  ASSERT_EQ(r.code, 0) << r.out;
-  r = RunCli("trials " + db + " --format json");
-  ASSERT_EQ(r.code, 0) << r.out;
-  const auto trials = nlohmann::json::parse(r.out);
+  const auto trials = SearchAndListTrials(config, db, " --evaluator scripted");
   ASSERT_EQ(trials.size(), 12u);
   int pruned = 0;
   for (const auto& t : trials) pruned += t["state"] == "PRUNED";
-  ASSERT_GE(pruned, 1) << r.out;
+  ASSERT_GE(pruned, 1) << trials.dump();
 
   const std::string d = RenderInChromium(chromium, db, "prog");
   ASSERT_NE(d.find("factorize-nas report: browser-progressive"), std::string::npos);

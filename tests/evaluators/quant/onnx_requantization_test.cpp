@@ -4,12 +4,15 @@
 // hand-computed cases of TFLite's double rounding (positive and negative
 // accumulators, ties, left and right shifts, the int32 wrap of the left
 // shift, the ReLU and uint8 clamps, multiplier 0), then random accumulators
-// against our C++ MultiplyByQuantizedMultiplier.
+// against our C++ MultiplyByQuantizedMultiplier; and the exact graph's input
+// quantization (round half away from zero, where ONNX's Round and
+// QuantizeLinear go to even) against hand cases and QuantizeValue.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <random>
 #include <sstream>
@@ -44,9 +47,16 @@ class OnnxRequantization : public ::testing::Test {
   // The uint8 outputs of the exported subgraph for `acc`, run in ONNX Runtime.
   std::vector<int> RunInOnnxRuntime(const Requant& r, const std::vector<int32_t>& acc) {
     ExportOnnxRequantization(r.multiplier, r.shift, r.zero_point, r.lo, r.hi, path_);
+    std::vector<std::string> values;
+    for (int32_t a : acc) values.push_back(std::to_string(a));
+    return Run("acc int32", values);
+  }
+
+  // The model at path_ run on one input "NAME TYPE" with `values`: its "out".
+  std::vector<int> Run(const std::string& input, const std::vector<std::string>& values) {
     std::string cmd =
-        "node " + testing::SourcePath("tests/onnx/run_onnx.js") + " " + path_ + " acc int32";
-    for (int32_t a : acc) cmd += " " + std::to_string(a);
+        "node " + testing::SourcePath("tests/onnx/run_onnx.js") + " " + path_ + " " + input;
+    for (const auto& v : values) cmd += " " + v;
     const auto result = testing::RunShell(cmd);
     EXPECT_EQ(result.code, 0) << result.out;
     std::istringstream in(result.out);
@@ -55,7 +65,7 @@ class OnnxRequantization : public ::testing::Test {
     EXPECT_EQ(name, "out") << result.out;
     std::vector<int> out;
     for (int v; in >> v;) out.push_back(v);
-    EXPECT_EQ(out.size(), acc.size()) << result.out;
+    EXPECT_EQ(out.size(), values.size()) << result.out;
     return out;
   }
 
@@ -133,6 +143,30 @@ TEST_F(OnnxRequantization, RandomAccumulatorsMatchMultiplyByQuantizedMultiplier)
     EXPECT_EQ(RunInOnnxRuntime(r, acc), InCpp(r, acc))
         << "multiplier " << r.multiplier << ", shift " << r.shift;
   }
+}
+
+TEST_F(OnnxRequantization, InputQuantizationRoundsHalfAwayFromZero) {
+  // Scale 0.25, zero point 100: x / 0.25 = 4x. Ties go away from zero
+  // (0.125 -> 0.5 -> 1, 0.375 -> 1.5 -> 2, 0.625 -> 2.5 -> 3 where half to even
+  // gives 2, -0.625 -> -3); 0.12499999 (0.49999997 after the division, the
+  // float just below a half) -> 0; clamped to [0, 255].
+  QParams q;
+  q.scale = 0.25f;
+  q.zero_point = 100;
+  ExportOnnxInputQuantization(q, path_);
+  const std::vector<float> x = {0.125f,      -0.125f, 0.375f, 0.625f, -0.625f,
+                                0.12499999f, 1.3f,    100.0f, -100.0f};
+  std::vector<std::string> values;
+  std::vector<int> in_cpp;
+  for (float v : x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));
+    values.push_back(buf);
+    in_cpp.push_back(QuantizeValue(v, q));
+  }
+  const std::vector<int> expected = {101, 99, 102, 103, 97, 100, 105, 255, 0};
+  EXPECT_EQ(Run("x float32", values), expected);
+  EXPECT_EQ(in_cpp, expected);
 }
 
 }  // namespace
