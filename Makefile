@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BIN := $(BUILD)/cli/factorize-nas
 
-.PHONY: all deps configure build test demo format clean
+.PHONY: all deps configure build test sanitize demo format clean
 
 all: build
 
@@ -19,6 +19,23 @@ build: configure
 
 test: build
 	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure
+
+# AddressSanitizer + UndefinedBehaviorSanitizer (docs/reliability.md): a second build, in
+# build-sanitize/, of the test binaries below and the libraries they link (not the program),
+# each run whole under both sanitizers. The default subset is what CI runs: the store (its
+# SQL, ownership, migrations, atomic creation), the config loader, the search space and the
+# tables. A wider one, locally: make sanitize SANITIZE_TESTS="... search_driver_test
+# evaluators_train_checkpoint_test evaluators_train_dataset_test evaluators_quant_quant_net_test".
+SANITIZE_BUILD ?= build-sanitize
+SANITIZE_TESTS ?= common_test config_test space_test db_store_test db_store_access_test
+sanitize: deps
+	@cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DFNAS_SANITIZE=address,undefined >/dev/null
+	@cmake --build $(SANITIZE_BUILD) -j$(JOBS) --target $(SANITIZE_TESTS)
+	@set -e; for t in $(SANITIZE_TESTS); do echo "== $$t (ASan + UBSan)"; \
+		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		$(SANITIZE_BUILD)/tests/$$t --gtest_brief=1; done
 
 # The quickstart study on Debian's Fashion-MNIST, from scratch each time.
 DEMO_DB := runs/demo.db

@@ -1,12 +1,10 @@
 // factorize-nas front DB [--metric quint8|fp32]: the Pareto front of the
 // completed trials (minimize conv MACs, maximize accuracy), sorted by MACs.
 #include <iostream>
-#include <map>
 
 #include "cli/command.h"
 #include "cli/query.h"
 #include "db/store.h"
-#include "search/pareto.h"
 
 namespace fnas::cli {
 
@@ -28,26 +26,21 @@ Command MakeFrontCommand(CLI::App& root) {
   AddFormatOption(app, args->format);
   return {app, [args]() {
             const Format format = ParseFormat(args->format);
-            db::Store store(args->db, db::Store::Mode::kReadWrite);
+            db::Store store(args->db, db::Store::Mode::kReadOnly);
             const bool q8 = args->metric == "quint8";
-            std::vector<search::FrontPoint> points;
-            std::map<int64_t, db::TrialRow> trials;
-            for (const auto& t : store.Trials()) {
-              if (t.state != db::TrialState::kComplete) continue;
-              points.push_back({t.id, t.macs_conv, q8 ? t.test.acc_q : t.test.acc_fp32});
-              trials[t.id] = t;
-            }
             Table table({"trial", "candidate", "factorization", "macs_conv", "mmacs_conv", "params",
                          "acc_fp32", "acc_quint8", "rel_decrease", "qmse", "qce"});
-            for (const auto& p : search::ParetoFront(points)) {
-              const db::TrialRow& t = trials.at(p.id);
+            for (const auto& t : store.FrontTrials(q8 ? "acc_quint8" : "acc_fp32")) {
               table.AddRow({t.id, t.candidate_name, t.candidate_key, t.macs_conv,
                             static_cast<double>(t.macs_conv) / 1e6, t.params,
                             Metric(t.test.acc_fp32), Metric(t.test.acc_q),
                             Metric(t.test.rel_decrease), Metric(t.test.qmse), Metric(t.test.qce)});
             }
             if (format == Format::kTable) {
-              std::cout << "Pareto front of " << store.Study().name << " (" << points.size()
+              const auto counts = store.StateCounts();
+              const auto complete = counts.find(db::TrialState::kComplete);
+              std::cout << "Pareto front of " << store.Study().name << " ("
+                        << (complete == counts.end() ? 0 : complete->second)
                         << " completed trials; min conv MACs, max " << args->metric
                         << " test accuracy)\n";
             }

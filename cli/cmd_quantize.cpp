@@ -147,7 +147,7 @@ Command MakeQuantizeCommand(CLI::App& root) {
                              s.activations.max, s.activations.range,
                              s.activations.channel_precision, s.sqnr_db});
             }
-            Table methods({"method", "acc_quint8", "rel_decrease_pct", "qmse", "qce"});
+            Table methods({"method", "acc_quint8", "rel_decrease", "qmse", "qce"});
             for (const auto& mm : report.methods) {
               methods.AddRow({mm.method, mm.metrics.acc_q, mm.metrics.rel_decrease, mm.metrics.qmse,
                               mm.metrics.qce});
@@ -170,14 +170,16 @@ Command MakeQuantizeCommand(CLI::App& root) {
               j["calibration"] = report.method;
               j["calibration_samples"] = model.calibration.samples;
               j["percentile"] = q.percentile;
-              j["metrics"] = {{"images", m.images}, {"acc_fp32", m.acc_fp32},
-                              {"acc_q", m.acc_q},   {"rel_decrease", m.rel_decrease},
-                              {"qmse", m.qmse},     {"qce", m.qce}};
-              if (m.fake_agreement >= 0) j["metrics"]["fake_agreement"] = m.fake_agreement;
+              j["metrics"] = {{"images", m.images},   {"acc_fp32", m.acc_fp32},
+                              {"acc_quint8", m.acc_q}, {"rel_decrease", m.rel_decrease},
+                              {"qmse", m.qmse},       {"qce", m.qce}};
+              if (m.fake_agreement >= 0) {
+                j["metrics"]["fake_vs_integer_top1_agreement"] = m.fake_agreement;
+              }
               j["methods"] = nlohmann::json::array();
               for (const auto& mm : report.methods) {
                 j["methods"].push_back({{"method", mm.method},
-                                        {"acc_q", mm.metrics.acc_q},
+                                        {"acc_quint8", mm.metrics.acc_q},
                                         {"rel_decrease", mm.metrics.rel_decrease},
                                         {"qmse", mm.metrics.qmse},
                                         {"qce", mm.metrics.qce}});
@@ -198,7 +200,7 @@ Command MakeQuantizeCommand(CLI::App& root) {
             metrics.AddRow({std::string("images"), m.images});
             metrics.AddRow({std::string("acc_fp32"), m.acc_fp32});
             metrics.AddRow({std::string("acc_quint8"), m.acc_q});
-            metrics.AddRow({std::string("rel_decrease_pct"), m.rel_decrease});
+            metrics.AddRow({std::string("rel_decrease"), m.rel_decrease});
             metrics.AddRow({std::string("qmse"), m.qmse});
             metrics.AddRow({std::string("qce"), m.qce});
             if (m.fake_agreement >= 0) {

@@ -40,9 +40,9 @@ Command MakeSearchCommand(CLI::App& root) {
             const search::StudyRows rows = search::PrepareStudy(*config);
             const std::string db_path = config->db_path();
 
-            const bool existed = fs::exists(db_path);
-            if (existed) {
-              db::Store existing(db_path, db::Store::Mode::kReadWrite);
+            if (fs::exists(db_path)) {
+              // Read-only: a refused or foreign file is left exactly as it is.
+              db::Store existing(db_path, db::Store::Mode::kReadOnly);
               if (existing.HasStudy()) {
                 const db::StudyRow held = existing.Study();
                 if (held.name == config->name) {
@@ -53,21 +53,12 @@ Command MakeSearchCommand(CLI::App& root) {
                 throw UsageError(db_path + " holds another study, '" + held.name +
                                  "'; give another --db");
               }
+              throw UsageError(db_path + " exists and holds no study; give another --db");
             }
-            // The evaluator (data loaded) before the database is touched.
+            // The evaluator (data loaded) before the database is created.
             auto evaluator = search::MakeEvaluator(args->run.evaluator, *config);
-            std::unique_ptr<db::Store> store;
-            try {
-              store = std::make_unique<db::Store>(db_path, db::Store::Mode::kCreate);
-              store->CreateStudy(rows.study, rows.candidates);
-            } catch (...) {
-              store.reset();
-              if (!existed) {
-                std::error_code ec;
-                for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db_path + suffix, ec);
-              }
-              throw;
-            }
+            std::unique_ptr<db::Store> store =
+                db::Store::CreateStudyFile(db_path, rows.study, rows.candidates);
             if (!args->run.quiet) {
               std::cout << "study " << config->name << ": " << rows.candidates.size()
                         << " candidates -> " << db_path << "\n";

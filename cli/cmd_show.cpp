@@ -33,7 +33,7 @@ Command MakeShowCommand(CLI::App& root) {
   return {
       app, [args]() {
         const Format format = ParseFormat(args->format);
-        db::Store store(args->db, db::Store::Mode::kReadWrite);
+        db::Store store(args->db, db::Store::Mode::kReadOnly);
         const db::TrialRow t = FindTrial(store, args->trial);
         const Config config = ParseConfig(store.Study().yaml, args->db + " (stored config)");
 

@@ -27,21 +27,19 @@ Command MakeTrialsCommand(CLI::App& root) {
             const Format format = ParseFormat(args->format);
             std::optional<db::TrialState> only;
             if (!args->state.empty()) only = db::ParseTrialState(args->state);
-            db::Store store(args->db, db::Store::Mode::kReadWrite);
+            db::Store store(args->db, db::Store::Mode::kReadOnly);
             const std::vector<db::TrialRow> trials = store.Trials();
             // The test metrics of every other recorded calibration method
             // (quantization.record_methods), one column pair per method.
             std::vector<std::string> others;
             std::map<int64_t, std::map<std::string, evaluators::QuantMetrics>> by_trial;
-            for (const auto& t : trials) {
-              for (const auto& m : store.QuantMethods(t.id)) {
-                if (m.split != "test" || m.primary) continue;
-                const std::string& name = m.metrics.method;
-                if (std::find(others.begin(), others.end(), name) == others.end()) {
-                  others.push_back(name);
-                }
-                by_trial[t.id][name] = m.metrics.metrics;
+            for (const auto& m : store.QuantMethodsOfSplit("test")) {
+              if (m.primary) continue;
+              const std::string& name = m.metrics.method;
+              if (std::find(others.begin(), others.end(), name) == others.end()) {
+                others.push_back(name);
               }
+              by_trial[m.trial_id][name] = m.metrics.metrics;
             }
             std::vector<std::string> columns = {
                 "trial",  "candidate", "factorization", "mmacs_conv",   "state",

@@ -2,6 +2,7 @@
 // code (see ExitCode); core code throws these and never calls exit().
 #pragma once
 
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -10,8 +11,8 @@ namespace fnas {
 // Exit codes of the command-line program.
 enum ExitCode : int {
   kExitOk = 0,
-  kExitRuntime = 1,     // a runtime failure (I/O, training, store)
-  kExitBadInput = 2,    // bad usage, config or input data
+  kExitRuntime = 1,   // a runtime failure (I/O, training, store)
+  kExitBadInput = 2,  // bad usage, config or input data
   kExitInterrupted = 130,
 };
 
@@ -48,11 +49,28 @@ class RuntimeError : public Error {
   using Error::Error;
 };
 
+// The environment failed, not the input or the candidate: a full disk, an I/O
+// error, a folder made read-only or removed, memory exhausted. Transient by
+// nature: a search records the trial INTERRUPTED (resume retries it) instead
+// of FAILED, and starts no new trial (docs/reliability.md).
+class EnvironmentError : public RuntimeError {
+ public:
+  using RuntimeError::RuntimeError;
+};
+
 // Bad command-line usage (unknown candidate, bad format name, ...).
 class UsageError : public Error {
  public:
   using Error::Error;
   int exit_code() const override { return kExitBadInput; }
 };
+
+// Whether `e` is a failure of the environment rather than of the input or the
+// candidate: an EnvironmentError, std::bad_alloc, a std::system_error of the
+// file system (ENOSPC, EDQUOT, EIO, EROFS, ENOMEM, ...), or a library's error
+// whose message says so (LibTorch's "can't allocate memory", "out of memory",
+// "No space left on device", ...). common/error.cpp; tested in
+// tests/common/error_test.cpp.
+bool IsEnvironmentFailure(const std::exception& e);
 
 }  // namespace fnas

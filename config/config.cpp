@@ -1,12 +1,12 @@
 #include "config/config.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <cmath>
 #include <fstream>
 #include <functional>
 #include <set>
 #include <sstream>
-
-#include <yaml-cpp/yaml.h>
 
 #include "common/error.h"
 
@@ -42,17 +42,27 @@ class Node {
     throw ConfigError(Where() + ": " + key_ + " = " + Text() + ": " + what);
   }
 
+  // A mapping key as text; ConfigError at the key if it is a list or a
+  // mapping itself (YAML's "? [a, b]: value" complex keys).
+  std::string KeyOf(const YAML::Node& key) const {
+    if (!key.IsScalar()) {
+      Node k(key, key_, source_);
+      throw ConfigError(k.Where() + ": " + key_ + ": a key must be a name, not " + k.Text());
+    }
+    return key.Scalar();
+  }
+
   // The map's children; unknown keys are refused, naming the known ones.
   void ExpectMap(const std::set<std::string>& known) const {
     if (!node_.IsMap()) Fail("expected a mapping");
     for (const auto& kv : node_) {
-      const std::string k = kv.first.as<std::string>();
+      const std::string k = KeyOf(kv.first);
       if (!known.count(k)) {
         std::string list;
         for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
         Node key_node(kv.first, Join(k), source_);
-        throw ConfigError(key_node.Where() + ": unknown key '" + Join(k) + "' (known here: " +
-                          list + ")");
+        throw ConfigError(key_node.Where() + ": unknown key '" + Join(k) +
+                          "' (known here: " + list + ")");
       }
     }
   }
@@ -151,8 +161,8 @@ class Node {
 };
 
 void ParseModel(const Node& n, Config& c, bool& input_given) {
-  n.ExpectMap({"input", "width", "classes", "stem", "stages", "dense", "kernel", "bn_eps",
-               "bn_momentum"});
+  n.ExpectMap(
+      {"input", "width", "classes", "stem", "stages", "dense", "kernel", "bn_eps", "bn_momentum"});
   space::MacroOptions& m = c.model;
   if (n.Has("input")) {
     Node in = n.Child("input");
@@ -222,11 +232,12 @@ void ParseSpace(const Node& n, Config& c) {
       } else if (kind == "depthwise") {
         spec.kind = space::PathSpec::Kind::kDepthwise;
       } else {
-        p.Fail("unknown path (expected regular, depthwise, or a mapping uniform: [...], "
-               "reverse_pyramid: [...], per_layer: [[...]])");
+        p.Fail(
+            "unknown path (expected regular, depthwise, or a mapping uniform: [...], "
+            "reverse_pyramid: [...], per_layer: [[...]])");
       }
     } else if (p.IsMap() && p.size() == 1) {
-      const std::string kind = p.yaml().begin()->first.as<std::string>();
+      const std::string kind = p.KeyOf(p.yaml().begin()->first);
       Node v = p.Child(kind);
       if (kind == "uniform" || kind == "reverse_pyramid") {
         spec.kind = kind == "uniform" ? space::PathSpec::Kind::kUniform
@@ -473,8 +484,8 @@ YAML::Node LoadMapping(const std::string& yaml_text, const std::string& source,
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
-  } catch (const YAML::ParserException& e) {
-    throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) +
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(source + (e.mark.line >= 0 ? ":" + std::to_string(e.mark.line + 1) : "") +
                       ": not valid YAML: " + e.msg);
   }
   if (!root.IsMap()) throw ConfigError(source + ": expected " + expected);
@@ -510,8 +521,7 @@ Config ParseConfig(const std::string& yaml_text, const std::string& source) {
   if (top.Has("model")) ParseModel(top.Child("model"), c, input_given);
   if (!input_given) {
     // The input shape follows the dataset unless model.input says otherwise.
-    if (c.data.dataset == "fashion_mnist" || c.data.dataset == "mnist" ||
-        c.data.dataset == "idx") {
+    if (c.data.dataset == "fashion_mnist" || c.data.dataset == "mnist" || c.data.dataset == "idx") {
       c.model.in_channels = 1;
       c.model.in_height = c.model.in_width = 28;
     }
@@ -538,18 +548,21 @@ Config ParseConfig(const std::string& yaml_text, const std::string& source) {
     const search::ProgressiveOptions& p = c.search.progressive;
     Node search = top.Child("search");
     if (p.expand_epoch >= 1 && p.expand_epoch > c.training.epochs) {
-      search.Child("progressive").Child("expand_epoch").Fail(
-          "beyond training.epochs (" + std::to_string(c.training.epochs) + ")");
+      search.Child("progressive")
+          .Child("expand_epoch")
+          .Fail("beyond training.epochs (" + std::to_string(c.training.epochs) + ")");
     }
     if (c.data.validation == 0) {
-      search.Child("strategy").Fail(
-          "needs a validation split (data.validation > 0): the progressive search expands the "
-          "front of validation results, never test results");
+      search.Child("strategy")
+          .Fail(
+              "needs a validation split (data.validation > 0): the progressive search expands the "
+              "front of validation results, never test results");
     }
     if (p.max_epochs > 0 && p.max_epochs < c.training.epochs) {
-      search.Child("progressive").Child("max_epochs").Fail(
-          "is less than one trial's budget (training.epochs = " +
-          std::to_string(c.training.epochs) + ")");
+      search.Child("progressive")
+          .Child("max_epochs")
+          .Fail("is less than one trial's budget (training.epochs = " +
+                std::to_string(c.training.epochs) + ")");
     }
   }
   // Whole-config checks: the macro and every candidate of the paths.
@@ -569,8 +582,7 @@ Config ParseConfig(const std::string& yaml_text, const std::string& source) {
 
 search::PruningOptions ParsePruningOptions(const std::string& yaml_text,
                                            const std::string& source) {
-  const YAML::Node root =
-      LoadMapping(yaml_text, source, "a YAML mapping (the pruning options)");
+  const YAML::Node root = LoadMapping(yaml_text, source, "a YAML mapping (the pruning options)");
   search::PruningOptions p;
   if (root["pruning"]) {
     Node top(root, "", &source);

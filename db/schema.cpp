@@ -143,6 +143,11 @@ ALTER TABLE candidates ADD COLUMN parent_id INTEGER REFERENCES candidates(id);
 ALTER TABLE candidates ADD COLUMN step INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE candidates ADD COLUMN move TEXT NOT NULL DEFAULT '';
 )sql",
+    // 6: no table changes; the pareto_front views are recreated as window
+    // queries (O(n log n)) by DerivedObjects.
+    R"sql(
+SELECT 1;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kVersion,
               "one migration per schema version: bump schema::kVersion in db/schema.h");
@@ -170,25 +175,23 @@ std::string DerivedObjects() {
        "FROM trials t JOIN candidates c ON c.id = t.candidate_id;\n";
   // A COMPLETE trial is on the front unless another one has no more MACs and no
   // less accuracy and is better in one of them, or is an exact duplicate with a
-  // smaller id (search/pareto.h computes the same set in O(n log n)).
+  // smaller id (search/pareto.h computes the same set). In the order (MACs up,
+  // accuracy down, id up) that is: more accurate than every row before it, a
+  // running maximum (window function): O(n log n), where a NOT EXISTS
+  // self-join took 19 s for 10,000 trials.
+  const char* const columns =
+      "trial_id, candidate, factorization, macs_conv, macs_dense, params, state, epochs_done, "
+      "acc_fp32, acc_quint8, rel_decrease, qmse, qce, seconds, attempts, worker, started_at, "
+      "ended_at, reason";
   for (const char* metric : {"acc_quint8", "acc_fp32"}) {
     const std::string m = metric;
-    s << "CREATE VIEW " << (m == "acc_quint8" ? "pareto_front" : "pareto_front_fp32")
-      << " AS\nSELECT s.* FROM trial_summary s\n"
-         "WHERE s.state = 'COMPLETE' AND s."
-      << m
-      << " IS NOT NULL AND NOT EXISTS (\n"
-         "  SELECT 1 FROM trial_summary o\n"
-         "  WHERE o.state = 'COMPLETE' AND o."
-      << m
-      << " IS NOT NULL AND o.trial_id <> s.trial_id\n"
-         "    AND o.macs_conv <= s.macs_conv AND o."
-      << m << " >= s." << m
-      << "\n"
-         "    AND (o.macs_conv < s.macs_conv OR o."
-      << m << " > s." << m
-      << " OR o.trial_id < s.trial_id))\n"
-         "ORDER BY s.macs_conv, s.trial_id;\n";
+    s << "CREATE VIEW " << (m == "acc_quint8" ? "pareto_front" : "pareto_front_fp32") << " AS\n"
+      << "SELECT " << columns << " FROM (\n"
+      << "  SELECT *, max(" << m << ") OVER (ORDER BY macs_conv, " << m
+      << " DESC, trial_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS best_before\n"
+      << "  FROM trial_summary WHERE state = 'COMPLETE' AND " << m << " IS NOT NULL)\n"
+      << "WHERE best_before IS NULL OR " << m << " > best_before\n"
+      << "ORDER BY macs_conv, trial_id;\n";
   }
   const std::string raise =
       " BEGIN SELECT RAISE(ABORT, 'trial is finished and cannot change'); END;\n";

@@ -1,18 +1,25 @@
 #include "db/store.h"
 
+#include <SQLiteCpp/Backup.h>
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <type_traits>
 
+#include "common/crashpoint.h"
 #include "common/error.h"
 #include "db/schema.h"
 
@@ -134,11 +141,14 @@ template <typename Body>
 auto Store::Write(Body&& body) {
   return Locked([&] {
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    CheckOwnership();
     if constexpr (std::is_void_v<std::invoke_result_t<Body&>>) {
       body();
+      CrashPoint("transaction");  // written, not committed
       tx.commit();
     } else {
       auto out = body();
+      CrashPoint("transaction");
       tx.commit();
       return out;
     }
@@ -208,14 +218,41 @@ std::string HostName() {
   return buf;
 }
 
+namespace {
+
+// The SQLite URI of a file path ("file:" + percent-encoded path + query).
+std::string FileUri(const std::string& path, const char* query) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out = "file:";
+  const std::string absolute = fs::absolute(path).string();
+  for (unsigned char ch : absolute) {
+    if (std::isalnum(ch) || ch == '/' || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+      out += static_cast<char>(ch);
+    } else {
+      out += '%';
+      out += kHex[ch >> 4];
+      out += kHex[ch & 15];
+    }
+  }
+  return out + "?" + query;
+}
+
+// Whether this process may create files beside `path` (SQLite's -wal/-shm).
+bool DirectoryWritable(const std::string& path) {
+  fs::path dir = fs::absolute(path).parent_path();
+  return ::access(dir.c_str(), W_OK) == 0;
+}
+
+}  // namespace
+
 Store::Store(const std::string& path, Mode mode)
     : path_(path), read_only_(mode == Mode::kReadOnly) {
   std::error_code ec;
   const bool exists = fs::exists(path, ec);
   if (!exists && mode != Mode::kCreate) {
-    throw StoreError(path + ": no such database");
+    throw StoreRefused(path + ": no such database");
   }
-  if (exists && fs::is_directory(path, ec)) throw StoreError(path + ": is a directory");
+  if (exists && fs::is_directory(path, ec)) throw StoreRefused(path + ": is a directory");
   if (!exists) {
     const fs::path parent = fs::path(path).parent_path();
     if (!parent.empty()) {
@@ -224,10 +261,19 @@ Store::Store(const std::string& path, Mode mode)
         throw StoreError(path + ": cannot create folder " + parent.string() + ": " + ec.message());
     }
   }
-  int flags = read_only_ ? SQLite::OPEN_READONLY : SQLite::OPEN_READWRITE;
-  if (mode == Mode::kCreate) flags |= SQLite::OPEN_CREATE;
   try {
-    db_ = std::make_unique<SQLite::Database>(path, flags, /*busy timeout ms=*/30000);
+    if (read_only_) {
+      // Never a write: mode=ro, and immutable=1 where SQLite could not even
+      // create its shared-memory file (a read-only folder: an archive).
+      const std::string uri =
+          FileUri(path, DirectoryWritable(path) ? "mode=ro" : "mode=ro&immutable=1");
+      db_ = std::make_unique<SQLite::Database>(uri, SQLite::OPEN_READONLY | SQLite::OPEN_URI,
+                                               /*busy timeout ms=*/30000);
+    } else {
+      int flags = SQLite::OPEN_READWRITE;
+      if (mode == Mode::kCreate) flags |= SQLite::OPEN_CREATE;
+      db_ = std::make_unique<SQLite::Database>(path, flags, /*busy timeout ms=*/30000);
+    }
     const int app_id = db_->execAndGet("PRAGMA application_id").getInt();
     const int version = db_->execAndGet("PRAGMA user_version").getInt();
     const int objects = db_->execAndGet("SELECT count(*) FROM sqlite_master").getInt();
@@ -235,33 +281,29 @@ Store::Store(const std::string& path, Mode mode)
     if (!empty && app_id != kApplicationId) {
       char id[16];
       std::snprintf(id, sizeof id, "0x%08x", static_cast<unsigned>(app_id));
-      throw StoreError(path + ": not a factorize-nas database (application_id " + id +
-                       ", user_version " + std::to_string(version) + ", " +
-                       std::to_string(objects) + " schema objects); refusing to touch it");
+      throw StoreRefused(path + ": not a factorize-nas database (application_id " + id +
+                         ", user_version " + std::to_string(version) + ", " +
+                         std::to_string(objects) + " schema objects); refusing to touch it");
     }
     if (version > kSchemaVersion) {
-      throw StoreError(path + ": written by a newer factorize-nas (schema version " +
-                       std::to_string(version) + "; this build knows up to " +
-                       std::to_string(kSchemaVersion) + "); use a newer factorize-nas");
+      throw StoreRefused(path + ": written by a newer factorize-nas (schema version " +
+                         std::to_string(version) + "; this build knows up to " +
+                         std::to_string(kSchemaVersion) + "); use a newer factorize-nas");
     }
-    if (version < kSchemaVersion) {
-      if (read_only_) {
-        throw StoreError(
-            path + (empty
-                        ? ": empty database (no study)"
-                        : ": schema version " + std::to_string(version) + " needs a migration to " +
-                              std::to_string(kSchemaVersion) + "; open it without read-only mode"));
-      }
-      if (empty) db_->exec("PRAGMA journal_mode = WAL");
-      SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-      // Re-read under the write lock: another process may have migrated it.
-      const int now_version = db_->execAndGet("PRAGMA user_version").getInt();
-      for (int v = now_version + 1; v <= kSchemaVersion; ++v) db_->exec(schema::Migration(v));
-      db_->exec(schema::DerivedObjects());
-      db_->exec("PRAGMA application_id = " + std::to_string(kApplicationId));
-      db_->exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
-      db_->exec("UPDATE study SET schema_version = " + std::to_string(kSchemaVersion));
-      tx.commit();
+    if (empty && mode != Mode::kCreate) {
+      throw StoreRefused(path +
+                         ": empty file, not a study (a study's file is created by "
+                         "`factorize-nas search`); refusing to touch it");
+    }
+    if (version < kSchemaVersion && read_only_) {
+      // An older file is read through a migrated copy in memory: the file
+      // itself is never written by a reader.
+      auto copy = std::make_unique<SQLite::Database>(":memory:", SQLite::OPEN_READWRITE);
+      SQLite::Backup(*copy, *db_).executeStep();
+      db_ = std::move(copy);
+      Migrate(/*set_wal=*/false);
+    } else if (version < kSchemaVersion) {
+      Migrate(/*set_wal=*/empty);
     }
     if (!read_only_) {
       db_->exec("PRAGMA journal_mode = WAL");
@@ -272,14 +314,30 @@ Store::Store(const std::string& path, Mode mode)
     throw;
   } catch (const SQLite::Exception& e) {
     if (e.getErrorCode() == SQLITE_NOTADB) {
-      throw StoreError(path +
-                       ": not a factorize-nas database (not an SQLite file); refusing to "
-                       "touch it");
+      throw StoreRefused(path +
+                         ": not a factorize-nas database (not an SQLite file); refusing to "
+                         "touch it");
+    }
+    if (e.getErrorCode() == SQLITE_CORRUPT) {  // a truncated or damaged file: bad input
+      throw StoreRefused(path + ": a damaged SQLite file (" + e.what() + "); refusing to touch it");
     }
     throw StoreError(path + ": cannot open as a factorize-nas database: " + e.what());
   } catch (const std::exception& e) {
     throw StoreError(path + ": cannot open as a factorize-nas database: " + e.what());
   }
+}
+
+void Store::Migrate(bool set_wal) {
+  if (set_wal) db_->exec("PRAGMA journal_mode = WAL");
+  SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+  // Re-read under the write lock: another process may have migrated it.
+  const int now_version = db_->execAndGet("PRAGMA user_version").getInt();
+  for (int v = now_version + 1; v <= kSchemaVersion; ++v) db_->exec(schema::Migration(v));
+  db_->exec(schema::DerivedObjects());
+  db_->exec("PRAGMA application_id = " + std::to_string(kApplicationId));
+  db_->exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
+  db_->exec("UPDATE study SET schema_version = " + std::to_string(kSchemaVersion));
+  tx.commit();
 }
 
 Store::~Store() {
@@ -343,6 +401,109 @@ void Store::CreateStudy(const StudyRow& study, const std::vector<CandidateRow>& 
   });
 }
 
+std::unique_ptr<Store> Store::CreateStudyFile(const std::string& path, const StudyRow& study,
+                                              const std::vector<CandidateRow>& candidates) {
+  const fs::path target = fs::absolute(path);
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  if (ec) {
+    throw StoreError(path + ": cannot create folder " + target.parent_path().string() + ": " +
+                     ec.message());
+  }
+  const std::string exists_msg =
+      path +
+      ": created by another process while this one prepared the study; nothing was "
+      "written (see `factorize-nas status " +
+      path + "`)";
+  if (fs::exists(target, ec)) throw StoreRefused(exists_msg);
+  // The file is built under a name of this process's own (created
+  // exclusively, so never another's file), then linked into place: link()
+  // fails if the name exists, so of two racing processes exactly one wins and
+  // the other deletes only what it created.
+  std::string tmp;
+  for (int attempt = 0;; ++attempt) {
+    tmp = (target.parent_path() / ("." + target.filename().string() + ".creating-" +
+                                   std::to_string(getpid()) + "-" + std::to_string(attempt)))
+              .string();
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      ::close(fd);
+      break;
+    }
+    if (errno != EEXIST || attempt > 100) {
+      throw StoreError(tmp + ": cannot create: " + std::strerror(errno));
+    }
+  }
+  auto remove_tmp = [&tmp] {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((tmp + suffix).c_str());
+  };
+  try {
+    {
+      Store building(tmp, Mode::kCreate);
+      building.CreateStudy(study, candidates);
+    }  // closed: the WAL is checkpointed into the file and removed
+    if (::link(tmp.c_str(), target.c_str()) != 0) {
+      if (errno == EEXIST) throw StoreRefused(exists_msg);
+      throw StoreError(path + ": cannot create: " + std::strerror(errno));
+    }
+  } catch (...) {
+    remove_tmp();
+    throw;
+  }
+  remove_tmp();
+  const int dfd = ::open(target.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return std::make_unique<Store>(path, Mode::kReadWrite);
+}
+
+double LeaseSeconds() {
+  const char* text = std::getenv("FNAS_LEASE_S");
+  const double v = text ? std::strtod(text, nullptr) : 0;
+  return v > 0 ? v : 30.0;
+}
+
+void Store::CheckOwnership() const {
+  if (!owner_) return;
+  SQLite::Statement st(*db_, "SELECT pid, host, started_at FROM owner WHERE id = 1");
+  const bool have = st.executeStep();
+  const int64_t me = getpid();
+  if (have && st.getColumn(0).getInt64() == me && st.getColumn(1).getString() == HostName() &&
+      st.getColumn(2).getString() == owner_since_) {
+    return;
+  }
+  const std::string other = have ? "process " + std::to_string(st.getColumn(0).getInt64()) +
+                                       " on " + st.getColumn(1).getString()
+                                 : "no process";
+  char lease[32];
+  std::snprintf(lease, sizeof lease, "%g", LeaseSeconds());
+  throw OwnershipLost(path_ + ": this process (" + std::to_string(me) +
+                      ") lost the study: its lease ran out (paused or starved for more than " +
+                      lease + " s) and " + other + " owns it now; stopping without writing to it");
+}
+
+bool Store::StillOwner() const {
+  return Locked([&] {
+    try {
+      CheckOwnership();
+      return owner_;
+    } catch (const OwnershipLost&) {
+      return false;
+    }
+  });
+}
+
+bool Store::OwnerPaused(const Owner& owner) {
+  if (owner.host != HostName() || owner.pid <= 0) return false;
+  std::ifstream in("/proc/" + std::to_string(owner.pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() &&
+         (stat[close + 2] == 'T' || stat[close + 2] == 't');
+}
+
 bool Store::OwnerAlive(const Owner& owner, double stale_after_s, double now) {
   if (now - owner.heartbeat > stale_after_s) return false;
   if (owner.host == HostName() && owner.pid > 0) {
@@ -366,6 +527,11 @@ std::optional<Owner> Store::CurrentOwner() const {
 }
 
 void Store::AcquireOwnership(double stale_after_s) {
+  {
+    // Acquiring decides anew from the owner row (no lease to check first).
+    std::lock_guard<std::mutex> lock(mu_);
+    owner_ = false;
+  }
   Write([&] {
     SQLite::Statement st(*db_,
                          "SELECT pid, host, started_at, heartbeat_at FROM owner WHERE id = 1");
@@ -393,7 +559,8 @@ void Store::AcquireOwnership(double stale_after_s) {
                          "VALUES (1, ?, ?, ?, ?)");
     up.bind(1, me);
     up.bind(2, host);
-    up.bind(3, NowIso());
+    owner_since_ = NowIso();
+    up.bind(3, owner_since_);
     up.bind(4, now);
     up.exec();
     owner_ = true;
@@ -421,6 +588,12 @@ void Store::Heartbeat() {
 void Store::ReleaseOwnership() {
   Locked([&] {
     if (!owner_) return;
+    try {
+      CheckOwnership();
+    } catch (const OwnershipLost&) {
+      owner_ = false;  // another process's now: not ours to delete
+      return;
+    }
     SQLite::Statement st(*db_, "DELETE FROM owner WHERE pid = ? AND host = ?");
     st.bind(1, static_cast<int64_t>(getpid()));
     st.bind(2, HostName());
@@ -518,8 +691,8 @@ TrialRow TrialFrom(SQLite::Statement& st) {
 // Removes one report's rows (a trial's split at an epoch) from `table` before they are rewritten.
 void DeleteReport(SQLite::Database& db, const char* table, int64_t trial_id,
                   const std::string& split, int epoch) {
-  SQLite::Statement del(db, std::string("DELETE FROM ") + table +
-                                " WHERE trial_id = ? AND split = ? AND epoch = ?");
+  SQLite::Statement del(
+      db, std::string("DELETE FROM ") + table + " WHERE trial_id = ? AND split = ? AND epoch = ?");
   del.bind(1, trial_id);
   del.bind(2, split);
   del.bind(3, epoch);
@@ -589,6 +762,37 @@ std::vector<TrialRow> Store::Trials() const {
     while (st.executeStep()) out.push_back(TrialFrom(st));
     return out;
   });
+}
+
+std::map<TrialState, int64_t> Store::StateCounts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    std::map<TrialState, int64_t> out;
+    SQLite::Statement st(*db_, "SELECT state, count(*) FROM trials GROUP BY state");
+    while (st.executeStep()) {
+      out[ParseTrialState(st.getColumn(0).getString())] = st.getColumn(1).getInt64();
+    }
+    return out;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
+}
+
+std::vector<TrialRow> Store::FrontTrials(const std::string& metric) const {
+  if (metric != "acc_quint8" && metric != "acc_fp32") {
+    throw UsageError("front metric must be acc_quint8 or acc_fp32, not '" + metric + "'");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    std::vector<TrialRow> out;
+    SQLite::Statement st(*db_, std::string("SELECT ") + kTrialColumns + "JOIN " +
+                                   (metric == "acc_quint8" ? "pareto_front" : "pareto_front_fp32") +
+                                   " f ON f.trial_id = t.id ORDER BY c.macs_conv, t.id");
+    while (st.executeStep()) out.push_back(TrialFrom(st));
+    return out;
+  } catch (const std::exception& e) {
+    Rethrow(path_, e);
+  }
 }
 
 TrialRow Store::ReadTrial(int64_t id) const {
@@ -906,34 +1110,54 @@ std::vector<LayerRow> Store::Layers(int64_t trial_id) const {
   });
 }
 
-std::vector<MethodRow> Store::QuantMethods(int64_t trial_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
-    std::vector<MethodRow> out;
-    SQLite::Statement st(*db_,
-                         "SELECT split, epoch, method, is_primary, images, acc_fp32, acc_quint8, "
-                         "rel_decrease, qmse, qce FROM quant_methods WHERE trial_id = ? "
-                         "ORDER BY split = 'test', epoch, is_primary DESC, method");
-    st.bind(1, trial_id);
-    while (st.executeStep()) {
-      MethodRow m;
-      m.split = st.getColumn(0).getString();
-      m.epoch = st.getColumn(1).getInt();
-      m.primary = st.getColumn(3).getInt() != 0;
-      m.metrics.method = st.getColumn(2).getString();
-      evaluators::QuantMetrics& q = m.metrics.metrics;
-      q.images = st.getColumn(4).getInt64();
-      q.acc_fp32 = Real(st.getColumn(5));
-      q.acc_q = Real(st.getColumn(6));
-      q.rel_decrease = Real(st.getColumn(7));
-      q.qmse = Real(st.getColumn(8));
-      q.qce = Real(st.getColumn(9));
-      out.push_back(std::move(m));
-    }
-    return out;
-  } catch (const std::exception& e) {
-    Rethrow(path_, e);
+namespace {
+
+// The rows of `st` (trial_id, split, epoch, method, is_primary, metrics).
+std::vector<MethodRow> MethodRows(SQLite::Statement& st) {
+  std::vector<MethodRow> out;
+  while (st.executeStep()) {
+    MethodRow m;
+    m.trial_id = st.getColumn(0).getInt64();
+    m.split = st.getColumn(1).getString();
+    m.epoch = st.getColumn(2).getInt();
+    m.metrics.method = st.getColumn(3).getString();
+    m.primary = st.getColumn(4).getInt() != 0;
+    evaluators::QuantMetrics& q = m.metrics.metrics;
+    q.images = st.getColumn(5).getInt64();
+    q.acc_fp32 = Real(st.getColumn(6));
+    q.acc_q = Real(st.getColumn(7));
+    q.rel_decrease = Real(st.getColumn(8));
+    q.qmse = Real(st.getColumn(9));
+    q.qce = Real(st.getColumn(10));
+    out.push_back(std::move(m));
   }
+  return out;
+}
+
+constexpr const char* kMethodColumns =
+    "SELECT trial_id, split, epoch, method, is_primary, images, acc_fp32, acc_quint8, "
+    "rel_decrease, qmse, qce FROM quant_methods ";
+
+}  // namespace
+
+std::vector<MethodRow> Store::QuantMethods(int64_t trial_id) const {
+  return Locked([&] {
+    SQLite::Statement st(*db_, std::string(kMethodColumns) +
+                                   "WHERE trial_id = ? "
+                                   "ORDER BY split = 'test', epoch, is_primary DESC, method");
+    st.bind(1, trial_id);
+    return MethodRows(st);
+  });
+}
+
+std::vector<MethodRow> Store::QuantMethodsOfSplit(const std::string& split) const {
+  return Locked([&] {
+    SQLite::Statement st(*db_, std::string(kMethodColumns) +
+                                   "WHERE split = ? "
+                                   "ORDER BY trial_id, epoch, is_primary DESC, method");
+    st.bind(1, split);
+    return MethodRows(st);
+  });
 }
 
 std::vector<PruneDecision> Store::PruneDecisions(int64_t trial_id) const {

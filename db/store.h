@@ -14,12 +14,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "db/schema.h"
 #include "evaluators/records.h"
 #include "space/candidate.h"
@@ -29,6 +31,23 @@ class Database;
 }
 
 namespace fnas::db {
+
+// The file is not one this build may use (missing, empty, foreign, newer,
+// another study): bad input, exit 2. Raised before anything is written.
+class StoreRefused : public StoreError {
+ public:
+  using StoreError::StoreError;
+  int exit_code() const override { return kExitBadInput; }
+};
+
+// This process owned the study, but its lease expired (it was paused, e.g.
+// Ctrl-Z, or starved for longer than the lease) and another process took the
+// study over. Raised by every write of the old owner before it changes
+// anything: it must stop without touching the study.
+class OwnershipLost : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
 
 enum class TrialState { kRunning, kComplete, kPruned, kFailed, kInterrupted };
 
@@ -105,6 +124,7 @@ struct LayerRow {
 // The quint8 metrics of one calibration method at one recorded epoch
 // ("validation") or on the test split ("test"); quantization.record_methods.
 struct MethodRow {
+  int64_t trial_id = 0;
   std::string split;
   int epoch = 0;
   bool primary = false;  // the study's quantization.calibration
@@ -148,6 +168,10 @@ struct Owner {
   double heartbeat = 0;  // unix seconds
 };
 
+// How long an owner's lease lasts without a heartbeat: FNAS_LEASE_S if set
+// (> 0; tests shorten it), else 30 s. The driver beats every second.
+double LeaseSeconds();
+
 // Seconds since the Unix epoch, as the store records heartbeats.
 double NowSeconds();
 // This machine's host name.
@@ -161,9 +185,12 @@ class Store {
   static constexpr int kApplicationId = 0x464E4153;
 
   enum class Mode {
-    kReadOnly,   // the file must exist; no write is made (query commands)
-    kReadWrite,  // the file must exist; older schemas are migrated
-    kCreate,     // created if absent (with its parent folders)
+    // The file must exist and hold a schema; nothing is ever written to it
+    // (query commands). Opened mode=ro, immutable=1 in a read-only folder; an
+    // older schema is read through a migrated copy in memory.
+    kReadOnly,
+    kReadWrite,  // the file must exist and hold a schema; older schemas are migrated
+    kCreate,     // created if absent (with its parent folders); an empty file gets the schema
   };
 
   // Opens the database, refusing a file that is not ours or whose schema is
@@ -179,6 +206,12 @@ class Store {
   // --- The study (one per file) ---
   bool HasStudy() const;
   StudyRow Study() const;  // StoreError if the file holds no study
+  // Creates the file of a new study at `path` atomically: it appears complete
+  // (schema, study, candidates) or not at all. StoreRefused if `path` exists,
+  // also when another process creates it meanwhile; then nothing of the
+  // other's is touched. Returns the file opened read-write.
+  static std::unique_ptr<Store> CreateStudyFile(const std::string& path, const StudyRow& study,
+                                                const std::vector<CandidateRow>& candidates);
   // Writes the study and its candidates in one transaction. StoreError if the
   // file already holds a study.
   void CreateStudy(const StudyRow& study, const std::vector<CandidateRow>& candidates);
@@ -189,24 +222,39 @@ class Store {
   // is already in the study (a candidate is added once).
   std::vector<CandidateRow> AddCandidates(const std::vector<CandidateRow>& candidates);
 
-  // --- Ownership: one process runs a study at a time ---
-  // Becomes the study's owner. An owner is alive when its heartbeat is younger
-  // than `stale_after_s` and, on this host, its pid exists; a live owner other
-  // than this process makes this throw StoreError (naming its pid and host).
-  // A dead owner is replaced: its RUNNING trials are stale.
+  // --- Ownership: one process runs a study at a time, under a lease ---
+  // Becomes the study's owner. An owner holds a lease renewed by each
+  // heartbeat; it is alive while its heartbeat is younger than
+  // `stale_after_s` and, on this host, its pid exists. A live owner other than
+  // this process makes this throw StoreError (naming its pid and host). An
+  // owner whose lease expired (dead, or paused longer than the lease) is
+  // replaced: its RUNNING trials are stale.
   void AcquireOwnership(double stale_after_s);
-  // Refreshes the owner's heartbeat and that of this process's RUNNING trials.
+  // Renews the lease: the owner's heartbeat and that of this process's RUNNING
+  // trials.
   void Heartbeat();
-  // Gives up ownership (no-op if not the owner).
+  // Gives up ownership (no-op if not the owner, or if it was lost).
   void ReleaseOwnership();
+  // Whether this Store (its process) still owns the study: false once another
+  // process took it over (OwnershipLost). Reads only.
+  bool StillOwner() const;
   std::optional<Owner> CurrentOwner() const;
   // Whether `owner` is alive (see AcquireOwnership).
   static bool OwnerAlive(const Owner& owner, double stale_after_s, double now);
+  // Whether the process of `owner` exists on this host and is stopped
+  // (SIGSTOP, Ctrl-Z): a paused owner, whose lease runs out.
+  static bool OwnerPaused(const Owner& owner);
 
   // --- Candidates and trials ---
   std::vector<CandidateRow> Candidates() const;
   std::vector<TrialRow> Trials() const;  // ordered by id
   std::optional<TrialRow> Trial(int64_t id) const;
+  // How many trials are in each state (absent: none).
+  std::map<TrialState, int64_t> StateCounts() const;
+  // The trials of the Pareto front on (conv MACs down, `metric` up), metric
+  // "acc_quint8" or "acc_fp32", by MACs then id: the pareto_front views,
+  // O(n log n) in the number of trials.
+  std::vector<TrialRow> FrontTrials(const std::string& metric) const;
 
   // A new RUNNING trial of a candidate. StoreError if the candidate already has
   // a trial (no candidate runs twice).
@@ -241,6 +289,9 @@ class Store {
   // Every recorded calibration method's metrics: validation by epoch, then
   // test; the primary method first.
   std::vector<MethodRow> QuantMethods(int64_t trial_id) const;
+  // The same for every trial (by trial id) of one split, in one query: what
+  // `trials` lists for a study of 100,000 trials.
+  std::vector<MethodRow> QuantMethodsOfSplit(const std::string& split) const;
 
   // Runs `sql` on the connection (tests and maintenance; not thread-safe
   // against a running search's semantics, but serialized).
@@ -251,6 +302,8 @@ class Store {
   static void CreateAtVersionForTesting(const std::string& path, int version);
 
  private:
+  // Brings the schema to kSchemaVersion in one transaction (constructor).
+  void Migrate(bool set_wal);
   // How every method reaches the database (defined in store.cpp, the only
   // place they are used):
   // - Locked runs `body()` under the mutex; an SQLite error becomes a
@@ -268,12 +321,16 @@ class Store {
   void ChangeRunningTrial(int64_t trial_id, const char* what, Body&& body);
 
   TrialRow ReadTrial(int64_t id) const;  // mutex held
-  void Touch();                          // study.updated_at; mutex held
+  // Throws OwnershipLost if this process owned the study and another process
+  // now does; mutex held, inside Write's transaction.
+  void CheckOwnership() const;
+  void Touch();  // study.updated_at; mutex held
 
   std::string path_;
   std::unique_ptr<SQLite::Database> db_;
   mutable std::mutex mu_;
   bool owner_ = false;
+  std::string owner_since_;  // started_at of this process's lease
   bool read_only_ = false;
 };
 

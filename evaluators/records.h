@@ -20,12 +20,20 @@ struct EpochRecord {
   double images_per_s = 0;
 };
 
+// The relative accuracy decrease of quantization, in percent:
+// (acc_fp32 - acc_q) / acc_fp32 * 100, signed (negative when the quantized
+// model is the more accurate one: a gain is not shown as a loss); 0 when
+// acc_fp32 is 0.
+inline double RelativeDecrease(double acc_fp32, double acc_q) {
+  return acc_fp32 > 0 ? (acc_fp32 - acc_q) / acc_fp32 * 100 : 0;
+}
+
 // Quantization metrics of a model on one split (docs/method.md §6).
 struct QuantMetrics {
   int64_t images = 0;
   double acc_fp32 = 0;      // fraction in [0, 1]
   double acc_q = 0;         // quint8 (integer path unless mode = fake)
-  double rel_decrease = 0;  // |acc_fp32 - acc_q| / acc_fp32 * 100
+  double rel_decrease = 0;  // RelativeDecrease(acc_fp32, acc_q): < 0 when quint8 gains
   double qmse = 0;          // mean squared error, fp32 logits vs dequantized quint8 logits
   double qce = 0;           // cross entropy of the quint8 softmax against the fp32 softmax
   double fake_agreement = -1;  // top-1 agreement of fake-quant and integer; < 0: not measured

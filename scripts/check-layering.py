@@ -13,7 +13,7 @@ A file may include headers of its own folder and of lower ones, with two excepti
   - config/ turns YAML into option structs: besides the lower folders it may include any
     folder's options.h (search/options.h included).
 evaluators/options.h and evaluators/records.h (header-only, at evaluators/'s root) sit at the
-evaluators/train level. tests/ and bench/ may include anything. A folder with C++ sources that
+evaluators/train level. tests/, bench/ and fuzz/ may include anything. A folder with C++ sources that
 is not in the order is an error: give it its place in LEVELS below.
 Every violation is printed as file:line: the include, and the rule it breaks.
 """
@@ -36,7 +36,7 @@ LEVELS = {
     "report": 7,
     "cli": 8,
 }
-FREE = ("tests", "bench")  # may include anything
+FREE = ("tests", "bench", "fuzz")  # may include anything (fuzz: the libFuzzer targets)
 SKIP = ("build", "cmake", "configs", "docs", "scripts", "runs", "third_party")
 SOURCE_EXT = (".h", ".hpp", ".cpp", ".cc")
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
@@ -149,7 +149,7 @@ def main(argv):
     for v in violations:
         print(v)
     if violations:
-        print("%d include(s) break the layering (%s; tests/ and bench/ free)"
+        print("%d include(s) break the layering (%s; tests/, bench/ and fuzz/ free)"
               % (len(violations), ORDER))
         return 1
     print("layering ok: %s" % ORDER)

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/crashpoint.h"
 #include "common/error.h"
 #include "search/execution.h"
 #include "search/heartbeat.h"
@@ -36,6 +37,20 @@ std::string DescribeAppended(const std::string& strategy,
     }
   }
   return text;
+}
+
+// A trial (re)starting owns its folder: every file but the committed
+// checkpoint it continues from is left over by a process killed between
+// writing a checkpoint and committing it, or between committing one and
+// deleting the one before.
+void RemoveUncommittedCheckpoints(const std::string& dir, const std::string& committed) {
+  std::error_code ec;
+  const fs::path keep = committed.empty() ? fs::path() : fs::weakly_canonical(committed, ec);
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (!e.is_regular_file(ec)) continue;
+    if (!keep.empty() && fs::weakly_canonical(e.path(), ec) == keep) continue;
+    fs::remove(e.path(), ec);
+  }
 }
 
 }  // namespace
@@ -78,6 +93,7 @@ class Driver::Observer : public TrialObserver {
     d_.progress_.Batch(slot_, epoch, batch, batches, loss, images_per_s);
   }
   bool StopRequested() const override { return d_.Stopping(); }
+  bool Abandoned() const override { return d_.lost_.load() || !d_.store_.StillOwner(); }
 
   void set_last_checkpoint(const std::string& path) { last_checkpoint_ = path; }
   std::exception_ptr store_error() const { return store_error_; }
@@ -122,6 +138,7 @@ EpochVerdict Driver::JudgeRung(int64_t trial, int64_t macs_conv,
     if (r.trial_id != trial) peers.push_back(ToRungResult(r));
   }
   const PruneVerdict v = pruner_->Decide(self, peers);
+  CrashPoint("rung");  // decided, not yet committed
   rung.decision.trial_id = trial;
   rung.decision.rung_epoch = record.epoch;
   rung.decision.decision = v.prune ? "prune" : "continue";
@@ -133,14 +150,26 @@ EpochVerdict Driver::JudgeRung(int64_t trial, int64_t macs_conv,
 }
 
 bool Driver::Stopping() const {
-  const bool stopping = stop_.load() || (options_.stop_requested && options_.stop_requested());
+  const bool requested = stop_.load() || (options_.stop_requested && options_.stop_requested());
   // Whoever sees the stop first (the display thread or a trial) announces it, once.
-  if (stopping && !announced_.exchange(true)) {
+  if (requested && !announced_.exchange(true)) {
     progress_.Message(
         "stopping: no new trial starts; running trials finish their epoch and save a "
         "checkpoint (Ctrl-C again quits at once)");
   }
-  return stopping;
+  return requested || environment_failed_.load() || lost_.load();
+}
+
+void Driver::EnvironmentFailed(const std::string& what) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++summary_.environment;
+    if (summary_.environment_reason.empty()) summary_.environment_reason = what;
+  }
+  if (!environment_failed_.exchange(true)) {
+    progress_.Message("the environment failed (" + what +
+                      "): no new trial starts; the trial is INTERRUPTED and resume retries it");
+  }
 }
 
 SearchSummary Driver::Run() {
@@ -194,7 +223,12 @@ SearchSummary Driver::Run() {
   std::exception_ptr error;
   {
     // Display ticks, stop announcements and the store's heartbeat while trials run.
-    Heartbeat heartbeat(store_, progress_, options_.heartbeat_s, [this] { (void)Stopping(); });
+    Heartbeat heartbeat(
+        store_, progress_, options_.heartbeat_s, [this] { (void)Stopping(); },
+        [this](const std::string& what) {
+          lost_.store(true);
+          progress_.Message(what);
+        });
     try {
       scheduler.Run(workers, hooks);
     } catch (...) {
@@ -207,7 +241,7 @@ SearchSummary Driver::Run() {
   if (error) std::rethrow_exception(error);
 
   std::lock_guard<std::mutex> lock(mu_);
-  summary_.stopped = Stopping();
+  summary_.stopped = stop_.load() || (options_.stop_requested && options_.stop_requested());
   summary_.not_started = scheduler.not_started();
   summary_.front = front_.Points();
   return summary_;
@@ -242,25 +276,30 @@ void Driver::RunTrial(const WorkItem& work, int slot) {
     spec.resume_checkpoint = row.checkpoint;
   }
   spec.checkpoint_dir = checkpoint_root_ + "/trial-" + std::to_string(spec.trial_id);
-  std::error_code ec;
-  fs::create_directories(spec.checkpoint_dir, ec);
-  if (ec) {
-    throw RuntimeError(spec.checkpoint_dir +
-                       ": cannot create the checkpoint folder: " + ec.message());
-  }
+  CrashPoint("trial-started");
   SetIntraOpThreads(spec.threads);
 
   Observer observer(*this, spec.trial_id, work.candidate.macs_conv, slot);
   observer.set_last_checkpoint(spec.resume_checkpoint);
   progress_.TrialStarted(slot, spec.trial_id, candidate.name, spec.start_epoch, spec.epochs);
   TrialOutcome outcome;
+  // Why the environment (not the candidate) stopped the trial; empty if not.
+  std::string environment;
   try {
+    std::error_code ec;
+    fs::create_directories(spec.checkpoint_dir, ec);
+    if (ec) {
+      throw EnvironmentError(spec.checkpoint_dir +
+                             ": cannot create the checkpoint folder: " + ec.message());
+    }
+    RemoveUncommittedCheckpoints(spec.checkpoint_dir, spec.resume_checkpoint);
     outcome = evaluator_.Run(spec, observer);
   } catch (const std::exception& e) {
     if (observer.store_error()) std::rethrow_exception(observer.store_error());
     outcome = TrialOutcome{};
     outcome.status = TrialOutcome::Status::kFailed;
     outcome.message = e.what();
+    if (IsEnvironmentFailure(e)) environment = e.what();
   } catch (...) {
     if (observer.store_error()) std::rethrow_exception(observer.store_error());
     outcome = TrialOutcome{};
@@ -280,13 +319,22 @@ void Driver::RunTrial(const WorkItem& work, int slot) {
     outcome.message = observer.pruned().reason;
   }
 
+  if (!environment.empty() && !observer.pruned().prune) {
+    // Not the candidate's fault: INTERRUPTED, which resume retries from the
+    // last committed checkpoint; no new trial starts in this environment.
+    outcome.status = TrialOutcome::Status::kInterrupted;
+    outcome.message = "environment: " + environment + "; resume retries it";
+    EnvironmentFailed(environment);
+  }
   std::string text;
   switch (outcome.status) {
     case TrialOutcome::Status::kCompleted: {
       store_.CompleteTrial(spec.trial_id, outcome.test);
+      CrashPoint("trial-complete");  // between trials
       const auto& m = outcome.test.metrics;
       char buf[160];
-      std::snprintf(buf, sizeof buf, "COMPLETE fp32 %.4f quint8 %.4f (-%.2f%%) qmse %.4g",
+      std::snprintf(buf, sizeof buf,
+                    "COMPLETE acc_fp32 %.4f acc_quint8 %.4f rel_decrease %.2f%% qmse %.4g",
                     m.acc_fp32, m.acc_q, m.rel_decrease, m.qmse);
       text = buf;
       std::lock_guard<std::mutex> lock(mu_);
@@ -297,11 +345,14 @@ void Driver::RunTrial(const WorkItem& work, int slot) {
       break;
     }
     case TrialOutcome::Status::kInterrupted: {
-      const std::string reason = "interrupted after epoch " + std::to_string(outcome.epochs_done) +
-                                 " of " + std::to_string(spec.epochs) +
-                                 "; resume continues from its checkpoint";
+      const std::string reason =
+          !environment.empty()
+              ? outcome.message
+              : "interrupted after epoch " + std::to_string(outcome.epochs_done) + " of " +
+                    std::to_string(spec.epochs) + "; resume continues from its checkpoint";
       store_.InterruptTrial(spec.trial_id, reason);
-      text = "INTERRUPTED after epoch " + std::to_string(outcome.epochs_done);
+      text = environment.empty() ? "INTERRUPTED after epoch " + std::to_string(outcome.epochs_done)
+                                 : "INTERRUPTED (" + outcome.message + ")";
       std::lock_guard<std::mutex> lock(mu_);
       ++summary_.interrupted;
       break;

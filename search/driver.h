@@ -9,12 +9,17 @@
 // RUNNING (stale) and INTERRUPTED trials from their last checkpoint) and what
 // the study's strategy appends while it runs (search/strategy.h), `workers`
 // at a time (search/scheduler.h), with a heartbeat (search/heartbeat.h). A
-// trial that fails is recorded FAILED and the search goes on. After a stop
+// trial that fails is recorded FAILED and the search goes on; one stopped by
+// the environment (IsEnvironmentFailure: disk full, I/O error, out of memory)
+// is recorded INTERRUPTED with the reason, for resume to retry, and no new
+// trial starts. After a stop
 // request no trial starts; running ones finish their epoch, checkpoint and are
-// recorded INTERRUPTED. At each pruning rung (config.pruning) the trial is
-// judged by the pruner against the trials that reached that rung before it;
-// a pruned trial stops at once and is recorded PRUNED with the decision.
-// Store errors end the search (thrown).
+// recorded INTERRUPTED. If this process is paused past its lease and another
+// takes the study over (db::OwnershipLost), it stops at once and writes
+// nothing more, neither rows nor checkpoints (Run throws). At each pruning rung (config.pruning)
+// the trial is judged by the pruner against the trials that reached that rung before it; a pruned
+// trial stops at once and is recorded PRUNED with the decision. Store errors end the search
+// (thrown).
 #pragma once
 
 #include <atomic>
@@ -49,10 +54,12 @@ struct SearchSummary {
   int completed = 0;  // finished COMPLETE in this run
   int pruned = 0;     // stopped PRUNED at a rung in this run
   int failed = 0;
-  int interrupted = 0;  // stopped, resumable
-  int not_started = 0;  // left pending by a stop
-  bool stopped = false;
-  std::vector<FrontPoint> front;  // quint8 front of every COMPLETE trial
+  int interrupted = 0;             // stopped, resumable (environment failures included)
+  int environment = 0;             // of which stopped by the environment (IsEnvironmentFailure)
+  std::string environment_reason;  // the first environment failure's message
+  int not_started = 0;             // left pending by a stop
+  bool stopped = false;            // a stop was requested (SIGINT, SIGTERM, RequestStop)
+  std::vector<FrontPoint> front;   // quint8 front of every COMPLETE trial
 };
 
 class Driver {
@@ -66,6 +73,9 @@ class Driver {
  private:
   class Observer;
   void RunTrial(const WorkItem& work, int slot);
+  // A trial met an environment failure: counted, announced once; no new
+  // trial starts (Stopping() is true from now on).
+  void EnvironmentFailed(const std::string& what);
   // At a rung: decides with the pruner against the trials that reached this
   // rung before, and commits the epoch, the rung result and the decision (and
   // PRUNED) in one transaction. Serialized by rung_mu_.
@@ -82,6 +92,8 @@ class Driver {
   std::mutex rung_mu_;      // one rung decision at a time
   std::atomic<bool> stop_{false};
   mutable std::atomic<bool> announced_{false};  // the stop message was shown
+  std::atomic<bool> environment_failed_{false};
+  std::atomic<bool> lost_{false};  // another process took the study over (lease expired)
   std::string checkpoint_root_;
   int threads_ = 1;
   int cuda_devices_ = 0;

@@ -31,9 +31,9 @@ struct TrialSpec {
   // Ascending, a subset of record_epochs: the pruning rungs, where the
   // validation report uses RungQuantOptions and OnEpoch may prune the trial.
   std::vector<int> rung_epochs;
-  uint64_t seed = 0;               // this trial's seed (from the study seed and the candidate)
-  int threads = 1;                 // intra-op threads (already set on the calling thread)
-  std::string device = "cpu";      // cpu | cuda | cuda:N
+  uint64_t seed = 0;           // this trial's seed (from the study seed and the candidate)
+  int threads = 1;             // intra-op threads (already set on the calling thread)
+  std::string device = "cpu";  // cpu | cuda | cuda:N
 
   std::string checkpoint_dir;  // this trial's folder for checkpoints (exists)
   // Resume: the store has committed `start_epoch` epochs, the last of them with
@@ -81,6 +81,10 @@ class TrialObserver {
   // Checked after each OnEpoch: when true and epochs remain (or the final
   // evaluation has not started), the evaluator returns kInterrupted.
   virtual bool StopRequested() const = 0;
+  // Checked before writing each checkpoint: true once another process took
+  // the study over (this one was paused past its lease). The evaluator then
+  // writes no file; the next OnEpoch throws (db::OwnershipLost).
+  virtual bool Abandoned() const { return false; }
 };
 
 struct TrialOutcome {

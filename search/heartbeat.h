@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "db/store.h"
@@ -21,7 +22,10 @@ namespace fnas::search {
 
 class Heartbeat {
  public:
-  Heartbeat(db::Store& store, Progress& progress, double period_s, std::function<void()> poll);
+  // `lost` (may be empty) is called once, with the message, when a beat
+  // finds that another process took the study over; no beat follows.
+  Heartbeat(db::Store& store, Progress& progress, double period_s, std::function<void()> poll,
+            std::function<void(const std::string&)> lost = nullptr);
   ~Heartbeat();  // stops and joins the thread
   Heartbeat(const Heartbeat&) = delete;
   Heartbeat& operator=(const Heartbeat&) = delete;
@@ -36,6 +40,7 @@ class Heartbeat {
   Progress& progress_;
   const double period_s_;
   std::function<void()> poll_;
+  std::function<void(const std::string&)> lost_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;

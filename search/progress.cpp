@@ -1,12 +1,24 @@
 #include "search/progress.h"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ostream>
 #include <sstream>
 
 namespace fnas::search {
+
+double EstimateRemainingSeconds(double seconds_per_epoch, int64_t epochs_left,
+                                int64_t unfinished_trials, int workers) {
+  if (unfinished_trials <= 0) return 0;
+  if (epochs_left <= 0 || !(seconds_per_epoch > 0)) return std::nan("");
+  const int64_t parallel = std::max<int64_t>(1, std::min<int64_t>(workers, unfinished_trials));
+  return seconds_per_epoch * static_cast<double>(epochs_left) / static_cast<double>(parallel);
+}
 
 std::string FormatDuration(double seconds) {
   if (!(seconds >= 0) || !std::isfinite(seconds)) return "?";
@@ -143,6 +155,28 @@ std::string StreamProgress::Bar() const {
   return os.str();
 }
 
+namespace {
+
+// Columns of the terminal: $COLUMNS when set, else the terminal's size, else 80.
+int TerminalColumns() {
+  if (const char* env = std::getenv("COLUMNS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  winsize ws{};
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 80;
+}
+
+// `line` cut to fit `columns - 1` columns: a wrapped line would make the
+// cursor-up count of the next redraw wrong and garble the display.
+std::string Fit(const std::string& line, int columns) {
+  const size_t max = static_cast<size_t>(std::max(1, columns - 1));
+  return line.size() <= max ? line : line.substr(0, max);
+}
+
+}  // namespace
+
 void StreamProgress::Clear() {
   if (drawn_ == 0) return;
   out_ << "\x1b[" << drawn_ << "A";
@@ -157,6 +191,7 @@ void StreamProgress::Redraw(bool force) {
   last_draw_ = now;
   if (drawn_ > 0) out_ << "\x1b[" << drawn_ << "A";
   int lines = 0;
+  const int columns = TerminalColumns();
   char buf[256];
   for (size_t i = 0; i < slots_.size(); ++i) {
     const Slot& s = slots_[i];
@@ -169,10 +204,10 @@ void StreamProgress::Redraw(bool force) {
     } else {
       std::snprintf(buf, sizeof buf, "  w%zu idle", i);
     }
-    out_ << "\r\x1b[2K" << buf << "\n";
+    out_ << "\r\x1b[2K" << Fit(buf, columns) << "\n";
     ++lines;
   }
-  out_ << "\r\x1b[2K" << Bar() << "\n";
+  out_ << "\r\x1b[2K" << Fit(Bar(), columns) << "\n";
   ++lines;
   drawn_ = lines;
   out_.flush();

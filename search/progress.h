@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <iosfwd>
 #include <memory>
 #include <mutex>
@@ -104,6 +105,14 @@ class StreamProgress : public Progress {
 
 // Quiet, a live terminal block (stdout is a TTY), or plain lines.
 std::unique_ptr<Progress> MakeProgress(std::ostream& out, bool quiet, bool tty);
+
+// Wall seconds a study still needs: `epochs_left` epochs at `seconds_per_epoch`
+// (wall time of one epoch of one trial, its share of quantization and
+// evaluation included) spread over min(workers, unfinished_trials) workers.
+// NaN when unknown: no pace yet, or no epoch left while trials still run
+// (their final evaluation); 0 when nothing is left.
+double EstimateRemainingSeconds(double seconds_per_epoch, int64_t epochs_left,
+                                int64_t unfinished_trials, int workers);
 
 // "1h02m", "3m05s", "42s".
 std::string FormatDuration(double seconds);

@@ -1,8 +1,10 @@
 #include "search/scripted_evaluator.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -43,7 +45,13 @@ void WriteCheckpoint(const std::string& path, const std::string& key, int epoch,
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.17g", state);
     out << "scripted-checkpoint 1\nkey " << key << "\nepoch " << epoch << "\nstate " << buf << "\n";
-    if (!out) throw RuntimeError(tmp + ": cannot write the checkpoint");
+    out.close();
+    if (!out) {
+      const std::string why = std::strerror(errno);
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      throw EnvironmentError(tmp + ": cannot write the checkpoint: " + why);
+    }
   }
   std::filesystem::rename(tmp, path);
 }
@@ -103,11 +111,12 @@ ScriptedOptions ParseScriptedOptions(const std::string& text) {
     } else if (key == "fail_epoch") {
       o.fail_epoch = ParseInt(key, value, 1);
     } else if (key == "fail_mode") {
-      if (value != "throw" && value != "return") {
+      if (value != "throw" && value != "return" && value != "environment") {
         throw UsageError("scripted evaluator: fail_mode = '" + value +
-                         "': expected throw or return");
+                         "': expected throw, return or environment");
       }
-      o.fail_throws = value == "throw";
+      o.fail_throws = value != "return";
+      o.fail_environment = value == "environment";
     } else {
       throw UsageError("scripted evaluator: unknown option '" + key +
                        "' (known: epoch_ms, batches, fail, fail_epoch, fail_mode)");
@@ -130,7 +139,7 @@ evaluators::QuantMetrics ScriptedEvaluator::Metrics(double degree, int epoch, do
   m.images = 100;
   m.acc_fp32 = 0.9 - 0.02 * degree - 0.3 / epoch;
   m.acc_q = m.acc_fp32 - 0.005 * degree;
-  m.rel_decrease = std::fabs(m.acc_fp32 - m.acc_q) / m.acc_fp32 * 100.0;
+  m.rel_decrease = evaluators::RelativeDecrease(m.acc_fp32, m.acc_q);
   m.qmse = 1e-3 * state;
   m.qce = 1e-3 * degree;
   return m;
@@ -157,6 +166,10 @@ TrialOutcome ScriptedEvaluator::Run(const TrialSpec& spec, TrialObserver& observ
       observer.OnProgress(e, b, options_.batches, loss, 1000.0);
     }
     if (fails && e == options_.fail_epoch) {
+      if (options_.fail_environment) {
+        throw EnvironmentError(spec.CheckpointPath(e) +
+                               ": cannot write the checkpoint: No space left on device");
+      }
       const std::string msg = "scripted failure of " + spec.candidate.name + " in epoch " +
                               std::to_string(e) + " (loss is nan)";
       if (options_.fail_throws) throw RuntimeError(msg);
@@ -166,7 +179,7 @@ TrialOutcome ScriptedEvaluator::Run(const TrialSpec& spec, TrialObserver& observ
     }
     state += loss;
     const std::string path = spec.CheckpointPath(e);
-    WriteCheckpoint(path, spec.candidate.key, e, state);
+    if (!observer.Abandoned()) WriteCheckpoint(path, spec.candidate.key, e, state);
     evaluators::EpochRecord r;
     r.epoch = e;
     r.train_loss = loss;

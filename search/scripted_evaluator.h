@@ -24,9 +24,11 @@ struct ScriptedOptions {
   std::vector<std::string> fail;  // candidates (name or key) that fail
   int fail_epoch = 1;             // ... during this epoch
   bool fail_throws = true;        // throw RuntimeError (true) or return kFailed
+  bool fail_environment = false;  // throw EnvironmentError (a full disk) instead
 };
 
-// "epoch_ms=50,batches=2,fail=uniform-f2+depthwise,fail_epoch=1,fail_mode=return";
+// "epoch_ms=50,batches=2,fail=uniform-f2+depthwise,fail_epoch=1,fail_mode=return"
+// (fail_mode: throw, return or environment);
 // throws UsageError naming a bad key or value.
 ScriptedOptions ParseScriptedOptions(const std::string& text);
 

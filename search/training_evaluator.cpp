@@ -38,8 +38,11 @@ TrialOutcome TrainingEvaluator::Run(const TrialSpec& spec, TrialObserver& observ
   evaluators::TrainerRunOptions options;
   // One checkpoint file per epoch (the driver deletes the previous one once the
   // epoch is committed); a resume continues from the last committed epoch, so a
-  // checkpoint written just before a crash is simply redone.
-  options.checkpoint_for_epoch = [&spec](int epoch) { return spec.CheckpointPath(epoch); };
+  // checkpoint written just before a crash is simply redone. A trial another
+  // process took over writes no file (its OnEpoch then throws OwnershipLost).
+  options.checkpoint_for_epoch = [&spec, &observer](int epoch) {
+    return observer.Abandoned() ? std::string() : spec.CheckpointPath(epoch);
+  };
   options.resume = spec.start_epoch > 0;
   options.resume_from = spec.resume_checkpoint;
   options.epochs = spec.epochs;

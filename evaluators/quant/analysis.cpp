@@ -11,6 +11,7 @@
 #include <numeric>
 #include <random>
 
+#include "common/crashpoint.h"
 #include "common/error.h"
 
 namespace fnas::evaluators {
@@ -278,6 +279,7 @@ QuantizedModel QuantizeModel(space::FactorizeNet& net, const Split& calibration,
                              const Normalization& normalize, const QuantOptions& options,
                              uint64_t seed) {
   if (calibration.size() == 0) throw RuntimeError("quantization: the calibration split is empty");
+  CrashPoint("calibration");
   const CalibrationMethod primary = MethodOf(options.calibration);
   std::vector<CalibrationMethod> others;
   for (const std::string& name : options.record_methods) {
@@ -405,7 +407,7 @@ QuantMetrics MetricsOf(const PathTally& q, int64_t correct_fp32, const std::vect
   m.images = n;
   m.acc_fp32 = n ? static_cast<double>(correct_fp32) / n : 0;
   m.acc_q = n ? static_cast<double>(q.correct) / n : 0;
-  m.rel_decrease = m.acc_fp32 > 0 ? std::abs(m.acc_fp32 - m.acc_q) / m.acc_fp32 * 100 : 0;
+  m.rel_decrease = RelativeDecrease(m.acc_fp32, m.acc_q);
   m.qmse = Qmse(fp32, q.logits);
   m.qce = Qce(fp32, q.logits, classes);
   return m;

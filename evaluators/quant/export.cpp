@@ -1,5 +1,6 @@
 #include "evaluators/quant/export.h"
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -87,6 +88,78 @@ std::vector<uint8_t> ReadFile(const fs::path& path, size_t expected) {
     throw DataError(path.string() + ": expected exactly " + std::to_string(expected) + " bytes");
   }
   return b;
+}
+
+// The layer's shapes, read from a manifest, are ones the integer kernels can
+// run: positive and bounded sizes, the conv and pooling arithmetic, and the
+// input of each layer equal to the output of the one before. DataError naming
+// the manifest and the layer otherwise.
+void CheckShapes(const Op& op, const Op* previous, const std::string& manifest) {
+  const auto fail = [&](const std::string& what) {
+    throw DataError(manifest + ": layer " + op.name + ": " + what);
+  };
+  constexpr int kMaxSize = 1 << 16;
+  for (int v : {op.in_c, op.in_h, op.in_w, op.out_c, op.out_h, op.out_w}) {
+    if (v < 1 || v > kMaxSize) fail("a size out of [1, 65536]: " + std::to_string(v));
+  }
+  const int64_t in = int64_t{op.in_c} * op.in_h * op.in_w;
+  const int64_t out = int64_t{op.out_c} * op.out_h * op.out_w;
+  if (in > (int64_t{1} << 26) || out > (int64_t{1} << 26)) fail("more than 2^26 values");
+  if (previous &&
+      (op.in_c != previous->out_c || op.in_h != previous->out_h || op.in_w != previous->out_w)) {
+    fail("input shape differs from the output shape of " + previous->name);
+  }
+  switch (op.kind) {
+    case Op::Kind::kConv: {
+      if (op.groups < 1 || op.in_c % op.groups != 0 || op.out_c % op.groups != 0) {
+        fail("groups " + std::to_string(op.groups) + " do not divide the channels");
+      }
+      if (op.kernel < 1 || op.kernel > 15 || op.stride < 1 || op.stride > 16 || op.pad < 0 ||
+          op.pad >= op.kernel) {
+        fail("kernel, stride or padding out of range");
+      }
+      const int h = op.in_h + 2 * op.pad - op.kernel, w = op.in_w + 2 * op.pad - op.kernel;
+      if (h < 0 || w < 0 || op.out_h != h / op.stride + 1 || op.out_w != w / op.stride + 1) {
+        fail("output size does not follow from the input, kernel, stride and padding");
+      }
+      if (int64_t{op.out_c} * (op.in_c / op.groups) * op.kernel * op.kernel > (int64_t{1} << 26)) {
+        fail("more than 2^26 weights");
+      }
+      break;
+    }
+    case Op::Kind::kMaxPool:
+      if (op.out_c != op.in_c || op.out_h != op.in_h / 2 || op.out_w != op.in_w / 2) {
+        fail("a 2x2 max-pool must halve the input");
+      }
+      break;
+    case Op::Kind::kFlatten:
+      if (op.out_c != in || op.out_h != 1 || op.out_w != 1) fail("flatten must keep every value");
+      break;
+    case Op::Kind::kDense:
+      if (op.in_h != 1 || op.in_w != 1 || op.out_h != 1 || op.out_w != 1) {
+        fail("a dense layer takes and gives vectors");
+      }
+      if (int64_t{op.out_c} * op.in_c > (int64_t{1} << 26)) fail("more than 2^26 weights");
+      break;
+  }
+}
+
+// A data file named by the manifest: a plain name inside the model's folder.
+fs::path DataFile(const fs::path& dir, const json& file, const std::string& manifest) {
+  const std::string name = file.get<std::string>();
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+    throw DataError(manifest + ": data file '" + name + "' is not a plain name in " + dir.string());
+  }
+  return dir / name;
+}
+
+// A quantization parameter set the integer kernels can use.
+QParams CheckedQ(const json& j, const std::string& where, const std::string& manifest) {
+  const QParams q = ReadQ(j);
+  if (!(q.scale > 0) || !std::isfinite(q.scale) || q.zero_point < 0 || q.zero_point > 255) {
+    throw DataError(manifest + ": " + where + ": scale must be > 0 and zero_point in [0, 255]");
+  }
+  return q;
 }
 
 }  // namespace
@@ -201,18 +274,19 @@ IntegerNet ReadIntegerNet(const std::string& dir, ExportInfo* info) {
         op.stride = l.at("stride");
         op.pad = l.at("padding");
       }
-      L.input = ReadQ(l.at("input"));
-      L.output = ReadQ(l.at("output"));
+      if (op.kind == Op::Kind::kConv) op.groups = l.value("groups", 1);
+      CheckShapes(op, layers.empty() ? nullptr : &layers.back().op, path.string());
+      L.input = CheckedQ(l.at("input"), op.name + " input", path.string());
+      L.output = CheckedQ(l.at("output"), op.name + " output", path.string());
       if (L.has_weights()) {
-        op.groups = l.value("groups", 1);
         op.relu = l.at("relu");
-        L.weight = ReadQ(l.at("weight"));
+        L.weight = CheckedQ(l.at("weight"), op.name + " weight", path.string());
         const size_t n = op.kind == Op::Kind::kConv
                              ? size_t(op.out_c) * (op.in_c / op.groups) * op.kernel * op.kernel
                              : size_t(op.out_c) * op.in_c;
-        L.weights = ReadFile(fs::path(dir) / l.at("weights").at("file").get<std::string>(), n);
+        L.weights = ReadFile(DataFile(dir, l.at("weights").at("file"), path.string()), n);
         const auto b =
-            ReadFile(fs::path(dir) / l.at("bias").at("file").get<std::string>(), 4 * op.out_c);
+            ReadFile(DataFile(dir, l.at("bias").at("file"), path.string()), 4 * size_t(op.out_c));
         L.bias.resize(op.out_c);
         for (int o = 0; o < op.out_c; ++o) {
           uint32_t u = 0;
@@ -224,10 +298,17 @@ IntegerNet ReadIntegerNet(const std::string& dir, ExportInfo* info) {
         L.shift = l.at("shift");
         L.act_min = l.at("activation_min");
         L.act_max = l.at("activation_max");
+        if (L.multiplier < 0 || L.shift < -31 || L.shift > 31 || L.act_min < 0 || L.act_max > 255 ||
+            L.act_min > L.act_max) {
+          throw DataError(path.string() + ": layer " + op.name +
+                          ": requantization (multiplier >= 0, shift in [-31, 31], activation "
+                          "range in [0, 255]) out of range");
+        }
       }
       layers.push_back(std::move(L));
     }
-    return IntegerNet(ReadQ(m.at("input")), std::move(layers));
+    if (layers.empty()) throw DataError(path.string() + ": no layers");
+    return IntegerNet(CheckedQ(m.at("input"), "input", path.string()), std::move(layers));
   } catch (const json::exception& e) {
     throw DataError(path.string() + ": " + e.what());
   }

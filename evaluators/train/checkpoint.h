@@ -32,7 +32,9 @@ struct TrainingState {
 };
 
 // Writes `model` (parameters and buffers, by name) and `state` to `path`
-// atomically, creating its directory. Throws RuntimeError naming the path.
+// atomically, creating its directory. Throws EnvironmentError naming the path
+// when the file system fails (disk full, I/O error, read-only), RuntimeError
+// when the model cannot be serialized.
 void SaveCheckpoint(const std::string& path, const space::FactorizeNetImpl& model,
                     const TrainingState& state);
 

@@ -84,10 +84,18 @@ std::vector<int64_t> IdxHeader(const std::vector<uint8_t>& bytes, int dims,
   const size_t header = 4 + 4 * static_cast<size_t>(dims);
   if (bytes.size() < header) throw DataError(path + ": truncated IDX header");
   std::vector<int64_t> sizes;
+  // The data size, saturated: three sizes of up to 2^32 - 1 overflow int64.
   int64_t total = 1;
+  const int64_t kMax = int64_t{1} << 62;
   for (int d = 0; d < dims; ++d) {
     sizes.push_back(BigEndian32(bytes.data() + 4 + 4 * d));
-    total *= sizes.back();
+    // The size of one record (an image's rows and columns) must be sane even
+    // when there are no records: LibTorch crashes on a tensor of 0 x 4e9 x 2e9.
+    if (d > 0 && (sizes.back() < 1 || sizes.back() > 65536)) {
+      throw DataError(path + ": IDX dimension " + std::to_string(d + 1) + " is " +
+                      std::to_string(sizes.back()) + " (expected 1..65536)");
+    }
+    total = sizes.back() != 0 && total > kMax / sizes.back() ? kMax : total * sizes.back();
   }
   const int64_t have = static_cast<int64_t>(bytes.size() - header);
   if (have != total) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "common/crashpoint.h"
 #include "common/error.h"
 #include "evaluators/train/augment.h"
 #include "evaluators/train/checkpoint.h"
@@ -198,6 +199,7 @@ TrainResult Trainer::Run(const EpochCallback& on_epoch, const BatchCallback& on_
       x = Augment(x, train_.augment, augment_gen_);
       torch::Tensor y = train.labels.index_select(0, idx);
       const Step step = TrainStep(x, y, lr);
+      CrashPoint("batch");
       const double l = step.loss;
       if (!std::isfinite(l)) {
         result.status = TrainResult::Status::kDiverged;

@@ -43,7 +43,7 @@ TEST_F(QuantizeCli, PrintsMetricsAndTheLayerwiseTable) {
   const auto r =
       RunCli("quantize " + ckpt_ + " --config " + dir_ + "/tiny.yaml --threads 1 --fake-agreement");
   ASSERT_EQ(r.code, 0) << r.out;
-  for (const char* s : {"acc_fp32", "acc_quint8", "rel_decrease_pct", "qmse", "qce",
+  for (const char* s : {"acc_fp32", "acc_quint8", "rel_decrease", "qmse", "qce",
                         "fake_vs_integer_top1_agreement", "sqnr_db", "fold_precision",
                         "act_precision", "conv_64_1.group", "conv_256_3.point", "dense_2",
                         "test split", "calibration 100 training images", "minmax", "time by phase",
@@ -94,7 +94,7 @@ TEST_F(QuantizeCli, JsonOnTheValidationSplit) {
   EXPECT_EQ(j["candidate"], "uniform-f2");
   EXPECT_EQ(j["epoch"], 2);
   EXPECT_EQ(j["metrics"]["images"], 50);
-  const double a = j["metrics"]["acc_fp32"], q = j["metrics"]["acc_q"];
+  const double a = j["metrics"]["acc_fp32"], q = j["metrics"]["acc_quint8"];
   EXPECT_NEAR(j["metrics"]["rel_decrease"].get<double>(), a > 0 ? std::abs(a - q) / a * 100 : 0,
               1e-9);
   // stem + 8 layers x (group, point) + 2 dense.

@@ -62,13 +62,13 @@ class SearchCliTest : public testing::TempDirTest {
   static std::vector<db::TrialRow> TrialsOf(const std::string& db) {
     if (!fs::exists(db)) return {};
     try {
-      return db::Store(db, db::Store::Mode::kReadWrite).Trials();
+      return db::Store(db, db::Store::Mode::kReadOnly).Trials();
     } catch (const std::exception&) {
       return {};
     }
   }
   static std::map<std::string, db::TrialRow> TrialsByKey(const std::string& path) {
-    db::Store store(path, db::Store::Mode::kReadWrite);
+    db::Store store(path, db::Store::Mode::kReadOnly);
     std::map<std::string, db::TrialRow> out;
     for (const auto& t : store.Trials()) out[t.candidate_key] = t;
     return out;
@@ -168,7 +168,7 @@ TEST_F(SearchCliTest, BadInputLeavesNoDatabaseBehind) {
   // A file that is not ours is refused and left alone.
   std::ofstream(db) << "my notes\n";
   r = RunCli("search " + WriteConfig("notes") + " --db " + db + " --evaluator scripted");
-  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("not a factorize-nas database"), std::string::npos) << r.out;
   EXPECT_EQ(ReadFile(db), "my notes\n");
 }

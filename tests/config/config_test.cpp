@@ -65,8 +65,7 @@ TEST(ConfigTest, UnknownKeyNamesKeyAndLine) {
 }
 
 TEST(ConfigTest, WrongTypeNamesKeyValueAndLine) {
-  const std::string e =
-      ErrorOf("name: x\nspace: {paths: [regular]}\ntraining:\n  lr: fast\n");
+  const std::string e = ErrorOf("name: x\nspace: {paths: [regular]}\ntraining:\n  lr: fast\n");
   EXPECT_NE(e.find("study.yaml:4"), std::string::npos) << e;
   EXPECT_NE(e.find("training.lr"), std::string::npos) << e;
   EXPECT_NE(e.find("'fast'"), std::string::npos) << e;
@@ -115,8 +114,8 @@ TEST(ConfigTest, ProgressiveStrategyOptionsAndErrors) {
   ASSERT_EQ(c.candidates().size(), 1u);
   EXPECT_EQ(c.candidates()[0].name, "regular");
 
-  const std::string unit = ErrorOf(
-      "name: x\nsearch:\n  strategy: progressive\n  progressive:\n    unit: layers\n");
+  const std::string unit =
+      ErrorOf("name: x\nsearch:\n  strategy: progressive\n  progressive:\n    unit: layers\n");
   EXPECT_NE(unit.find("study.yaml:5: search.progressive.unit = 'layers': expected one of layer, "
                       "stage"),
             std::string::npos)
@@ -133,13 +132,15 @@ TEST(ConfigTest, ProgressiveStrategyOptionsAndErrors) {
   EXPECT_NE(grid.find("search.progressive = {unit: stage}: needs search.strategy: progressive"),
             std::string::npos)
       << grid;
-  const std::string validation = ErrorOf(
-      "name: x\ndata: {validation: 0}\nsearch:\n  strategy: progressive\n");
-  EXPECT_NE(validation.find("study.yaml:4: search.strategy = 'progressive': needs a validation split"),
-            std::string::npos)
+  const std::string validation =
+      ErrorOf("name: x\ndata: {validation: 0}\nsearch:\n  strategy: progressive\n");
+  EXPECT_NE(
+      validation.find("study.yaml:4: search.strategy = 'progressive': needs a validation split"),
+      std::string::npos)
       << validation;
-  EXPECT_NE(ErrorOf("name: x\nsearch: {strategy: random}\n").find("expected one of grid, progressive"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf("name: x\nsearch: {strategy: random}\n").find("expected one of grid, progressive"),
+      std::string::npos);
   EXPECT_NE(ErrorOf("name: x\nsearch: {strategy: progressive, progressive: {foo: 1}}\n")
                 .find("unknown key 'search.progressive.foo'"),
             std::string::npos);
@@ -164,7 +165,8 @@ TEST(ConfigTest, OtherErrors) {
                 .find("needs data.path"),
             std::string::npos);
   // The macro's own checks point at the model section.
-  const std::string tiny = ErrorOf("name: x\nmodel:\n  input: [1, 2, 2]\nspace: {paths: [regular]}\n");
+  const std::string tiny =
+      ErrorOf("name: x\nmodel:\n  input: [1, 2, 2]\nspace: {paths: [regular]}\n");
   EXPECT_NE(tiny.find("study.yaml:3"), std::string::npos) << tiny;
   EXPECT_NE(tiny.find("too small"), std::string::npos) << tiny;
 }
@@ -278,8 +280,7 @@ TEST(ConfigPruningTest, ErrorsNameKeyValueAndLine) {
   EXPECT_NE(ErrorOf(head + "  rungs: [4]\n")
                 .find("pruning.rungs = [4]: rung 4 is epoch 4, not before the last epoch 4"),
             std::string::npos);
-  EXPECT_NE(ErrorOf(head + "  eta: 1\n").find("pruning.eta = '1': must be > 1"),
-            std::string::npos);
+  EXPECT_NE(ErrorOf(head + "  eta: 1\n").find("pruning.eta = '1': must be > 1"), std::string::npos);
   EXPECT_NE(ErrorOf(head + "  evaluation: float\n").find("pruning.evaluation"), std::string::npos);
   EXPECT_NE(ErrorOf(head + "  qmse_worst_fraction: 2\n").find("must be in [0, 1]"),
             std::string::npos);
@@ -299,10 +300,30 @@ TEST(ConfigPruningTest, ReplayMappingAloneOrInAStudyConfig) {
     ParsePruningOptions("pruner: asha\netaa: 2\n", "p.yaml");
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("p.yaml:2: unknown key 'pruning.etaa'"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("p.yaml:2: unknown key 'pruning.etaa'"), std::string::npos)
         << e.what();
   }
+}
+
+}  // namespace
+}  // namespace fnas
+
+namespace fnas {
+namespace {
+
+// Found by fuzz/config_fuzzer.cpp (scripts/fuzz.sh config): a YAML complex key
+// ("? key" that is itself a list or mapping) escaped as yaml-cpp's "bad
+// conversion" instead of a ConfigError naming the place.
+TEST(ConfigTest, ComplexKeysAreRefusedAtTheirLine) {
+  const std::string top = ErrorOf("name: x\nspace: {paths: [regular]}\n? [a, b]\n: 1\n");
+  EXPECT_NE(top.find("study.yaml:3"), std::string::npos) << top;
+  EXPECT_NE(top.find("a key must be a name, not [a, b]"), std::string::npos) << top;
+  const std::string nested =
+      ErrorOf("name: x\nspace: {paths: [regular]}\ntraining:\n  lr: 0.1\n  ? {zoom: 1}\n  : 2\n");
+  EXPECT_NE(nested.find("study.yaml:5"), std::string::npos) << nested;
+  EXPECT_NE(nested.find("training: a key must be a name"), std::string::npos) << nested;
+  const std::string path = ErrorOf("name: x\nspace:\n  paths:\n    - {? [u]: [2]}\n");
+  EXPECT_NE(path.find("a key must be a name"), std::string::npos) << path;
 }
 
 }  // namespace

@@ -300,6 +300,54 @@ TEST_F(DriverTest, FailedTrialsAreRecordedAndTheSearchGoesOn) {
   }
 }
 
+// Issue #11, problem 2: a full disk used to make every trial FAILED (final),
+// and resume then did nothing. An environment failure is INTERRUPTED with its
+// reason, no new trial starts, and resume finishes the study as if nothing
+// had happened.
+TEST_F(DriverTest, EnvironmentFailuresAreInterruptedAndResumeRetriesThem) {
+  auto config = MakeConfig("env.db");
+  auto store = NewStudy(*config);
+  ScriptedEvaluator full(ParseScriptedOptions("fail=depthwise,fail_epoch=2,fail_mode=environment"));
+  const SearchSummary s = RunAll(config, *store, full);
+  EXPECT_EQ(s.environment, 1);
+  EXPECT_EQ(s.interrupted, 1);
+  EXPECT_EQ(s.failed, 0);
+  EXPECT_FALSE(s.stopped);  // nobody asked to stop: the CLI exits 1, not 130
+  EXPECT_NE(s.environment_reason.find("No space left on device"), std::string::npos);
+  EXPECT_EQ(s.completed + s.not_started, 3);  // no trial started after the failure
+  EXPECT_GE(s.not_started, 2);
+  int interrupted = 0;
+  for (const auto& t : store->Trials()) {
+    if (t.candidate_name != "depthwise") continue;
+    ++interrupted;
+    EXPECT_EQ(t.state, db::TrialState::kInterrupted);
+    EXPECT_EQ(t.epochs_done, 1);
+    EXPECT_EQ(t.reason.rfind("environment: ", 0), 0u) << t.reason;
+    EXPECT_NE(t.reason.find("resume retries it"), std::string::npos) << t.reason;
+  }
+  EXPECT_EQ(interrupted, 1);
+
+  // Space freed: resume runs the rest and retries the interrupted trial from
+  // its checkpoint; the results equal an uninterrupted run's.
+  ScriptedEvaluator ok;
+  const SearchSummary r = RunAll(config, *store, ok);
+  EXPECT_EQ(r.environment, 0);
+  EXPECT_EQ(r.completed + r.skipped, 4);
+  for (const auto& t : store->Trials()) {
+    EXPECT_EQ(t.state, db::TrialState::kComplete) << t.candidate_name;
+    if (t.candidate_name == "depthwise") EXPECT_EQ(t.attempts, 2);
+  }
+  auto clean_config = MakeConfig("clean.db");
+  auto clean = NewStudy(*clean_config);
+  RunAll(clean_config, *clean, ok);
+  const auto a = Finals(*store), b = Finals(*clean);
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [key, m] : b) {
+    EXPECT_DOUBLE_EQ(a.at(key).acc_q, m.acc_q) << key;
+    EXPECT_DOUBLE_EQ(a.at(key).qmse, m.qmse) << key;  // continued from the checkpoint
+  }
+}
+
 TEST_F(DriverTest, RunsWorkersConcurrentlyEachWithItsThreads) {
   auto config = MakeConfig("w.db", /*workers=*/2);
   config->execution.threads_per_worker = 2;

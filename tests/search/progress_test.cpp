@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -15,6 +17,17 @@ TEST(ProgressTest, EtaAtTheAveragePace) {
   EXPECT_DOUBLE_EQ(StreamProgress::Eta(10.0, 2, 6), 30.0);
   EXPECT_DOUBLE_EQ(StreamProgress::Eta(10.0, 2, 0), 0.0);
   EXPECT_LT(StreamProgress::Eta(10.0, 0, 6), 0);  // unknown before the first epoch
+}
+
+// Hand-computed: 10 s per epoch, 6 epochs left, 2 unfinished trials on 4
+// workers: only 2 run at once, 10 * 6 / 2 = 30 s (not 15).
+TEST(ProgressTest, StudyEtaSpreadsOverTheWorkersThatCanRun) {
+  EXPECT_DOUBLE_EQ(EstimateRemainingSeconds(10, 6, 2, 4), 30);
+  EXPECT_DOUBLE_EQ(EstimateRemainingSeconds(10, 6, 5, 3), 20);
+  EXPECT_EQ(EstimateRemainingSeconds(10, 0, 0, 2), 0);
+  // A trial in its final evaluation: not "0 s" but unknown.
+  EXPECT_TRUE(std::isnan(EstimateRemainingSeconds(10, 0, 1, 2)));
+  EXPECT_TRUE(std::isnan(EstimateRemainingSeconds(0, 4, 1, 2)));
 }
 
 TEST(ProgressTest, FormatsDurations) {
@@ -65,6 +78,28 @@ TEST(ProgressTest, LiveBlockOnATerminalIsClearedAtTheEnd) {
   // The block (2 workers + the bar) is erased: cursor up 3 lines, 3 cleared lines.
   const std::string tail = out.str().substr(during.size());
   EXPECT_EQ(tail.rfind("\x1b[3A", 0), 0u) << tail;
+}
+
+// A narrow terminal: every live line fits (a wrapped one broke the redraw).
+TEST(ProgressTest, LiveLinesFitANarrowTerminal) {
+  setenv("COLUMNS", "40", 1);
+  std::ostringstream out;
+  StreamProgress p(out, /*live=*/true);
+  p.Begin("s", 2, 0, 2, 2);
+  p.TrialStarted(0, 1, "a-rather-long-candidate-name", 0, 10);
+  p.Batch(0, 1, 2, 4, 0.5, 100);
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  p.Tick();
+  unsetenv("COLUMNS");
+  const std::string s = out.str();
+  size_t start = 0, checked = 0;
+  while ((start = s.find("\x1b[2K", start)) != std::string::npos) {
+    start += 4;
+    const size_t end = s.find('\n', start);
+    EXPECT_LE(end - start, 39u) << s.substr(start, end - start);
+    ++checked;
+  }
+  EXPECT_GE(checked, 3u);
 }
 
 TEST(ProgressTest, QuietPrintsNothing) {

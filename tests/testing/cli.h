@@ -13,6 +13,7 @@
 #include <functional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -41,10 +42,13 @@ inline CliResult RunCli(const std::string& args) {
 }
 
 // Starts factorize-nas with `args` in the background, stdout and stderr to
-// the file `log`; returns its pid (see Wait).
-inline pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
+// the file `log`, with the variables `env` added to its environment; returns
+// its pid (see Wait).
+inline pid_t Spawn(const std::vector<std::string>& args, const std::string& log,
+                   const std::vector<std::pair<std::string, std::string>>& env = {}) {
   const pid_t pid = fork();
   if (pid == 0) {
+    for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
     const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 1);
     dup2(fd, 2);

@@ -93,7 +93,7 @@ inline void WriteSyntheticStudy(const std::string& path, const SyntheticStudyOpt
       m.images = 1000;
       m.acc_fp32 = fp32 * progress;
       m.acc_q = (fp32 - drop) * progress;
-      m.rel_decrease = std::fabs(m.acc_fp32 - m.acc_q) / m.acc_fp32 * 100;
+      m.rel_decrease = evaluators::RelativeDecrease(m.acc_fp32, m.acc_q);
       m.qmse = 1e-3 * std::exp(degree) / progress;
       m.qce = 1e-4 * (1 + degree * degree);
       if (!o.layer_stats) return r;

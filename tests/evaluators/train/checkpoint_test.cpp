@@ -1,14 +1,17 @@
 #include "evaluators/train/checkpoint.h"
 
 #include <gtest/gtest.h>
-
-#include "tests/testing/temp_dir.h"
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "common/error.h"
 #include "space/plan.h"
+#include "tests/testing/temp_dir.h"
 
 namespace fnas::evaluators {
 namespace {
@@ -123,6 +126,144 @@ TEST(Checkpoint, BadFilesNameThePath) {
       DataErrorOf([&] { LoadCheckpoint(dir + "/r.ckpt", *dw); }).find("checkpoint of candidate"),
       std::string::npos);
   fs::remove_all(dir);
+}
+
+// Bytes damaged inside a tensor's data (LibTorch's reader does not check the
+// zip's CRCs, so such a file used to load silently), a truncated file and a
+// stale temporary of a killed writer.
+TEST(Checkpoint, DamagedFilesAreRefusedByTheirChecksum) {
+  const std::string dir = TempDir();
+  const space::Macro macro(SmallMacro());
+  const space::Candidate cand = space::MakeCandidate(macro, space::RegularFactorization(macro));
+  space::FactorizeNet a(space::BuildPlan(macro, cand.f));
+  TrainingState s;
+  s.candidate_key = cand.key;
+  s.epoch = 1;
+  const std::string path = dir + "/r.ckpt";
+  // A temporary left by a process that no longer exists (pid 2^22 + 1 is
+  // above Linux's pid_max) is removed by the next write.
+  { std::ofstream(dir + "/old.ckpt.tmp.4194305") << "half a checkpoint"; }
+  SaveCheckpoint(path, *a, s);
+  EXPECT_FALSE(fs::exists(dir + "/old.ckpt.tmp.4194305"));
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  // The first weight tensor's data: the largest run of the stored records is
+  // data; flip one bit in the middle of the file's tensor area.
+  const size_t at = bytes.find("data/0");
+  ASSERT_NE(at, std::string::npos);
+  std::string damaged = bytes;
+  const size_t target = at + 200;  // inside the record that follows its name
+  ASSERT_LT(target, damaged.size());
+  damaged[target] = static_cast<char>(damaged[target] ^ 0x10);
+  std::ofstream(dir + "/bad.ckpt", std::ios::binary) << damaged;
+  std::ofstream(dir + "/short.ckpt", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  space::FactorizeNet b(space::BuildPlan(macro, cand.f));
+  const std::string bad = DataErrorOf([&] { LoadCheckpoint(dir + "/bad.ckpt", *b); });
+  EXPECT_NE(bad.find("bad.ckpt: corrupt checkpoint (zip entry "), std::string::npos) << bad;
+  const std::string truncated = DataErrorOf([&] { LoadCheckpoint(dir + "/short.ckpt", *b); });
+  EXPECT_NE(truncated.find("short.ckpt: not a factorize-nas checkpoint, or a corrupt one"),
+            std::string::npos)
+      << truncated;
+  for (const std::string& m : {bad, truncated}) {
+    EXPECT_EQ(m.find("Exception raised from"), std::string::npos) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  }
+  // The intact file still loads.
+  EXPECT_EQ(LoadCheckpoint(path, *b).epoch, 1);
+  fs::remove_all(dir);
+}
+
+// The regular candidate of SmallMacro: its network and a state to save.
+struct Regular {
+  space::Macro macro{SmallMacro()};
+  space::Candidate cand = space::MakeCandidate(macro, space::RegularFactorization(macro));
+  space::FactorizeNet net{space::BuildPlan(macro, cand.f)};
+  TrainingState state = [this] {
+    TrainingState s;
+    s.candidate_key = cand.key;
+    s.epoch = 1;
+    return s;
+  }();
+  // Another network of the same candidate, to load into.
+  space::FactorizeNet Fresh() const { return space::FactorizeNet(space::BuildPlan(macro, cand.f)); }
+};
+
+// Issue #11, problem 2: a write the file system refuses (here a file size
+// limit, as a full disk would: no mount needed) is an EnvironmentError, which
+// the search retries, not a failure of the candidate; the previous checkpoint
+// stays and no temporary is left.
+TEST(Checkpoint, AFullDiskIsAnEnvironmentErrorAndKeepsThePreviousFile) {
+  const std::string dir = TempDir();
+  Regular r;
+  const std::string path = dir + "/r.ckpt";
+  SaveCheckpoint(path, *r.net, r.state);
+  const auto size = fs::file_size(path);
+  ASSERT_GT(size, 8192u);
+  const pid_t child = fork();
+  if (child == 0) {
+    signal(SIGXFSZ, SIG_IGN);  // write() then fails with EFBIG
+    const rlimit limit{4096, 4096};
+    setrlimit(RLIMIT_FSIZE, &limit);
+    r.state.epoch = 2;
+    try {
+      SaveCheckpoint(path, *r.net, r.state);
+    } catch (const EnvironmentError& e) {
+      const std::string m = e.what();
+      _exit(m.find("cannot write the checkpoint: File too large") != std::string::npos ? 0 : 3);
+    } catch (...) {
+      _exit(2);
+    }
+    _exit(1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: no error, 2: not an EnvironmentError, 3: message";
+  space::FactorizeNet b = r.Fresh();
+  EXPECT_EQ(LoadCheckpoint(path, *b).epoch, 1);
+  for (const auto& e : fs::directory_iterator(dir)) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+  }
+  fs::remove_all(dir);
+}
+
+// Found by fuzz/checkpoint_fuzzer.cpp (fuzz/regressions/checkpoint/): a
+// truncated archive made LibTorch's in-memory zip reader copy past the end of
+// its buffer. Every prefix of a checkpoint is refused with a DataError.
+TEST(Checkpoint, EveryTruncationIsRefused) {
+  const std::string dir = TempDir();
+  Regular r;
+  SaveCheckpoint(dir + "/r.ckpt", *r.net, r.state);
+  std::ifstream in(dir + "/r.ckpt", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  space::FactorizeNet b = r.Fresh();
+  for (size_t n = 0; n < bytes.size(); n += 1 + n / 8) {
+    std::ofstream(dir + "/cut.ckpt", std::ios::binary | std::ios::trunc) << bytes.substr(0, n);
+    const std::string m = DataErrorOf([&] { LoadCheckpoint(dir + "/cut.ckpt", *b); });
+    EXPECT_NE(m.find("cut.ckpt: not a factorize-nas checkpoint"), std::string::npos)
+        << n << " bytes: " << m;
+  }
+  fs::remove_all(dir);
+}
+
+// The inputs fuzz/checkpoint_fuzzer.cpp stopped on: a truncation that made
+// LibTorch's zip reader read past its buffer, and a damaged string length
+// that made its unpickler reserve 4 GiB. Both are refused by the archive's
+// CRCs before LibTorch reads them.
+TEST(Checkpoint, FuzzerFindingsAreRefusedCheaply) {
+  space::FactorizeNet b = Regular().Fresh();
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(FNAS_SOURCE_DIR "/fuzz/regressions/checkpoint")) {
+    ++files;
+    const std::string path = e.path().string();
+    const std::string m = DataErrorOf([&] { LoadCheckpoint(path, *b); });
+    EXPECT_EQ(m.rfind(path + ": ", 0), 0u) << m;
+    EXPECT_NE(m.find("corrupt"), std::string::npos) << m;
+  }
+  EXPECT_GE(files, 2);
 }
 
 }  // namespace

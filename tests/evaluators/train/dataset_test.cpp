@@ -170,6 +170,18 @@ TEST(IdxReader, BadFilesNameThePathAndTheProblem) {
   EXPECT_NE(DataErrorOf([&] { ReadIdxImages(dir / "tiny"); }).find("too short"), std::string::npos);
 }
 
+// Found by fuzz/idx_fuzzer.cpp (fuzz/regressions/idx/): zero images of
+// 3840075489 x 2459341056 pixels matched the file's size (no data) and
+// LibTorch crashed (SIGSEGV) building the empty tensor.
+TEST(IdxReader, AnImpossibleImageSizeIsRefusedEvenWithoutImages) {
+  TempDir dir;
+  WriteBytes(dir / "huge", {0, 0, 8, 3, 0, 0, 0, 0, 0xe4, 0xe2, 0xe6, 0xe1, 0x92, 0x96, 0x91, 0});
+  const std::string msg = DataErrorOf([&] { ReadIdxImages(dir / "huge"); });
+  EXPECT_NE(msg.find(dir / "huge"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("IDX dimension 2 is 3840075489 (expected 1..65536)"), std::string::npos)
+      << msg;
+}
+
 space::MacroOptions Model(int c, int h, int w, int classes = 10) {
   space::MacroOptions m;
   m.in_channels = c;
