@@ -46,7 +46,7 @@ torch::Tensor ByChannel(const torch::Tensor& t) {
 // Adds one batch of a tensor [B, C, ...] to its observation: exact
 // per-channel min / max, the tensor's histogram (chunks in parallel, one
 // local histogram per thread) and, when kept, the channels' histograms.
-void Observe(const torch::Tensor& t, ObservedTensor* o) {
+void Observe(const torch::Tensor& t, HistogramDetail detail, ObservedTensor* o) {
   const torch::Tensor x = t.detach().to(torch::kFloat32);
   std::vector<int64_t> dims = {0};
   for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
@@ -64,6 +64,10 @@ void Observe(const torch::Tensor& t, ObservedTensor* o) {
     o->channels[c].hi = std::max<double>(o->channels[c].hi, hi_a[c]);
     all_lo = std::min<double>(all_lo, lo_a[c]);
     all_hi = std::max<double>(all_hi, hi_a[c]);
+  }
+  if (detail == HistogramDetail::kExtremes) {
+    o->hist.AddExtremes(all_lo, all_hi, x.numel());  // throws when not finite
+    return;
   }
   o->hist.Cover(all_lo, all_hi);  // throws when not finite
   // The tensor histogram does not care about the memory order: no copy.
@@ -191,8 +195,18 @@ std::vector<FloatLayer> FoldNet(const space::FactorizeNet& net) {
   return out;
 }
 
+HistogramDetail DetailFor(const std::vector<CalibrationMethod>& methods) {
+  HistogramDetail d = HistogramDetail::kExtremes;
+  for (CalibrationMethod m : methods) {
+    if (m == CalibrationMethod::kPercentile) return HistogramDetail::kTensorAndChannels;
+    if (m != CalibrationMethod::kMinMax) d = HistogramDetail::kTensor;
+  }
+  return d;
+}
+
 CalibrationHistograms ObserveActivations(space::FactorizeNet& net, const torch::Tensor& images,
-                                         int batch, bool channel_histograms) {
+                                         int batch, HistogramDetail detail) {
+  const bool channel_histograms = detail == HistogramDetail::kTensorAndChannels;
   torch::NoGradGuard no_grad;
   EvalMode eval(net);
   const space::Plan& plan = net->plan();
@@ -210,11 +224,11 @@ CalibrationHistograms ObserveActivations(space::FactorizeNet& net, const torch::
   }
   for (int64_t b = 0; b < n; b += batch) {
     const torch::Tensor x = images.slice(0, b, std::min(n, b + batch));
-    Observe(x, &h.input);
+    Observe(x, detail, &h.input);
     net->forward_observed(x, [&](size_t i, const torch::Tensor& out) {
       if (!HasWeights(plan.ops[i])) return;
       try {
-        Observe(out, &h.ops[i]);
+        Observe(out, detail, &h.ops[i]);
       } catch (const RuntimeError&) {
         throw RuntimeError("calibration: the output of " + plan.ops[i].name +
                            " is not finite (has the model diverged?)");
@@ -244,8 +258,7 @@ Calibration ChooseRanges(const CalibrationHistograms& h, const space::Plan& plan
 
 Calibration Calibrate(space::FactorizeNet& net, const torch::Tensor& images,
                       CalibrationMethod method, double percent, int batch) {
-  const CalibrationHistograms h =
-      ObserveActivations(net, images, batch, method == CalibrationMethod::kPercentile);
+  const CalibrationHistograms h = ObserveActivations(net, images, batch, DetailFor({method}));
   return ChooseRanges(h, net->plan(), method, percent);
 }
 
@@ -275,6 +288,8 @@ QuantizedModel QuantizeModel(space::FactorizeNet& net, const Split& calibration,
       others.push_back(m);
     }
   }
+  std::vector<CalibrationMethod> all = others;
+  all.push_back(primary);
   PhaseTimes times;
   auto t = Clock::now();
   const auto idx = SampleIndices(calibration.size(), options.calibration_samples, seed);
@@ -283,8 +298,8 @@ QuantizedModel QuantizeModel(space::FactorizeNet& net, const Split& calibration,
       normalize(calibration.images.index_select(0, sel)).to(torch::kFloat32).contiguous();
   times.Add("sample", t);
   t = Clock::now();
-  const CalibrationHistograms hist = ObserveActivations(
-      net, images, std::max(1, options.eval_batch), primary == CalibrationMethod::kPercentile);
+  const CalibrationHistograms hist =
+      ObserveActivations(net, images, std::max(1, options.eval_batch), DetailFor(all));
   times.Add("calibrate", t);
   t = Clock::now();
   const space::Plan& plan = net->plan();

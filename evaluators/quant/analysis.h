@@ -44,12 +44,19 @@ struct CalibrationHistograms {
   ObservedTensor input;
   std::vector<ObservedTensor> ops;  // per plan op (empty for pool / flatten)
 };
+// What a calibration pass records of each tensor besides its exact
+// per-channel min / max: minmax needs nothing more; mse and entropy the
+// tensor's histogram; percentile also one histogram per channel (its channel
+// precision).
+enum class HistogramDetail { kExtremes, kTensor, kTensorAndChannels };
+// The detail that `methods` need (the most any of them needs).
+HistogramDetail DetailFor(const std::vector<CalibrationMethod>& methods);
+
 // Runs the fp32 net (eval mode) once over `images` (normalized float) in
-// batches. `channel_histograms`: also a histogram per channel (only the
-// percentile method's channel precision needs them). Throws RuntimeError
-// when an activation is not finite.
+// batches, recording `detail`. Throws RuntimeError when an activation is not
+// finite.
 CalibrationHistograms ObserveActivations(space::FactorizeNet& net, const torch::Tensor& images,
-                                         int batch, bool channel_histograms);
+                                         int batch, HistogramDetail detail);
 
 // Activation ranges of the input and of every conv/dense output under one
 // method.

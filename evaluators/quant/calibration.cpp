@@ -35,7 +35,8 @@ std::string CalibrationMethodName(CalibrationMethod method) {
   return CalibrationMethodNames().at(static_cast<size_t>(method));
 }
 
-RangeHistogram::RangeHistogram(int bins) : bins_(std::max(bins, 16) & ~1), min_(kInf), max_(-kInf) {}
+RangeHistogram::RangeHistogram(int bins)
+    : bins_(std::max(bins, 16) & ~1), min_(kInf), max_(-kInf) {}
 
 RangeHistogram RangeHistogram::FromCounts(double width, int64_t first_key,
                                           std::vector<int64_t> counts, int64_t zeros, double min,
@@ -161,6 +162,16 @@ void RangeHistogram::Merge(const RangeHistogram& other) {
   count_ += other.count_;
   min_ = std::min(min_, other.min_);
   max_ = std::max(max_, other.max_);
+}
+
+void RangeHistogram::AddExtremes(double lo, double hi, int64_t n) {
+  if (!std::isfinite(lo) || !std::isfinite(hi)) {
+    throw RuntimeError("calibration: a value is not finite (has the model diverged?)");
+  }
+  if (n <= 0) return;
+  min_ = std::min(min_, lo);
+  max_ = std::max(max_, hi);
+  count_ += n;
 }
 
 Interval RangeHistogram::MinMax() const {

@@ -47,6 +47,10 @@ class RangeHistogram {
   void Cover(double lo, double hi);
   // Counts n values (Cover is called with their min / max first).
   void Add(const float* values, int64_t n);
+  // Counts n values of which only the extremes lo / hi are known: min, max
+  // and count() follow, the bins do not (enough for MinMax, not for the
+  // other methods). Throws RuntimeError when lo or hi is not finite.
+  void AddExtremes(double lo, double hi, int64_t n);
   // A histogram with these bins and no counts; Add on it does not grow it as
   // long as the values are inside what this one covers.
   RangeHistogram EmptyCopy() const;

@@ -335,7 +335,9 @@ TEST_F(DriverTest, EnvironmentFailuresAreInterruptedAndResumeRetriesThem) {
   EXPECT_EQ(r.completed + r.skipped, 4);
   for (const auto& t : store->Trials()) {
     EXPECT_EQ(t.state, db::TrialState::kComplete) << t.candidate_name;
-    if (t.candidate_name == "depthwise") EXPECT_EQ(t.attempts, 2);
+    if (t.candidate_name == "depthwise") {
+      EXPECT_EQ(t.attempts, 2);
+    }
   }
   auto clean_config = MakeConfig("clean.db");
   auto clean = NewStudy(*clean_config);

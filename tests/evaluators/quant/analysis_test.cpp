@@ -73,6 +73,35 @@ TEST(CalibrationTest, PercentileClippedRangesOfTheInput) {
   EXPECT_EQ(c.input.scale, static_cast<float>(c.input_stats.max / 255));
 }
 
+// minmax needs only the extremes: the pass that skips the histograms chooses
+// exactly the ranges of the one that fills them.
+TEST(CalibrationTest, MinMaxFromExtremesEqualsMinMaxFromHistograms) {
+  EXPECT_EQ(DetailFor({CalibrationMethod::kMinMax}), HistogramDetail::kExtremes);
+  EXPECT_EQ(DetailFor({CalibrationMethod::kMinMax, CalibrationMethod::kMse}),
+            HistogramDetail::kTensor);
+  EXPECT_EQ(DetailFor({CalibrationMethod::kEntropy, CalibrationMethod::kPercentile}),
+            HistogramDetail::kTensorAndChannels);
+  const space::Plan plan = SmallPlan();
+  space::FactorizeNet net(plan);
+  torch::manual_seed(3);
+  const torch::Tensor x = torch::randn({10, 3, 12, 12});
+  const auto a = ChooseRanges(ObserveActivations(net, x, 4, HistogramDetail::kExtremes), plan,
+                              CalibrationMethod::kMinMax, 1.0);
+  const auto b = ChooseRanges(ObserveActivations(net, x, 4, HistogramDetail::kTensor), plan,
+                              CalibrationMethod::kMinMax, 1.0);
+  EXPECT_EQ(a.samples, 10);
+  EXPECT_EQ(a.input.scale, b.input.scale);
+  EXPECT_EQ(a.input.zero_point, b.input.zero_point);
+  ASSERT_EQ(a.outputs.size(), b.outputs.size());
+  for (size_t i = 0; i < a.outputs.size(); ++i) {
+    EXPECT_EQ(a.outputs[i].scale, b.outputs[i].scale) << i;
+    EXPECT_EQ(a.outputs[i].zero_point, b.outputs[i].zero_point) << i;
+    EXPECT_EQ(a.activations[i].min, b.activations[i].min) << i;
+    EXPECT_EQ(a.activations[i].max, b.activations[i].max) << i;
+    EXPECT_EQ(a.activations[i].channel_precision, b.activations[i].channel_precision) << i;
+  }
+}
+
 TEST(CalibrationTest, NonFiniteActivationsAreAnError) {
   space::FactorizeNet net(SmallPlan());
   {

@@ -89,6 +89,17 @@ TEST(RangeHistogram, MinMaxIsExact) {
   EXPECT_EQ(RangeHistogram().MinMax().hi, 0.0);  // empty
 }
 
+TEST(RangeHistogram, ExtremesAloneGiveMinMax) {
+  RangeHistogram h;
+  h.AddExtremes(-0.5, 2.0, 10);
+  h.AddExtremes(-1.25, 1.0, 6);
+  EXPECT_EQ(h.MinMax().lo, -1.25);
+  EXPECT_EQ(h.MinMax().hi, 2.0);
+  EXPECT_EQ(h.count(), 16);
+  EXPECT_THROW(h.AddExtremes(0.0, std::nan(""), 1), RuntimeError);
+  EXPECT_THROW(h.AddExtremes(-INFINITY, 0.0, 1), RuntimeError);
+}
+
 TEST(RangeHistogram, GrowsByDoublingAndKeepsThePercentileWithinOneBin) {
   // A skewed set whose range grows batch after batch (the bins double), with
   // exact zeros (a ReLU's) and an outlier the clipping must remove.
