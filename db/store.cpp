@@ -75,6 +75,25 @@ void BindReal(SQLite::Statement& st, int index, double v) {
 double Real(const SQLite::Column& c) { return c.isNull() ? std::nan("") : c.getDouble(); }
 std::string Text(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
 
+// The quint8 metrics as every table stores them, in consecutive columns from
+// `first`: images, acc_fp32, acc_quint8, rel_decrease, qmse, qce.
+void BindMetrics(SQLite::Statement& st, int first, const evaluators::QuantMetrics& m) {
+  st.bind(first, m.images);
+  BindReal(st, first + 1, m.acc_fp32);
+  BindReal(st, first + 2, m.acc_q);
+  BindReal(st, first + 3, m.rel_decrease);
+  BindReal(st, first + 4, m.qmse);
+  BindReal(st, first + 5, m.qce);
+}
+void ReadMetrics(SQLite::Statement& st, int first, evaluators::QuantMetrics* m) {
+  m->images = st.getColumn(first).isNull() ? 0 : st.getColumn(first).getInt64();
+  m->acc_fp32 = Real(st.getColumn(first + 1));
+  m->acc_q = Real(st.getColumn(first + 2));
+  m->rel_decrease = Real(st.getColumn(first + 3));
+  m->qmse = Real(st.getColumn(first + 4));
+  m->qce = Real(st.getColumn(first + 5));
+}
+
 [[noreturn]] void Rethrow(const std::string& path, const std::exception& e) {
   if (dynamic_cast<const Error*>(&e)) throw;
   throw StoreError(path + ": " + e.what());
@@ -677,12 +696,7 @@ TrialRow TrialFrom(SQLite::Statement& st) {
   t.epochs_done = st.getColumn(15).getInt();
   t.seconds = st.getColumn(16).getDouble();
   t.has_test = !st.getColumn(17).isNull();
-  t.test.images = st.getColumn(17).getInt64();
-  t.test.acc_fp32 = Real(st.getColumn(18));
-  t.test.acc_q = Real(st.getColumn(19));
-  t.test.rel_decrease = Real(st.getColumn(20));
-  t.test.qmse = Real(st.getColumn(21));
-  t.test.qce = Real(st.getColumn(22));
+  ReadMetrics(st, 17, &t.test);
   t.checkpoint = Text(st.getColumn(23));
   t.checkpoint_epoch = st.getColumn(24).getInt();
   return t;
@@ -743,12 +757,7 @@ void InsertMethods(SQLite::Database& db, int64_t trial_id, const std::string& sp
     st.bind(3, epoch);
     st.bind(4, m.method);
     st.bind(5, m.method == report.method ? 1 : 0);
-    st.bind(6, m.metrics.images);
-    BindReal(st, 7, m.metrics.acc_fp32);
-    BindReal(st, 8, m.metrics.acc_q);
-    BindReal(st, 9, m.metrics.rel_decrease);
-    BindReal(st, 10, m.metrics.qmse);
-    BindReal(st, 11, m.metrics.qce);
+    BindMetrics(st, 6, m.metrics);
     st.exec();
   }
 }
@@ -910,12 +919,7 @@ void InsertRung(SQLite::Database& db, int64_t trial_id, const RungRecord& rung) 
   st.bind(1, trial_id);
   st.bind(2, r.epoch);
   st.bind(3, r.macs_conv);
-  st.bind(4, r.validation.images);
-  BindReal(st, 5, r.validation.acc_fp32);
-  BindReal(st, 6, r.validation.acc_q);
-  BindReal(st, 7, r.validation.rel_decrease);
-  BindReal(st, 8, r.validation.qmse);
-  BindReal(st, 9, r.validation.qce);
+  BindMetrics(st, 4, r.validation);
   st.bind(10, NowIso());
   st.exec();
   PruneDecision d = rung.decision;
@@ -954,13 +958,7 @@ void Store::RecordEpoch(int64_t trial_id, const evaluators::EpochRecord& r,
     BindReal(st, 8, r.images_per_s);
     st.bind(9, validation ? 1 : 0);
     if (validation) {
-      const auto& m = validation->metrics;
-      st.bind(10, m.images);
-      BindReal(st, 11, m.acc_fp32);
-      BindReal(st, 12, m.acc_q);
-      BindReal(st, 13, m.rel_decrease);
-      BindReal(st, 14, m.qmse);
-      BindReal(st, 15, m.qce);
+      BindMetrics(st, 10, validation->metrics);
     } else {
       for (int i = 10; i <= 15; ++i) st.bind(i);
     }
@@ -1002,12 +1000,7 @@ void Store::CompleteTrial(int64_t trial_id, const evaluators::QuantReport& test)
                          "qmse = ?, qce = ? WHERE id = ?");
     st.bind(1, NowIso());
     st.bind(2, NowSeconds());
-    st.bind(3, test.metrics.images);
-    BindReal(st, 4, test.metrics.acc_fp32);
-    BindReal(st, 5, test.metrics.acc_q);
-    BindReal(st, 6, test.metrics.rel_decrease);
-    BindReal(st, 7, test.metrics.qmse);
-    BindReal(st, 8, test.metrics.qce);
+    BindMetrics(st, 3, test.metrics);
     st.bind(9, trial_id);
     st.exec();
   });
@@ -1067,12 +1060,7 @@ std::vector<EpochRow> Store::Epochs(int64_t trial_id) const {
       e.record.seconds = Real(st.getColumn(5));
       e.record.images_per_s = Real(st.getColumn(6));
       e.recorded = st.getColumn(7).getInt() != 0;
-      e.validation.images = st.getColumn(8).getInt64();
-      e.validation.acc_fp32 = Real(st.getColumn(9));
-      e.validation.acc_q = Real(st.getColumn(10));
-      e.validation.rel_decrease = Real(st.getColumn(11));
-      e.validation.qmse = Real(st.getColumn(12));
-      e.validation.qce = Real(st.getColumn(13));
+      ReadMetrics(st, 8, &e.validation);
       out.push_back(e);
     }
     return out;
@@ -1122,13 +1110,7 @@ std::vector<MethodRow> MethodRows(SQLite::Statement& st) {
     m.epoch = st.getColumn(2).getInt();
     m.metrics.method = st.getColumn(3).getString();
     m.primary = st.getColumn(4).getInt() != 0;
-    evaluators::QuantMetrics& q = m.metrics.metrics;
-    q.images = st.getColumn(5).getInt64();
-    q.acc_fp32 = Real(st.getColumn(6));
-    q.acc_q = Real(st.getColumn(7));
-    q.rel_decrease = Real(st.getColumn(8));
-    q.qmse = Real(st.getColumn(9));
-    q.qce = Real(st.getColumn(10));
+    ReadMetrics(st, 5, &m.metrics.metrics);
     out.push_back(std::move(m));
   }
   return out;
@@ -1197,12 +1179,7 @@ std::vector<RungRow> Store::RungResults(int epoch) const {
       r.trial_id = st.getColumn(1).getInt64();
       r.epoch = st.getColumn(2).getInt();
       r.macs_conv = st.getColumn(3).getInt64();
-      r.validation.images = st.getColumn(4).isNull() ? 0 : st.getColumn(4).getInt64();
-      r.validation.acc_fp32 = Real(st.getColumn(5));
-      r.validation.acc_q = Real(st.getColumn(6));
-      r.validation.rel_decrease = Real(st.getColumn(7));
-      r.validation.qmse = Real(st.getColumn(8));
-      r.validation.qce = Real(st.getColumn(9));
+      ReadMetrics(st, 4, &r.validation);
       r.recorded_at = st.getColumn(10).getString();
       out.push_back(r);
     }
