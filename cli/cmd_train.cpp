@@ -66,6 +66,7 @@ Command MakeTrainCommand(CLI::App& root) {
             evaluators::TrainerRunOptions options;
             options.epochs = args->epochs;
             options.resume = args->resume;
+            options.device = config.execution.device;
             const std::string dir =
                 args->checkpoint_dir.empty() ? config.checkpoint_dir() : args->checkpoint_dir;
             options.checkpoint_path = evaluators::CheckpointFile(dir, cand);
