@@ -56,7 +56,7 @@ Command MakeTrainCommand(CLI::App& root) {
   return {app, [args]() {
             const Format format = ParseFormat(args->format);
             const Config config = LoadConfig(args->config);
-            search::CheckDevice(config.execution);  // as `search` does: never a silent CPU run
+            search::PrepareDevices(config.execution);  // as `search` does: never a silent CPU run
             const space::Macro macro = config.macro();
             const space::Candidate cand =
                 space::ResolveCandidate(macro, config.candidates(), args->candidate);

@@ -3,7 +3,9 @@
 // factorize-nas front program's `status` uses them).
 #include "evaluators/train/device.h"
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 
 #include <algorithm>
 #include <string>
@@ -23,5 +25,15 @@ int SetIntraOpThreads(int threads) {
 }
 
 void CheckDevice(const ExecutionOptions& options) { (void)evaluators::ParseDevice(options.device); }
+
+int PrepareDevices(const ExecutionOptions& options) {
+  CheckDevice(options);
+  if (options.device.rfind("cuda", 0) != 0) return 0;
+  if (options.deterministic) {
+    at::globalContext().setDeterministicCuDNN(true);
+    at::globalContext().setBenchmarkCuDNN(false);
+  }
+  return static_cast<int>(torch::cuda::device_count());
+}
 
 }  // namespace fnas::search
