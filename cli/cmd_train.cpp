@@ -56,7 +56,7 @@ Command MakeTrainCommand(CLI::App& root) {
   return {app, [args]() {
             const Format format = ParseFormat(args->format);
             const Config config = LoadConfig(args->config);
-            search::CheckDevice(config.execution);  // as `search` does: never a silent CPU run
+            search::PrepareDevices(config.execution);  // as `search` does: never a silent CPU run
             const space::Macro macro = config.macro();
             const space::Candidate cand =
                 space::ResolveCandidate(macro, config.candidates(), args->candidate);
@@ -66,6 +66,7 @@ Command MakeTrainCommand(CLI::App& root) {
             evaluators::TrainerRunOptions options;
             options.epochs = args->epochs;
             options.resume = args->resume;
+            options.device = config.execution.device;
             const std::string dir =
                 args->checkpoint_dir.empty() ? config.checkpoint_dir() : args->checkpoint_dir;
             options.checkpoint_path = evaluators::CheckpointFile(dir, cand);

@@ -1,13 +1,15 @@
 // The parts of search/execution.h that ask LibTorch (threads, CUDA devices),
 // apart so that execution.cpp's pure functions link without LibTorch (the
 // factorize-nas front program's `status` uses them).
+#include "evaluators/train/device.h"
+
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
 #include <algorithm>
 #include <string>
 
-#include "common/error.h"
 #include "search/execution.h"
 
 namespace fnas::search {
@@ -22,22 +24,16 @@ int SetIntraOpThreads(int threads) {
   return at::get_num_threads();
 }
 
-void CheckDevice(const ExecutionOptions& options) {
-  if (options.device.rfind("cuda", 0) != 0) return;
-  if (!torch::cuda::is_available()) {
-    throw ConfigError("execution.device = '" + options.device +
-                      "': this LibTorch build has no usable CUDA (torch::cuda::is_available() "
-                      "is false); use execution.device: cpu");
+void CheckDevice(const ExecutionOptions& options) { (void)evaluators::ParseDevice(options.device); }
+
+int PrepareDevices(const ExecutionOptions& options) {
+  CheckDevice(options);
+  if (options.device.rfind("cuda", 0) != 0) return 0;
+  if (options.deterministic) {
+    at::globalContext().setDeterministicCuDNN(true);
+    at::globalContext().setBenchmarkCuDNN(false);
   }
-  if (options.device.size() > 5) {
-    const int n = std::stoi(options.device.substr(5));
-    const int count = static_cast<int>(torch::cuda::device_count());
-    if (n >= count) {
-      throw ConfigError("execution.device = '" + options.device + "': this machine has " +
-                        std::to_string(count) +
-                        " CUDA device(s), cuda:0 .. cuda:" + std::to_string(count - 1));
-    }
-  }
+  return static_cast<int>(torch::cuda::device_count());
 }
 
 }  // namespace fnas::search

@@ -1,6 +1,5 @@
 #include "search/driver.h"
 
-#include <torch/cuda.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -174,10 +173,7 @@ void Driver::EnvironmentFailed(const std::string& what) {
 
 SearchSummary Driver::Run() {
   const ExecutionOptions& exec = config_->execution;
-  CheckDevice(exec);
-  if (exec.device.rfind("cuda", 0) == 0) {
-    cuda_devices_ = static_cast<int>(torch::cuda::device_count());
-  }
+  cuda_devices_ = PrepareDevices(exec);
   const int cores = options_.cores > 0
                         ? options_.cores
                         : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));

@@ -27,6 +27,10 @@ int SetIntraOpThreads(int threads);
 // Throws ConfigError when execution.device asks for CUDA that this LibTorch
 // build or this machine does not have (names the key and the value).
 void CheckDevice(const ExecutionOptions& options);
+// CheckDevice, then: the number of CUDA devices when execution.device asks
+// for CUDA (0 for cpu); in deterministic mode cuDNN is told to pick
+// deterministic algorithms and not to benchmark (process-wide).
+int PrepareDevices(const ExecutionOptions& options);
 // The device of worker `slot`: cpu, the configured cuda:N, or for "cuda" the
 // GPUs round-robin (cuda:slot % count).
 std::string WorkerDevice(const ExecutionOptions& options, int slot, int cuda_devices);

@@ -47,6 +47,7 @@ TrialOutcome TrainingEvaluator::Run(const TrialSpec& spec, TrialObserver& observ
   options.resume_from = spec.resume_checkpoint;
   options.epochs = spec.epochs;
   options.eval_batch = config.quantization.eval_batch;
+  options.device = spec.device;
 
   // A recorded epoch's quantized evaluation on the validation split; its fp32
   // pass also gives the epoch's validation accuracy (the trainer skips its own).

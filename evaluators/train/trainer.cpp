@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "evaluators/train/augment.h"
 #include "evaluators/train/checkpoint.h"
+#include "evaluators/train/device.h"
 #include "evaluators/train/init.h"
 #include "space/plan.h"
 
@@ -53,18 +54,33 @@ const char* StatusName(TrainResult::Status status) {
   return "?";
 }
 
+space::FactorizeNet CopyModel(const space::FactorizeNetImpl& model, const torch::Device& device) {
+  space::FactorizeNet copy(model.plan());
+  copy->to(device);
+  torch::NoGradGuard no_grad;
+  const auto src_params = model.named_parameters();
+  for (auto& p : copy->named_parameters()) p.value().copy_(src_params[p.key()]);
+  const auto src_buffers = model.named_buffers();
+  for (auto& b : copy->named_buffers()) b.value().copy_(src_buffers[b.key()]);
+  copy->train(model.is_training());
+  return copy;
+}
+
 double Accuracy(space::FactorizeNetImpl& model, const Dataset& data, const Split& split,
                 int batch) {
   const int64_t n = split.size();
   if (n == 0) return 0.0;
+  const auto params = model.parameters();
+  const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params[0].device();
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
   int64_t correct = 0;
   for (int64_t b = 0; b < n; b += batch) {
     const int64_t e = std::min(n, b + batch);
-    torch::Tensor logits = model.forward(data.normalization(split.images.slice(0, b, e)));
-    correct += logits.argmax(1).eq(split.labels.slice(0, b, e)).sum().item<int64_t>();
+    torch::Tensor logits =
+        model.forward(data.normalization(split.images.slice(0, b, e)).to(device));
+    correct += logits.argmax(1).cpu().eq(split.labels.slice(0, b, e)).sum().item<int64_t>();
   }
   if (was_training) model.train();
   return static_cast<double>(correct) / static_cast<double>(n);
@@ -84,8 +100,17 @@ Trainer::Trainer(const TrainOptions& training, const space::MacroOptions& model,
   order_gen_ = at::detail::createCPUGenerator(Mix(seed, 1));
   augment_gen_ = at::detail::createCPUGenerator(Mix(seed, 2));
   InitializeModel(*model_, train_.init, init_gen);
+  device_ = ParseDevice(options_.device);
+  model_->to(device_);
   for (const auto& p : model_->named_parameters()) params_.emplace_back(p.key(), p.value());
   momentum_.resize(params_.size());
+}
+
+space::FactorizeNet Trainer::HostModel() const {
+  if (device_.is_cpu()) return model_;
+  space::FactorizeNet host = CopyModel(*model_, torch::kCPU);
+  host->eval();
+  return host;
 }
 
 void Trainer::SetChannelsLast(bool on) {
@@ -143,8 +168,8 @@ Trainer::Step Trainer::TrainStep(const torch::Tensor& images, const torch::Tenso
   SetChannelsLast(true);
   for (auto& [name, p] : params_) p.mutable_grad().reset();
   Step step;
-  step.logits = model_->forward(images);
-  torch::Tensor loss = torch::nn::functional::cross_entropy(step.logits, labels);
+  step.logits = model_->forward(images.to(device_));
+  torch::Tensor loss = torch::nn::functional::cross_entropy(step.logits, labels.to(device_));
   step.loss = loss.item<double>();
   if (!std::isfinite(step.loss)) return step;
   loss.backward();
@@ -171,7 +196,7 @@ TrainResult Trainer::Run(const EpochCallback& on_epoch, const BatchCallback& on_
     result.records = s.records;
     for (size_t i = 0; i < params_.size(); ++i) {
       auto it = s.momentum.find(params_[i].first);
-      momentum_[i] = it == s.momentum.end() ? torch::Tensor() : it->second.clone();
+      momentum_[i] = it == s.momentum.end() ? torch::Tensor() : it->second.clone().to(device_);
     }
     if (s.order_rng.defined()) order_gen_.set_state(s.order_rng);
     if (s.augment_rng.defined()) augment_gen_.set_state(s.augment_rng);
@@ -211,7 +236,7 @@ TrainResult Trainer::Run(const EpochCallback& on_epoch, const BatchCallback& on_
       const int64_t m = idx.size(0);
       loss_sum += l * m;
       seen += m;
-      correct += step.logits.argmax(1).eq(y).sum().item<int64_t>();
+      correct += step.logits.argmax(1).cpu().eq(y).sum().item<int64_t>();
       if (on_batch) {
         on_batch({epoch, b, batches, loss_sum / seen, seen / Since(t0)});
       }
@@ -233,7 +258,8 @@ TrainResult Trainer::Run(const EpochCallback& on_epoch, const BatchCallback& on_
     if (options_.validate) {
       SetChannelsLast(false);
       model_->eval();
-      shared = options_.validate(epoch, model_);
+      space::FactorizeNet host = HostModel();
+      shared = options_.validate(epoch, host);
       model_->train();
       SetChannelsLast(true);
     }
@@ -262,7 +288,8 @@ TrainResult Trainer::Run(const EpochCallback& on_epoch, const BatchCallback& on_
     if (on_epoch) {
       SetChannelsLast(false);
       model_->eval();
-      go_on = on_epoch(r, model_);
+      space::FactorizeNet host = HostModel();
+      go_on = on_epoch(r, host);
       model_->train();
       SetChannelsLast(true);
     }
@@ -280,6 +307,7 @@ TrainResult Trainer::Run(const EpochCallback& on_epoch, const BatchCallback& on_
   }
   SetChannelsLast(false);
   model_->eval();
+  result.model = HostModel();
   result.status = TrainResult::Status::kCompleted;
   result.message = "completed " + std::to_string(epochs_) + " epochs";
   return result;

@@ -40,6 +40,15 @@ struct TrainerRunOptions {
   int epochs = 0;        // 0 = training.epochs (also sets the milestones' budget)
   bool resume = false;   // continue from checkpoint_path when it exists
   int eval_batch = 512;  // batch of the validation pass
+  // Where the model trains and the fp32 validation pass runs: "cpu", "cuda" or
+  // "cuda:N" (a LibTorch built with CUDA). Initialization, data order and
+  // augmentation stay on the CPU generators, so the batches are the same on
+  // every device; each batch is moved to the device after augmentation. The
+  // callbacks (validate, EpochCallback) and TrainResult::model always get a
+  // model on the CPU (a copy when training elsewhere): quantization and the
+  // integer evaluation run on the CPU. Checkpoints hold CPU tensors and
+  // resume on any device.
+  std::string device = "cpu";
   // When set and it returns a value, that value is the epoch's validation
   // accuracy instead of the trainer's own fp32 pass: a rung's quantized
   // evaluation computes it in its own fp32 pass, so the validation images go
@@ -100,7 +109,9 @@ class Trainer {
   };
   Step TrainStep(const torch::Tensor& images, const torch::Tensor& labels, double lr);
 
+  // The model being trained (on options.device).
   space::FactorizeNet model() const { return model_; }
+  const torch::Device& device() const { return device_; }
   // The checkpoint written after the last epoch done ("" if none yet); valid
   // inside the epoch callback for the epoch it reports.
   const std::string& last_checkpoint() const { return last_checkpoint_; }
@@ -114,6 +125,9 @@ class Trainer {
   // fastest convolutions. The model is handed out in the default layout.
   void SetChannelsLast(bool on);
   double Evaluate(const Split& split);
+  // The model on the CPU for the callbacks: model_ itself when training there,
+  // else a copy (in eval() mode).
+  space::FactorizeNet HostModel() const;
 
   const Dataset& data_;
   TrainOptions train_;
@@ -122,6 +136,7 @@ class Trainer {
   int epochs_ = 0;
   std::vector<int> milestones_;
   space::FactorizeNet model_{nullptr};
+  torch::Device device_{torch::kCPU};
   std::vector<std::pair<std::string, torch::Tensor>> params_;
   std::vector<torch::Tensor> momentum_;  // per params_, undefined before the first step
   at::Generator order_gen_, augment_gen_;
@@ -134,7 +149,12 @@ class Trainer {
 // (at least 1); later ones that do not increase are dropped.
 std::vector<int> MilestoneEpochs(const std::vector<double>& milestones, int epochs);
 
-// Accuracy of `model` (in eval mode, no grad) on a split; fraction in [0, 1].
+// A copy of `model` (same plan, parameters and buffers, independent storage)
+// on `device`, in the source's training mode.
+space::FactorizeNet CopyModel(const space::FactorizeNetImpl& model, const torch::Device& device);
+
+// Accuracy of `model` (in eval mode, no grad) on a split, each batch moved to
+// the model's device; fraction in [0, 1].
 double Accuracy(space::FactorizeNetImpl& model, const Dataset& data, const Split& split,
                 int batch = 512);
 

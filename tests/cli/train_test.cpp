@@ -122,6 +122,20 @@ data: {dataset: fashion_mnist, path: /nonexistent/fmnist}
   EXPECT_NE(r.out.find("apt-get install dataset-fashion-mnist"), std::string::npos) << r.out;
 }
 
+// execution.device is honoured by `train` too: on this CPU-only LibTorch a
+// cuda device is a config error (exit 2) that says how to get a CUDA build,
+// never a silent CPU run.
+TEST_F(TrainCli, CudaOnACpuOnlyBuildExitsTwoAndSaysHowToGetOne) {
+  const std::string gpu =
+      Write("gpu.yaml", ReadFile(dir_ + "/tiny.yaml") + "execution: {device: 'cuda:0'}\n");
+  auto r = RunCli("train " + gpu + " --candidate regular");
+  if (r.code == 0) GTEST_SKIP() << "this LibTorch has CUDA and trained on cuda:0";
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("execution.device = 'cuda:0'"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("docs/distributed.md"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("epoch train_loss"), std::string::npos) << r.out;
+}
+
 TEST_F(TrainCli, FirstCtrlCFinishesTheEpochAndExits130) {
   const std::string log = dir_ + "/first.log";
   const pid_t pid = StartSlowTraining(log);
