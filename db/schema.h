@@ -13,7 +13,7 @@
 namespace fnas::db::schema {
 
 // The schema version this build writes: the number of migrations.
-constexpr int kVersion = 6;
+constexpr int kVersion = 7;
 
 // Migration `version` (1..kVersion): the SQL that brings a file from schema
 // version-1 to `version`. Tables and columns only; views and triggers are

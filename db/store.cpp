@@ -668,13 +668,16 @@ std::vector<CandidateRow> Store::Candidates() const {
 
 namespace {
 
-const char* const kTrialColumns =
+// What TrialFrom reads, of trials t joined with candidates c and checkpoints k.
+const char* const kTrialValues =
     "t.id, t.candidate_id, c.key, c.name, c.macs_conv, c.params, t.state, t.reason, t.worker, "
     "t.pid, t.host, t.attempts, t.started_at, t.ended_at, t.heartbeat_at, t.epochs_done, "
     "t.seconds, t.test_images, t.acc_fp32, t.acc_quint8, t.rel_decrease, t.qmse, t.qce, "
-    "k.path, k.epoch "
-    "FROM trials t JOIN candidates c ON c.id = t.candidate_id "
-    "LEFT JOIN checkpoints k ON k.trial_id = t.id ";
+    "k.path, k.epoch ";
+const char* const kTrialJoins =
+    "JOIN candidates c ON c.id = t.candidate_id LEFT JOIN checkpoints k ON k.trial_id = t.id ";
+// "SELECT " + kTrialColumns + "WHERE ...": every trial.
+const std::string kTrialColumns = std::string(kTrialValues) + "FROM trials t " + kTrialJoins;
 
 TrialRow TrialFrom(SQLite::Statement& st) {
   TrialRow t;
@@ -794,9 +797,12 @@ std::vector<TrialRow> Store::FrontTrials(const std::string& metric) const {
   std::lock_guard<std::mutex> lock(mu_);
   try {
     std::vector<TrialRow> out;
-    SQLite::Statement st(*db_, std::string("SELECT ") + kTrialColumns + "JOIN " +
-                                   (metric == "acc_quint8" ? "pareto_front" : "pareto_front_fp32") +
-                                   " f ON f.trial_id = t.id ORDER BY c.macs_conv, t.id");
+    // The members of the metric's front (the `front` table, kept by triggers
+    // as trials complete), by MACs: O(front size), whatever the number of trials.
+    SQLite::Statement st(*db_, std::string("SELECT ") + kTrialValues +
+                                   "FROM front f CROSS JOIN trials t ON t.id = f.trial_id " +
+                                   kTrialJoins + "WHERE f.metric = ? ORDER BY f.macs_conv");
+    st.bind(1, metric);
     while (st.executeStep()) out.push_back(TrialFrom(st));
     return out;
   } catch (const std::exception& e) {
