@@ -1,4 +1,4 @@
-// factorize-nas resume DB [--quiet]: continue the study stored in DB from its
+// factorize-nas resume DB [--quiet] [--mpi]: continue the study stored in DB from its
 // own stored config.
 #include <iostream>
 
@@ -27,15 +27,18 @@ Command MakeResumeCommand(CLI::App& root) {
   app->add_option("db", args->db, "The study's SQLite database")->required();
   AddStudyRunOptions(app, args->run);
   return {app, [args]() {
-            db::Store store(args->db, db::Store::Mode::kReadWrite);
-            const db::StudyRow study = store.Study();
-            auto config = std::make_shared<Config>(
-                ParseConfig(study.yaml, args->db + " (stored config of study " + study.name + ")"));
-            config->storage.db = args->db;
-            search::CheckDevice(config->execution);
-            // The evaluator (data loaded) before the database is touched.
-            auto evaluator = search::MakeEvaluator(args->run.evaluator, *config);
-            return RunStudy(config, store, *evaluator, args->run.quiet);
+            return RunStudyCommand(args->run, [&args](StudyRunner& runner) {
+              db::Store store(args->db, db::Store::Mode::kReadWrite);
+              const db::StudyRow study = store.Study();
+              auto config = std::make_shared<Config>(ParseConfig(
+                  study.yaml, args->db + " (stored config of study " + study.name + ")"));
+              config->storage.db = args->db;
+              if (!runner.distributed()) search::CheckDevice(config->execution);
+              // The evaluator (data loaded, on every rank with --mpi) before the
+              // database is touched.
+              auto evaluator = runner.MakeEvaluator(*config);
+              return runner.Run(config, store, *evaluator);
+            });
           }};
 }
 

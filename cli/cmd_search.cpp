@@ -1,4 +1,4 @@
-// factorize-nas search CONFIG [--db PATH] [--quiet]: create a study from a
+// factorize-nas search CONFIG [--db PATH] [--quiet] [--mpi]: create a study from a
 // config and run its trials.
 #include <filesystem>
 #include <iostream>
@@ -33,37 +33,40 @@ Command MakeSearchCommand(CLI::App& root) {
   app->add_option("--db", args->db, "SQLite database (default: storage.db or runs/<name>.db)");
   AddStudyRunOptions(app, args->run);
   return {app, [args]() {
-            // Everything is validated before the database file is created.
-            auto config = std::make_shared<Config>(LoadConfig(args->config));
-            if (!args->db.empty()) config->storage.db = args->db;
-            search::CheckDevice(config->execution);
-            const search::StudyRows rows = search::PrepareStudy(*config);
-            const std::string db_path = config->db_path();
+            return RunStudyCommand(args->run, [&args](StudyRunner& runner) {
+              // Everything is validated before the database file is created.
+              auto config = std::make_shared<Config>(LoadConfig(args->config));
+              if (!args->db.empty()) config->storage.db = args->db;
+              if (!runner.distributed()) search::CheckDevice(config->execution);
+              const search::StudyRows rows = search::PrepareStudy(*config);
+              const std::string db_path = config->db_path();
 
-            if (fs::exists(db_path)) {
-              // Read-only: a refused or foreign file is left exactly as it is.
-              db::Store existing(db_path, db::Store::Mode::kReadOnly);
-              if (existing.HasStudy()) {
-                const db::StudyRow held = existing.Study();
-                if (held.name == config->name) {
-                  throw UsageError(db_path + " already holds study '" + held.name +
-                                   "'; continue it with: factorize-nas resume " + db_path +
-                                   " (or give another --db)");
+              if (fs::exists(db_path)) {
+                // Read-only: a refused or foreign file is left exactly as it is.
+                db::Store existing(db_path, db::Store::Mode::kReadOnly);
+                if (existing.HasStudy()) {
+                  const db::StudyRow held = existing.Study();
+                  if (held.name == config->name) {
+                    throw UsageError(db_path + " already holds study '" + held.name +
+                                     "'; continue it with: factorize-nas resume " + db_path +
+                                     " (or give another --db)");
+                  }
+                  throw UsageError(db_path + " holds another study, '" + held.name +
+                                   "'; give another --db");
                 }
-                throw UsageError(db_path + " holds another study, '" + held.name +
-                                 "'; give another --db");
+                throw UsageError(db_path + " exists and holds no study; give another --db");
               }
-              throw UsageError(db_path + " exists and holds no study; give another --db");
-            }
-            // The evaluator (data loaded) before the database is created.
-            auto evaluator = search::MakeEvaluator(args->run.evaluator, *config);
-            std::unique_ptr<db::Store> store =
-                db::Store::CreateStudyFile(db_path, rows.study, rows.candidates);
-            if (!args->run.quiet) {
-              std::cout << "study " << config->name << ": " << rows.candidates.size()
-                        << " candidates -> " << db_path << "\n";
-            }
-            return RunStudy(config, *store, *evaluator, args->run.quiet);
+              // The evaluator (data loaded, on every rank with --mpi) before the
+              // database is created.
+              auto evaluator = runner.MakeEvaluator(*config);
+              std::unique_ptr<db::Store> store =
+                  db::Store::CreateStudyFile(db_path, rows.study, rows.candidates);
+              if (!args->run.quiet) {
+                std::cout << "study " << config->name << ": " << rows.candidates.size()
+                          << " candidates -> " << db_path << "\n";
+              }
+              return runner.Run(config, *store, *evaluator);
+            });
           }};
 }
 

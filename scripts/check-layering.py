@@ -6,7 +6,8 @@ Usage: check-layering.py [ROOT]      check the project tree at ROOT (default: th
 
 The order, lowest first:
 
-  common < space < evaluators/train < evaluators/quant < db < config < search < report < cli
+  common < space < evaluators/train < evaluators/quant < db < config < search < distributed <
+  report < cli
 
 A file may include headers of its own folder and of lower ones, with two exceptions:
   - db/ knows only records: it may include common/, space/ and evaluators/records.h;
@@ -33,8 +34,9 @@ LEVELS = {
     "db": 4,
     "config": 5,
     "search": 6,
-    "report": 7,
-    "cli": 8,
+    "distributed": 7,  # a study spread over MPI ranks: a remote Evaluator and the worker loop
+    "report": 8,
+    "cli": 9,
 }
 FREE = ("tests", "bench", "fuzz")  # may include anything (fuzz: the libFuzzer targets)
 SKIP = ("build", "cmake", "configs", "docs", "scripts", "runs", "third_party")

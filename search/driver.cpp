@@ -173,7 +173,7 @@ void Driver::EnvironmentFailed(const std::string& what) {
 
 SearchSummary Driver::Run() {
   const ExecutionOptions& exec = config_->execution;
-  cuda_devices_ = PrepareDevices(exec);
+  cuda_devices_ = options_.check_devices ? PrepareDevices(exec) : 0;
   const int cores = options_.cores > 0
                         ? options_.cores
                         : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));

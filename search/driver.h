@@ -45,6 +45,9 @@ struct DriverOptions {
   double stale_after_s = 30.0;           // an owner silent this long is dead (any host)
   std::function<bool()> stop_requested;  // polled (e.g. a SIGINT flag); may be empty
   int cores = 0;                         // cores to share between workers; 0 = hardware concurrency
+  // False when the trials run in other processes (distributed/: MPI ranks),
+  // which check and pick their own devices; then this process needs none.
+  bool check_devices = true;
 };
 
 struct SearchSummary {
