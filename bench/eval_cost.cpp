@@ -6,7 +6,8 @@
 // For each width: the candidate trains 2 epochs on N training images (the
 // faster epoch's training pass is the reference), then its quantized
 // evaluation (calibration on the config's calibration_samples training
-// images, fp32 + integer + SQNR on N validation images, every method of
+// images, or pruning.calibration_samples when the config sets it, as a rung
+// does; fp32 + integer + SQNR on N validation images, every method of
 // quantization.record_methods) is timed R times and the fastest is kept.
 // Prints the ratio evaluation / epoch (target <= 0.5), what a rung adds to
 // its epoch (the evaluation less the validation pass it replaces) and the
@@ -84,12 +85,19 @@ int main(int argc, char** argv) {
   try {
     at::set_num_threads(threads);
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
-    const Config base = LoadConfig(config_path);
+    Config base = LoadConfig(config_path);
+    // A rung evaluates as the trial's validation at a rung epoch does
+    // (search::TrialSpec::ValidationQuantOptions): pruning.evaluation and
+    // pruning.calibration_samples, when set, replace the quantization ones.
+    if (!base.pruning.evaluation.empty()) base.quantization.mode = base.pruning.evaluation;
+    if (base.pruning.calibration_samples > 0) {
+      base.quantization.calibration_samples = base.pruning.calibration_samples;
+    }
     std::printf(
         "candidate %s, %d training / %d evaluated images, %d calibration images, %d "
-        "thread(s); calibration %s",
+        "thread(s); %s path, calibration %s",
         candidate.c_str(), images, images, base.quantization.calibration_samples, threads,
-        base.quantization.calibration.c_str());
+        base.quantization.mode.c_str(), base.quantization.calibration.c_str());
     for (const auto& m : base.quantization.record_methods) std::printf(" +%s", m.c_str());
     std::printf(", SQNR on %d images\n", base.quantization.sqnr_samples);
     // added_s: what a rung adds to its epoch. Its fp32 pass over the

@@ -1,5 +1,9 @@
 #include "space/model.h"
 
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <limits>
 #include <map>
 
 namespace fnas::space {
@@ -16,6 +20,48 @@ std::pair<std::string, std::string> ChildNames(Op::Role role) {
       return {"conv", "bn"};
   }
 }
+// A value replaces the running maximum when it is greater or NaN, as in
+// LibTorch's max-pool kernel (so NaN propagates and ties keep the first).
+inline float TakeMax(float m, float v) { return (v > m || std::isnan(v)) ? v : m; }
+
+// Max-pool without padding of a contiguous float NCHW tensor, for inference:
+// LibTorch's NCHW max_pool2d also computes the index of every maximum (for
+// its backward), which made the two pools a fifth of an evaluation's fp32
+// pass; this loop is 10-30x faster and gives the same values.
+torch::Tensor MaxPoolInference(const torch::Tensor& in, int kernel, int stride) {
+  const torch::Tensor x = in.contiguous();
+  const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t OH = (H - kernel) / stride + 1, OW = (W - kernel) / stride + 1;
+  torch::Tensor out = torch::empty({x.size(0), x.size(1), OH, OW}, x.options());
+  const float* src = x.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  at::parallel_for(0, planes, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      for (int64_t oy = 0; oy < OH; ++oy) {
+        const float* r = src + (p * H + oy * stride) * W;
+        float* d = dst + (p * OH + oy) * OW;
+        if (kernel == 2 && stride == 2) {  // the macroarchitecture's pool, vectorized
+          for (int64_t ox = 0; ox < OW; ++ox) {
+            float m = r[2 * ox];
+            m = TakeMax(m, r[2 * ox + 1]);
+            m = TakeMax(m, r[W + 2 * ox]);
+            d[ox] = TakeMax(m, r[W + 2 * ox + 1]);
+          }
+          continue;
+        }
+        for (int64_t ox = 0; ox < OW; ++ox) {
+          float m = -std::numeric_limits<float>::infinity();
+          for (int ky = 0; ky < kernel; ++ky) {
+            for (int kx = 0; kx < kernel; ++kx) m = TakeMax(m, r[ky * W + ox * stride + kx]);
+          }
+          d[ox] = m;
+        }
+      }
+    }
+  });
+  return out;
+}
+
 }  // namespace
 
 FactorizeNetImpl::FactorizeNetImpl(Plan plan) : plan_(std::move(plan)) {
@@ -55,6 +101,11 @@ torch::Tensor FactorizeNetImpl::Apply(size_t i, torch::Tensor x) {
       x = u.bn->forward(u.conv->forward(x));
       return op.relu ? torch::relu(x) : x;
     case Op::Kind::kMaxPool:
+      if (!(torch::GradMode::is_enabled() && x.requires_grad()) && x.device().is_cpu() &&
+          x.scalar_type() == torch::kFloat32 && x.dim() == 4 && x.size(2) >= op.kernel &&
+          x.size(3) >= op.kernel) {
+        return MaxPoolInference(x, op.kernel, op.stride);
+      }
       return torch::max_pool2d(x, op.kernel, op.stride);
     case Op::Kind::kFlatten:
       return x.flatten(1);

@@ -189,8 +189,9 @@ void RequantizePortable(const int32_t* acc, int64_t n, int32_t multiplier, int s
 // floor((x * m + 2^30) / 2^31): for x * m < 0 the reference's truncation of
 // (x * m + 1 - 2^30) / 2^31 toward zero is the same number. Only for right
 // shifts (M < 1, shift <= 0); the caller falls back otherwise.
-FNAS_AVX512 void RequantizeAvx512(const int32_t* acc, int64_t n, int32_t multiplier, int right,
-                                  int32_t zero_point, int32_t lo, int32_t hi, uint8_t* out) {
+FNAS_AVX512 void RequantizeAvx512(const int32_t* acc, int64_t rows, int64_t n, int64_t acc_stride,
+                                  int32_t multiplier, int right, int32_t zero_point, int32_t lo,
+                                  int32_t hi, uint8_t* out, int64_t out_stride) {
   const __m512i m = _mm512_set1_epi64(multiplier);
   const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
   const int32_t mask = static_cast<int32_t>((int64_t{1} << right) - 1);
@@ -198,22 +199,40 @@ FNAS_AVX512 void RequantizeAvx512(const int32_t* acc, int64_t n, int32_t multipl
   const __m512i one = _mm512_set1_epi32(1), zp = _mm512_set1_epi32(zero_point);
   const __m512i lov = _mm512_set1_epi32(lo), hiv = _mm512_set1_epi32(hi);
   const __m128i count = _mm_cvtsi32_si128(right);
+  for (int64_t row = 0; row < rows; ++row, acc += acc_stride, out += out_stride) {
+    for (int64_t i = 0; i < n; i += 16) {
+      const int64_t left = n - i;
+      const __mmask16 k = left >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << left) - 1);
+      const __m512i x = _mm512_maskz_loadu_epi32(k, acc + i);
+      __m512i even = _mm512_mul_epi32(x, m);
+      __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), m);
+      even = _mm512_srai_epi64(_mm512_add_epi64(even, nudge), 31);
+      odd = _mm512_srai_epi64(_mm512_add_epi64(odd, nudge), 31);
+      __m512i r = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+      // RoundingDivideByPOT: + 1 where the remainder exceeds the threshold.
+      const __m512i rem = _mm512_and_si512(r, maskv);
+      const __m512i thr = _mm512_add_epi32(half, _mm512_and_si512(_mm512_srai_epi32(r, 31), one));
+      const __m512i q = _mm512_sra_epi32(r, count);
+      r = _mm512_mask_add_epi32(q, _mm512_cmpgt_epi32_mask(rem, thr), q, one);
+      r = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, zp), lov), hiv);
+      _mm512_mask_cvtepi32_storeu_epi8(out + i, k, r);
+    }
+  }
+}
+
+// d[i] = (a[i] - z) | (b[i] - z) << 16, 16 at a time.
+FNAS_AVX512 void PackPairsAvx512(const uint8_t* a, const uint8_t* b, int64_t n, int32_t z,
+                                 int32_t* d) {
+  const __m512i zv = _mm512_set1_epi32(z), low = _mm512_set1_epi32(0xFFFF);
   for (int64_t i = 0; i < n; i += 16) {
     const int64_t left = n - i;
     const __mmask16 k = left >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << left) - 1);
-    const __m512i x = _mm512_maskz_loadu_epi32(k, acc + i);
-    __m512i even = _mm512_mul_epi32(x, m);
-    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), m);
-    even = _mm512_srai_epi64(_mm512_add_epi64(even, nudge), 31);
-    odd = _mm512_srai_epi64(_mm512_add_epi64(odd, nudge), 31);
-    __m512i r = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-    // RoundingDivideByPOT: + 1 where the remainder exceeds the threshold.
-    const __m512i rem = _mm512_and_si512(r, maskv);
-    const __m512i thr = _mm512_add_epi32(half, _mm512_and_si512(_mm512_srai_epi32(r, 31), one));
-    const __m512i q = _mm512_sra_epi32(r, count);
-    r = _mm512_mask_add_epi32(q, _mm512_cmpgt_epi32_mask(rem, thr), q, one);
-    r = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, zp), lov), hiv);
-    _mm512_mask_cvtepi32_storeu_epi8(out + i, k, r);
+    const __m512i va = _mm512_sub_epi32(
+        _mm512_cvtepu8_epi32(_mm512_castsi512_si128(_mm512_maskz_loadu_epi8(k, a + i))), zv);
+    const __m512i vb = _mm512_sub_epi32(
+        _mm512_cvtepu8_epi32(_mm512_castsi512_si128(_mm512_maskz_loadu_epi8(k, b + i))), zv);
+    _mm512_mask_storeu_epi32(d + i, k,
+                             _mm512_or_si512(_mm512_and_si512(va, low), _mm512_slli_epi32(vb, 16)));
   }
 }
 
@@ -270,6 +289,58 @@ FNAS_AVX512 void DirectBlock(const int32_t* wpair, int64_t wstride, int pairs, i
   }
 }
 
+// v < m ? v : m and v > m ? v : m skip a NaN v; z accumulates v * 0, which
+// is 0 for finite values and NaN from the first NaN or infinity on.
+bool ExtremesPortable(const float* values, int64_t batch, int64_t channels, int64_t plane,
+                      float* lo, float* hi) {
+  float z = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t c = 0; c < channels; ++c) {
+      const float* p = values + (b * channels + c) * plane;
+      float l = lo[c], h = hi[c];
+      for (int64_t i = 0; i < plane; ++i) {
+        l = p[i] < l ? p[i] : l;
+        h = p[i] > h ? p[i] : h;
+        z += p[i] * 0.0f;
+      }
+      lo[c] = l;
+      hi[c] = h;
+    }
+  }
+  return z == 0;
+}
+
+// The same 16 lanes at a time (vminps / vmaxps with the value first keep the
+// running extreme on NaN, as the comparisons above).
+FNAS_AVX512 bool ExtremesAvx512(const float* values, int64_t batch, int64_t channels, int64_t plane,
+                                float* lo, float* hi) {
+  const __m512 zero = _mm512_setzero_ps();
+  __m512 z = zero;
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t c = 0; c < channels; ++c) {
+      const float* p = values + (b * channels + c) * plane;
+      __m512 l = _mm512_set1_ps(lo[c]), h = _mm512_set1_ps(hi[c]);
+      int64_t i = 0;
+      for (; i + 16 <= plane; i += 16) {
+        const __m512 v = _mm512_loadu_ps(p + i);
+        l = _mm512_min_ps(v, l);
+        h = _mm512_max_ps(v, h);
+        z = _mm512_fmadd_ps(v, zero, z);
+      }
+      if (i < plane) {
+        const __mmask16 k = static_cast<__mmask16>((1u << (plane - i)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(k, p + i);
+        l = _mm512_mask_min_ps(l, k, v, l);
+        h = _mm512_mask_max_ps(h, k, v, h);
+        z = _mm512_mask3_fmadd_ps(v, zero, z, k);
+      }
+      lo[c] = _mm512_reduce_min_ps(l);
+      hi[c] = _mm512_reduce_max_ps(h);
+    }
+  }
+  return _mm512_reduce_add_ps(z) == 0;
+}
+
 }  // namespace
 
 void DirectConvPairs(const int32_t* wpair, int cout, int pairs, int taps, const int64_t* offsets,
@@ -323,10 +394,33 @@ bool CpuHasAvx512Vnni() {
 
 void RequantizeRow(const int32_t* acc, int64_t n, int32_t multiplier, int shift, int32_t zero_point,
                    int32_t lo, int32_t hi, uint8_t* out, bool avx512) {
+  RequantizeRows(acc, 1, n, n, multiplier, shift, zero_point, lo, hi, out, n, avx512);
+}
+
+void RequantizeRows(const int32_t* acc, int64_t rows, int64_t n, int64_t acc_stride,
+                    int32_t multiplier, int shift, int32_t zero_point, int32_t lo, int32_t hi,
+                    uint8_t* out, int64_t out_stride, bool avx512) {
   if (avx512 && shift <= 0 && multiplier >= 0) {
-    RequantizeAvx512(acc, n, multiplier, -shift, zero_point, lo, hi, out);
-  } else {
-    RequantizePortable(acc, n, multiplier, shift, zero_point, lo, hi, out);
+    RequantizeAvx512(acc, rows, n, acc_stride, multiplier, -shift, zero_point, lo, hi, out,
+                     out_stride);
+    return;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    RequantizePortable(acc + r * acc_stride, n, multiplier, shift, zero_point, lo, hi,
+                       out + r * out_stride);
+  }
+}
+
+void PackPairs(const uint8_t* a, const uint8_t* b, int64_t n, int32_t zero_point, int32_t* d,
+               bool avx512) {
+  if (avx512) {
+    PackPairsAvx512(a, b, n, zero_point, d);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t lo = static_cast<uint16_t>(static_cast<int16_t>(a[i] - zero_point));
+    const uint32_t hi = static_cast<uint16_t>(static_cast<int16_t>(b[i] - zero_point));
+    d[i] = static_cast<int32_t>(lo | (hi << 16));
   }
 }
 
@@ -344,6 +438,12 @@ void InterleavePairs(const int16_t* a, const int16_t* b, int64_t n, int16_t* d, 
 void Gemm(const int16_t* w, int cout, int64_t kp, const int16_t* col, int64_t P, int32_t* acc,
           bool avx512) {
   avx512 ? GemmVnni(w, cout, kp, col, P, acc) : GemmPortable(w, cout, kp, col, P, acc);
+}
+
+bool ChannelExtremes(const float* values, int64_t batch, int64_t channels, int64_t plane, float* lo,
+                     float* hi, bool avx512) {
+  return avx512 ? ExtremesAvx512(values, batch, channels, plane, lo, hi)
+                : ExtremesPortable(values, batch, channels, plane, lo, hi);
 }
 
 int32_t Dot(const int16_t* w, const int16_t* x, int64_t n, bool avx512) {

@@ -1,4 +1,4 @@
-// Low-level kernels of the integer network, each with a portable version and
+// Low-level kernels of the integer network (and of calibration), each with a portable version and
 // an AVX-512 one (chosen at run time; the results are bit-identical, which
 // tests/evaluators/quant_net_test.cpp checks). Pure functions.
 #pragma once
@@ -13,6 +13,18 @@ bool CpuHasAvx512Vnni();
 // out[i] = clamp(MultiplyByQuantizedMultiplier(acc[i], multiplier, shift) + zero_point, lo, hi).
 void RequantizeRow(const int32_t* acc, int64_t n, int32_t multiplier, int shift, int32_t zero_point,
                    int32_t lo, int32_t hi, uint8_t* out, bool avx512);
+
+// RequantizeRow over `rows` rows of n values, row r at acc + r * acc_stride
+// and out + r * out_stride (a conv's output rows inside its padded-width
+// accumulators).
+void RequantizeRows(const int32_t* acc, int64_t rows, int64_t n, int64_t acc_stride,
+                    int32_t multiplier, int shift, int32_t zero_point, int32_t lo, int32_t hi,
+                    uint8_t* out, int64_t out_stride, bool avx512);
+
+// Channel pairs of uint8 codes less their zero point, packed as two int16 in
+// an int32: d[i] = (a[i] - z) in the low half, (b[i] - z) in the high half.
+void PackPairs(const uint8_t* a, const uint8_t* b, int64_t n, int32_t zero_point, int32_t* d,
+               bool avx512);
 
 // d[2i] = a[i], d[2i + 1] = b[i] for i < n.
 void InterleavePairs(const int16_t* a, const int16_t* b, int64_t n, int16_t* d, bool avx512);
@@ -34,6 +46,14 @@ void DirectConvPairs(const int32_t* wpair, int cout, int pairs, int taps, const 
 // for q < Q (each pair of weights covers two horizontally adjacent taps).
 void DepthwisePairs(const int32_t* wpair, const int64_t* offsets, int n, const int32_t* sp,
                     int64_t Q, int32_t* acc);
+
+// The exact min and max of each channel of `values` laid out
+// [batch][channels][plane] (row-major, float), merged into lo[c] / hi[c] (the
+// caller initializes them, e.g. to +inf / -inf): the per-channel extremes of
+// a calibration batch in one pass. Returns false, leaving lo / hi
+// unspecified, when a value is NaN or infinite.
+bool ChannelExtremes(const float* values, int64_t batch, int64_t channels, int64_t plane, float* lo,
+                     float* hi, bool avx512);
 
 // sum_i w[i] * x[i] in int32.
 int32_t Dot(const int16_t* w, const int16_t* x, int64_t n, bool avx512);

@@ -129,12 +129,14 @@ void ConvDirect(const IntegerLayer& L, const int32_t* wpair, const uint8_t* in, 
   for (int cc = 0; cc < op.in_c / 2; ++cc) {
     const uint8_t* a = in + int64_t{2 * cc} * op.in_h * op.in_w;
     const uint8_t* b = a + int64_t{op.in_h} * op.in_w;
+    if (op.pad == 0) {  // rows are contiguous in the padded layout too
+      kernels::PackPairs(a, b, int64_t{op.in_h} * op.in_w, zin, s.xpair.data() + cc * plane, true);
+      continue;
+    }
     for (int y = 0; y < op.in_h; ++y) {
       int32_t* d = s.xpair.data() + cc * plane + int64_t{y + op.pad} * Wp + op.pad;
       const int64_t r = int64_t{y} * op.in_w;
-      for (int x = 0; x < op.in_w; ++x) {
-        d[x] = Pack(static_cast<int16_t>(a[r + x] - zin), static_cast<int16_t>(b[r + x] - zin));
-      }
+      kernels::PackPairs(a + r, b + r, op.in_w, zin, d, true);
     }
   }
   int64_t offsets[64];
@@ -149,12 +151,14 @@ void ConvDirect(const IntegerLayer& L, const int32_t* wpair, const uint8_t* in, 
     kernels::DirectConvPairs(wpair + int64_t{g} * cout_g * pairs * taps, cout_g, pairs, taps,
                              offsets, s.xpair.data() + int64_t{g} * pairs * plane, plane, Q,
                              s.acc.data());
-    for (int o = 0; o < cout_g; ++o) {
-      for (int oy = 0; oy < op.out_h; ++oy) {
-        kernels::RequantizeRow(s.acc.data() + o * Q + int64_t{oy} * Wp, op.out_w, L.multiplier,
-                               L.shift, L.output.zero_point, L.act_min, L.act_max,
-                               out + (g * cout_g + o) * P + int64_t{oy} * op.out_w, true);
-      }
+    // Every output row of the group's channels: rows of out_w values, Wp apart.
+    if (Wp == op.out_w) {
+      kernels::RequantizeRow(s.acc.data(), cout_g * Q, L.multiplier, L.shift, L.output.zero_point,
+                             L.act_min, L.act_max, out + int64_t{g} * cout_g * P, true);
+    } else {
+      kernels::RequantizeRows(s.acc.data(), int64_t{cout_g} * op.out_h, op.out_w, Wp, L.multiplier,
+                              L.shift, L.output.zero_point, L.act_min, L.act_max,
+                              out + int64_t{g} * cout_g * P, op.out_w, true);
     }
   }
 }
@@ -189,11 +193,8 @@ void ConvDepthwise(const IntegerLayer& L, const int32_t* wdw, const uint8_t* in,
     std::fill_n(s.acc.data(), Q, L.bias[c]);
     kernels::DepthwisePairs(wdw + int64_t{c} * ks * half, offsets, ks * half, s.xpair.data(), Q,
                             s.acc.data());
-    for (int oy = 0; oy < op.out_h; ++oy) {
-      kernels::RequantizeRow(s.acc.data() + int64_t{oy} * Wp, op.out_w, L.multiplier, L.shift,
-                             L.output.zero_point, L.act_min, L.act_max,
-                             out + c * P + int64_t{oy} * op.out_w, true);
-    }
+    kernels::RequantizeRows(s.acc.data(), op.out_h, op.out_w, Wp, L.multiplier, L.shift,
+                            L.output.zero_point, L.act_min, L.act_max, out + c * P, op.out_w, true);
   }
 }
 
@@ -250,6 +251,21 @@ void Dense(const IntegerLayer& L, const int16_t* wq, int64_t kp, bool avx512, co
 
 void MaxPool(const IntegerLayer& L, const uint8_t* in, uint8_t* out) {
   const Op& op = L.op;
+  if (op.kernel == 2 && op.stride == 2 && 2 * op.out_h <= op.in_h && 2 * op.out_w <= op.in_w) {
+    // The macroarchitecture's pool (floor of odd sizes), without bounds checks.
+    for (int c = 0; c < op.out_c; ++c) {
+      for (int oy = 0; oy < op.out_h; ++oy) {
+        const uint8_t* r0 = in + (int64_t{c} * op.in_h + 2 * oy) * op.in_w;
+        const uint8_t* r1 = r0 + op.in_w;
+        uint8_t* d = out + (int64_t{c} * op.out_h + oy) * op.out_w;
+        for (int ox = 0; ox < op.out_w; ++ox) {
+          d[ox] =
+              std::max(std::max(r0[2 * ox], r0[2 * ox + 1]), std::max(r1[2 * ox], r1[2 * ox + 1]));
+        }
+      }
+    }
+    return;
+  }
   for (int c = 0; c < op.out_c; ++c) {
     const uint8_t* plane = in + int64_t{c} * op.in_h * op.in_w;
     for (int oy = 0; oy < op.out_h; ++oy) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "space/paths.h"
 
 namespace fnas::space {
@@ -81,6 +83,39 @@ TEST(ModelTest, ObservedForwardSeesEveryOp) {
   EXPECT_TRUE(torch::allclose(y, net->forward(x)));
   EXPECT_EQ(shapes[0], (std::vector<int64_t>{3, 8, 28, 28}));
   EXPECT_EQ(shapes.back(), (std::vector<int64_t>{3, 10}));
+}
+
+TEST(ModelTest, InferencePoolingGivesLibTorchsValuesOddSizesAndNaNIncluded) {
+  // Without autograd the pools run a direct loop; with it LibTorch's
+  // max_pool2d. Every op's output must be the same, bit for bit, including a
+  // 7 x 7 plane (floor) after the second pool and a NaN that propagates.
+  Macro m{Small(1, 30, 0.125)};  // 30 -> 15 -> 7
+  FactorizeNet net(BuildPlan(m, RegularFactorization(m)));
+  net->eval();
+  auto x = torch::randn({2, 1, 30, 30});
+  x[1][0][4][5] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<torch::Tensor> with_grad, without;
+  net->forward_observed(x.clone().requires_grad_(true), [&](size_t, const torch::Tensor& t) {
+    with_grad.push_back(t.detach().clone());
+  });
+  {
+    torch::NoGradGuard no_grad;
+    net->forward_observed(x, [&](size_t, const torch::Tensor& t) { without.push_back(t.clone()); });
+  }
+  ASSERT_EQ(with_grad.size(), without.size());
+  for (size_t i = 0; i < with_grad.size(); ++i) {
+    const auto& a = with_grad[i];
+    const auto& b = without[i];
+    ASSERT_EQ(a.sizes(), b.sizes()) << net->plan().ops[i].name;
+    // Equal values and NaN in the same places.
+    EXPECT_TRUE(torch::equal(torch::isnan(a), torch::isnan(b))) << net->plan().ops[i].name;
+    EXPECT_TRUE(torch::equal(torch::nan_to_num(a), torch::nan_to_num(b)))
+        << net->plan().ops[i].name;
+  }
+  const size_t pool = static_cast<size_t>(net->plan().Find("pool_2"));
+  EXPECT_EQ(without[pool].size(2), 7);
+  EXPECT_TRUE(torch::isnan(without[pool][1]).any().item<bool>());  // the NaN got through
+  EXPECT_FALSE(torch::isnan(without[pool][0]).any().item<bool>());
 }
 
 }  // namespace

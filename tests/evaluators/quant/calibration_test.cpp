@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "evaluators/quant/quant_kernels.h"
 
 namespace fnas::evaluators {
 namespace {
@@ -218,6 +219,63 @@ TEST(RangeHistogram, AllZerosAndDegenerateInputs) {
   s.Add(&one, 1);
   EXPECT_NEAR(s.Mse().hi, 3.0, 3.0 / 4000);
   EXPECT_EQ(s.Percentile(1.0).hi, 3.0);
+}
+
+// The portable kernel, and the AVX-512 one where this CPU has it.
+std::vector<bool> Paths() {
+  std::vector<bool> p = {false};
+  if (kernels::CpuHasAvx512Vnni()) p.push_back(true);
+  return p;
+}
+
+TEST(ChannelExtremes, MatchesAScalarScanOfEveryChannel) {
+  // Planes shorter than, equal to and longer than the 16 vector lanes, with a
+  // tail; extremes planted in the tail and at the first position.
+  for (const int64_t plane : {1, 7, 16, 49, 784}) {
+    for (const bool avx512 : Paths()) {
+      const int64_t batch = 3, channels = 5;
+      std::vector<float> x(batch * channels * plane);
+      uint32_t state = 12345;
+      for (float& v : x) {
+        state = state * 1664525u + 1013904223u;
+        v = static_cast<float>(static_cast<int32_t>(state >> 8) % 20001 - 10000) / 1000.0f;
+      }
+      x[(1 * channels + 2) * plane + plane - 1] = 50.0f;  // channel 2, last value
+      x[(2 * channels + 4) * plane] = -60.0f;             // channel 4, first value
+      std::vector<float> lo(channels, 1e30f), hi(channels, -1e30f);
+      ASSERT_TRUE(
+          kernels::ChannelExtremes(x.data(), batch, channels, plane, lo.data(), hi.data(), avx512));
+      for (int64_t c = 0; c < channels; ++c) {
+        float l = 1e30f, h = -1e30f;
+        for (int64_t b = 0; b < batch; ++b) {
+          for (int64_t i = 0; i < plane; ++i) {
+            l = std::min(l, x[(b * channels + c) * plane + i]);
+            h = std::max(h, x[(b * channels + c) * plane + i]);
+          }
+        }
+        EXPECT_EQ(lo[c], l) << "plane " << plane << " channel " << c;
+        EXPECT_EQ(hi[c], h) << "plane " << plane << " channel " << c;
+      }
+      EXPECT_EQ(hi[2], 50.0f);
+      EXPECT_EQ(lo[4], -60.0f);
+    }
+  }
+}
+
+TEST(ChannelExtremes, ReportsNaNAndInfinity) {
+  for (const bool avx512 : Paths()) {
+    for (const float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+      std::vector<float> x(2 * 3 * 20, 1.0f);
+      x[1 * 60 / 2 + 17] = bad;  // in a vector block, not the tail
+      std::vector<float> lo(3, INFINITY), hi(3, -INFINITY);
+      EXPECT_FALSE(kernels::ChannelExtremes(x.data(), 2, 3, 20, lo.data(), hi.data(), avx512))
+          << bad << " avx512 " << avx512;
+      x[1 * 60 / 2 + 17] = 1.0f;
+      x.back() = bad;  // in the tail
+      EXPECT_FALSE(kernels::ChannelExtremes(x.data(), 2, 3, 20, lo.data(), hi.data(), avx512))
+          << bad << " avx512 " << avx512;
+    }
+  }
 }
 
 }  // namespace

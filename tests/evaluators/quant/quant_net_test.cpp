@@ -273,6 +273,48 @@ TEST(KernelsTest, Avx512RequantizationIsBitIdenticalToTheReference) {
   }
 }
 
+TEST(KernelsTest, StridedRequantizationAndPairPackingMatchThePortableKernels) {
+  if (!kernels::CpuHasAvx512Vnni()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  // Rows of 7 and 28 values (a conv's output width) inside rows of 9 and 30
+  // accumulators (its padded width); what lies between the rows is not written.
+  std::mt19937 rng(23);
+  int32_t mult;
+  int shift;
+  QuantizeMultiplier(0.0037, &mult, &shift);
+  for (const int64_t width : {7, 28}) {
+    const int64_t rows = 5, stride = width + 2;
+    std::vector<int32_t> acc(rows * stride);
+    for (auto& a : acc) a = static_cast<int32_t>(rng() % 200001) - 100000;
+    std::vector<uint8_t> fast(rows * width + 3, 7), ref(rows * width + 3, 7);
+    kernels::RequantizeRows(acc.data(), rows, width, stride, mult, shift, 40, 40, 255, fast.data(),
+                            width, true);
+    kernels::RequantizeRows(acc.data(), rows, width, stride, mult, shift, 40, 40, 255, ref.data(),
+                            width, false);
+    EXPECT_EQ(fast, ref) << width;
+    for (int64_t r = 0; r < rows; ++r) {  // against the one-row kernel on each row
+      std::vector<uint8_t> row(width);
+      kernels::RequantizeRow(acc.data() + r * stride, width, mult, shift, 40, 40, 255, row.data(),
+                             false);
+      EXPECT_TRUE(std::equal(row.begin(), row.end(), ref.begin() + r * width)) << r;
+    }
+    EXPECT_EQ(ref.back(), 7);
+  }
+  std::vector<uint8_t> a(53), b(53);
+  for (auto& v : a) v = static_cast<uint8_t>(rng());
+  for (auto& v : b) v = static_cast<uint8_t>(rng());
+  a[0] = 0, b[0] = 255;
+  for (const int64_t n : {53, 16, 3, 0}) {
+    std::vector<int32_t> d1(54, 1), d2(54, 1);
+    kernels::PackPairs(a.data(), b.data(), n, 131, d1.data(), true);
+    kernels::PackPairs(a.data(), b.data(), n, 131, d2.data(), false);
+    EXPECT_EQ(d1, d2) << n;  // and nothing beyond n is written
+    if (n > 0) {
+      EXPECT_EQ(static_cast<int16_t>(d2[0] & 0xFFFF), -131);
+      EXPECT_EQ(static_cast<int16_t>(d2[0] >> 16), 255 - 131);
+    }
+  }
+}
+
 TEST(IntegerNetTest, RejectsMismatchedLayers) {
   const space::Plan plan = SmallPlan();
   std::vector<FloatLayer> layers(plan.ops.size());
