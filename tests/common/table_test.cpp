@@ -49,8 +49,9 @@ TEST(TableTest, TextTableAlignsColumns) {
 TEST(TableTest, NumbersReadAsAnOstreamWritesThem) {
   // CSV/JSON text (max_digits10, round-trips) and the table's fixed digits,
   // against std::ostream, for ordinary, extreme and non-finite values.
-  const double values[] = {0.8837, 1.0 / 3,  -0.0,     0,        1e300,   -1.7976931348623157e308,
-                           5e-324, 123456.5, -2.5e-7, 1e17 + 8, std::nan(""), -INFINITY};
+  const double values[] = {
+      0.8837, 1.0 / 3,  -0.0,    0,        1e300,        -1.7976931348623157e308,
+      5e-324, 123456.5, -2.5e-7, 1e17 + 8, std::nan(""), -INFINITY};
   for (double v : values) {
     std::ostringstream exact;
     exact << std::setprecision(std::numeric_limits<double>::max_digits10) << v;
