@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BIN := $(BUILD)/cli/factorize-nas
 
-.PHONY: all deps configure build test sanitize demo format clean
+.PHONY: all deps configure build test sanitize tsan demo format clean
 
 all: build
 
@@ -36,6 +36,20 @@ sanitize: deps
 		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(SANITIZE_BUILD)/tests/$$t --gtest_brief=1; done
+
+# ThreadSanitizer (docs/reliability.md): a third build, in build-tsan/, of the store and
+# driver tests (the driver's worker, heartbeat and display threads share one Store), each run
+# whole. LibTorch, libgomp and oneTBB are not instrumented: scripts/tsan.supp lists the
+# reports that come from inside them, with the reason. Not in CI.
+TSAN_BUILD ?= build-tsan
+TSAN_TESTS ?= db_store_test db_store_access_test db_front_test search_driver_test \
+	search_pruning_driver_test
+tsan: deps
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFNAS_SANITIZE=thread >/dev/null
+	@cmake --build $(TSAN_BUILD) -j$(JOBS) --target $(TSAN_TESTS)
+	@set -e; for t in $(TSAN_TESTS); do echo "== $$t (TSan)"; \
+		TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/scripts/tsan.supp" \
+		$(TSAN_BUILD)/tests/$$t --gtest_brief=1; done
 
 # The quickstart study on Debian's Fashion-MNIST, from scratch each time.
 DEMO_DB := runs/demo.db

@@ -770,6 +770,7 @@ void InsertMethods(SQLite::Database& db, int64_t trial_id, const std::string& sp
 std::vector<TrialRow> Store::Trials() const {
   return Locked([&] {
     std::vector<TrialRow> out;
+    out.reserve(static_cast<size_t>(db_->execAndGet("SELECT count(*) FROM trials").getInt64()));
     SQLite::Statement st(*db_, std::string("SELECT ") + kTrialColumns + "ORDER BY t.id");
     while (st.executeStep()) out.push_back(TrialFrom(st));
     return out;
@@ -797,6 +798,9 @@ std::vector<TrialRow> Store::FrontTrials(const std::string& metric) const {
   std::lock_guard<std::mutex> lock(mu_);
   try {
     std::vector<TrialRow> out;
+    SQLite::Statement count(*db_, "SELECT count(*) FROM front WHERE metric = ?");
+    count.bind(1, metric);
+    if (count.executeStep()) out.reserve(static_cast<size_t>(count.getColumn(0).getInt64()));
     // The members of the metric's front (the `front` table, kept by triggers
     // as trials complete), by MACs: O(front size), whatever the number of trials.
     SQLite::Statement st(*db_, std::string("SELECT ") + kTrialValues +

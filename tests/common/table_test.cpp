@@ -1,5 +1,8 @@
 #include "common/table.h"
 
+#include <cmath>
+#include <iomanip>
+#include <limits>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -41,6 +44,24 @@ TEST(TableTest, TextTableAlignsColumns) {
   std::getline(in, row1);
   EXPECT_EQ(header.find("macs") + 4, row1.find("266010624") + 9);  // right-aligned numbers
   EXPECT_NE(row1.find("0.8837"), std::string::npos);
+}
+
+TEST(TableTest, NumbersReadAsAnOstreamWritesThem) {
+  // CSV/JSON text (max_digits10, round-trips) and the table's fixed digits,
+  // against std::ostream, for ordinary, extreme and non-finite values.
+  const double values[] = {
+      0.8837, 1.0 / 3,  -0.0,    0,        1e300,        -1.7976931348623157e308,
+      5e-324, 123456.5, -2.5e-7, 1e17 + 8, std::nan(""), -INFINITY};
+  for (double v : values) {
+    std::ostringstream exact;
+    exact << std::setprecision(std::numeric_limits<double>::max_digits10) << v;
+    EXPECT_EQ(Table::CellText(v, -1), exact.str());
+    for (int digits : {0, 2, 4}) {
+      std::ostringstream fixed;
+      fixed << std::fixed << std::setprecision(digits) << v;
+      EXPECT_EQ(Table::CellText(v, digits), fixed.str()) << digits;
+    }
+  }
 }
 
 TEST(TableTest, RejectsRowOfWrongWidthAndBadFormat) {
