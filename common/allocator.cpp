@@ -1,5 +1,6 @@
 #include "common/allocator.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 
 #include <climits>
@@ -8,15 +9,25 @@
 
 namespace {
 
-bool tuned = false;
+// Whether malloc, as every library of the process resolves it, is tcmalloc's.
+bool TcmallocServesMalloc() {
+  void* tc = dlsym(RTLD_DEFAULT, "tc_malloc");
+  return tc != nullptr && dlsym(RTLD_DEFAULT, "malloc") == tc;
+}
 
-// Runs during static initialization; common/CMakeLists.txt makes every binary
-// that links fnas_common pull this object in.
+const char* name = "glibc";
+
 const bool kApplied = [] {
+  if (TcmallocServesMalloc()) {
+    name = "tcmalloc";
+    return true;
+  }
   const char* env = std::getenv("FNAS_MALLOC");
   if (env != nullptr && std::strcmp(env, "default") == 0) return false;
-  tuned = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1;
-  return tuned;
+  if (mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1) {
+    name = "glibc-tuned";
+  }
+  return true;
 }();
 
 }  // namespace
@@ -25,6 +36,6 @@ extern "C" int fnas_allocator_anchor() { return kApplied ? 1 : 0; }
 
 namespace fnas {
 
-bool AllocatorTuned() { return tuned; }
+const char* AllocatorName() { return name; }
 
 }  // namespace fnas

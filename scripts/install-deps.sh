@@ -18,6 +18,7 @@ packages=(
   libonnx-dev libprotobuf-dev  # the ONNX export (protobuf classes, checker)
   python3-onnx          # onnx.checker in the ONNX Runtime test
   libpng-dev            # `predict` on PNG files
+  libtcmalloc-minimal4  # the memory allocator every binary links (common/allocator.h)
   libopenmpi-dev openmpi-bin  # MPI: `search --mpi` and its tests (the build works without)
   dataset-fashion-mnist # the dataset that works out of the box
   chromium              # headless browser of the report's browser test (tests/report)
