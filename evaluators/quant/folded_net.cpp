@@ -1,5 +1,6 @@
 #include "evaluators/quant/folded_net.h"
 
+#include <cmath>
 #include <string>
 
 #include "common/error.h"
@@ -14,6 +15,15 @@ FoldedNet::FoldedNet(const space::Plan& plan, const std::vector<FloatLayer>& lay
                        std::to_string(layers.size()) + " layers");
   }
   torch::InferenceMode inference;
+  // oneDNN's ReLU turns NaN into 0, LibTorch's keeps it: a net with a
+  // non-finite parameter (diverged) runs on LibTorch's NCHW ops, so that its
+  // NaN reaches the calibration's finiteness check and the logits.
+  blocked_ = at::hasMKLDNN() && at::globalContext().userEnabledMkldnn();
+  for (const FloatLayer& f : layers) {
+    for (const std::vector<float>* v : {&f.weight, &f.bias}) {
+      for (float a : *v) blocked_ = blocked_ && std::isfinite(a);
+    }
+  }
   weights_.resize(plan.ops.size());
   biases_.resize(plan.ops.size());
   for (size_t i = 0; i < plan.ops.size(); ++i) {
@@ -32,26 +42,36 @@ FoldedNet::FoldedNet(const space::Plan& plan, const std::vector<FloatLayer>& lay
     // Dense layers as 1x1 convolutions of [N, in, 1, 1] (as FactorizeNet:
     // oneDNN's GEMM rather than the reference BLAS of Debian's LibTorch).
     weights_[i] = torch::tensor(f.weight).view({op.out_c, in, k, k});
+
     biases_[i] = torch::tensor(f.bias);
   }
 }
 
 torch::Tensor FoldedNet::Forward(const torch::Tensor& images, const Observer& observe) const {
   torch::InferenceMode inference;
+  // oneDNN's blocked layout from the first conv to the flatten: LibTorch's
+  // conv2d on NCHW tensors reorders every conv's input into it and its output
+  // back, which cost as much as the convolutions (DNNL_VERBOSE). Observed
+  // outputs are reordered to NCHW for the observer only.
+  const bool mkl = blocked_;
   torch::Tensor x = images.to(torch::kFloat32).contiguous();
+  if (mkl) x = x.to_mkldnn();
   for (size_t i = 0; i < plan_.ops.size(); ++i) {
     const Op& op = plan_.ops[i];
     switch (op.kind) {
       case Op::Kind::kConv:
-        x = torch::conv2d(x, weights_[i], biases_[i], op.stride, op.pad, 1, op.groups);
+        x = mkl ? torch::mkldnn_convolution(x, weights_[i], biases_[i], {op.pad, op.pad},
+                                            {op.stride, op.stride}, {1, 1}, op.groups)
+                : torch::conv2d(x, weights_[i], biases_[i], op.stride, op.pad, 1, op.groups);
         if (op.relu) x.relu_();
         break;
       case Op::Kind::kMaxPool:
-        x = x.size(2) >= op.kernel && x.size(3) >= op.kernel
-                ? space::MaxPoolInference(x, op.kernel, op.stride)
-                : torch::max_pool2d(x, op.kernel, op.stride);  // LibTorch's error
+        x = x.is_mkldnn() || x.size(2) < op.kernel || x.size(3) < op.kernel
+                ? torch::max_pool2d(x, op.kernel, op.stride)  // oneDNN's, or LibTorch's error
+                : space::MaxPoolInference(x, op.kernel, op.stride);
         break;
       case Op::Kind::kFlatten:
+        if (x.is_mkldnn()) x = x.to_dense();
         x = x.flatten(1);
         break;
       case Op::Kind::kDense: {
@@ -62,9 +82,9 @@ torch::Tensor FoldedNet::Forward(const torch::Tensor& images, const Observer& ob
         break;
       }
     }
-    if (observe) observe(i, x);
+    if (observe) observe(i, x.is_mkldnn() ? x.to_dense() : x);
   }
-  return x;
+  return x.is_mkldnn() ? x.to_dense() : x;
 }
 
 }  // namespace fnas::evaluators

@@ -3,10 +3,10 @@
 // dense layers as they are). It computes the eval-mode module's function up to
 // float rounding (tests/evaluators/quant/folded_net_test.cpp bounds the
 // difference) at a fraction of its cost: no BatchNorm pass, no autograd
-// bookkeeping (torch::InferenceMode). The quantized evaluation runs its fp32
-// passes on it (calibration, accuracy, reference logits, SQNR reference): the
-// activations it calibrates on are those of the folded float graph, as
-// TFLite's converter calibrates them.
+// bookkeeping (torch::InferenceMode), the activations kept in oneDNN's blocked
+// layout between convs (reordered to NCHW only for an observer). The quantized evaluation runs its
+// fp32 passes on it (calibration, accuracy, reference logits, SQNR reference): the activations it
+// calibrates on are those of the folded float graph, as TFLite's converter calibrates them.
 //
 // Holds its own tensors (copies of the folded weights); immutable once built,
 // but like any LibTorch computation a Forward must not share its input
@@ -41,6 +41,7 @@ class FoldedNet {
  private:
   space::Plan plan_;
   std::vector<torch::Tensor> weights_, biases_;  // per op; undefined for pool / flatten
+  bool blocked_ = false;  // oneDNN tensors between convs (every parameter finite)
 };
 
 }  // namespace fnas::evaluators

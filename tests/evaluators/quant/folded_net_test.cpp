@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <vector>
 
 #include "common/error.h"
@@ -96,6 +97,26 @@ TEST(FoldedNetShapeTest, MismatchedLayersAreRefused) {
   layers = FoldNet(net);
   layers[0].bias.push_back(0.0f);
   EXPECT_THROW(FoldedNet(plan, layers), RuntimeError);
+}
+
+// A diverged net (a NaN parameter) gives NaN logits as the module does, so
+// that calibration and the metrics see it (oneDNN's ReLU would turn NaN to 0).
+TEST(FoldedNetShapeTest, NaNParametersPropagateAsInTheModule) {
+  space::FactorizeNet net(SmallPlan());
+  net->eval();
+  {
+    torch::NoGradGuard g;
+    net->unit(0).conv->weight.view({-1})[0] = std::nanf("");
+  }
+  const torch::Tensor x = torch::randn({4, 3, 12, 12});
+  torch::Tensor ref;
+  {
+    torch::NoGradGuard g;
+    ref = net->forward(x);
+  }
+  ASSERT_TRUE(ref.isnan().any().item<bool>());
+  const torch::Tensor got = FoldedNet(net->plan(), FoldNet(net)).Forward(x);
+  EXPECT_TRUE(torch::equal(got.isnan(), ref.isnan()));
 }
 
 }  // namespace
