@@ -409,6 +409,18 @@ TEST(KernelsTest, QuadPackingMatchesThePortableKernel) {
   }
 }
 
+TEST(KernelsTest, DotMatchesThePortableKernel) {
+  if (!kernels::CpuHasAvx512Vnni()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  std::mt19937 rng(37);
+  std::vector<int16_t> w(600), x(600);
+  for (auto& v : w) v = static_cast<int16_t>(static_cast<int>(rng() % 511) - 255);
+  for (auto& v : x) v = static_cast<int16_t>(static_cast<int>(rng() % 511) - 255);
+  for (const int64_t n : {0, 1, 2, 31, 32, 33, 64, 77, 576, 600}) {
+    EXPECT_EQ(kernels::Dot(w.data(), x.data(), n, true), kernels::Dot(w.data(), x.data(), n, false))
+        << n;
+  }
+}
+
 TEST(IntegerNetTest, RejectsMismatchedLayers) {
   const space::Plan plan = SmallPlan();
   std::vector<FloatLayer> layers(plan.ops.size());
