@@ -24,7 +24,8 @@ std::pair<std::string, std::string> ChildNames(Op::Role role) {
 // LibTorch's max-pool kernel (so NaN propagates and ties keep the first).
 inline float TakeMax(float m, float v) { return (v > m || std::isnan(v)) ? v : m; }
 
-// Max-pool without padding of a contiguous float NCHW tensor, for inference:
+}  // namespace
+
 // LibTorch's NCHW max_pool2d also computes the index of every maximum (for
 // its backward), which made the two pools a fifth of an evaluation's fp32
 // pass; this loop is 10-30x faster and gives the same values.
@@ -61,8 +62,6 @@ torch::Tensor MaxPoolInference(const torch::Tensor& in, int kernel, int stride) 
   });
   return out;
 }
-
-}  // namespace
 
 FactorizeNetImpl::FactorizeNetImpl(Plan plan) : plan_(std::move(plan)) {
   units_.resize(plan_.ops.size());

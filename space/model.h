@@ -5,10 +5,10 @@
 // by name. Like every torch module it is not thread-safe; each trial owns one.
 #pragma once
 
+#include <torch/torch.h>
+
 #include <functional>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "space/plan.h"
 
@@ -42,5 +42,9 @@ class FactorizeNetImpl : public torch::nn::Module {
   std::vector<Unit> units_;
 };
 TORCH_MODULE(FactorizeNet);
+
+// Max-pool without padding of a float NCHW tensor for inference, without
+// autograd (no indices): the values of torch::max_pool2d, NaN included.
+torch::Tensor MaxPoolInference(const torch::Tensor& x, int kernel, int stride);
 
 }  // namespace fnas::space

@@ -19,6 +19,7 @@
 
 #include "evaluators/options.h"
 #include "evaluators/quant/calibration.h"
+#include "evaluators/quant/folded_net.h"
 #include "evaluators/quant/quant_net.h"
 #include "evaluators/records.h"
 #include "evaluators/train/split.h"
@@ -52,11 +53,16 @@ enum class HistogramDetail { kExtremes, kTensor, kTensorAndChannels };
 // The detail that `methods` need (the most any of them needs).
 HistogramDetail DetailFor(const std::vector<CalibrationMethod>& methods);
 
-// Runs the fp32 net (eval mode) once over `images` (normalized float) in
-// batches, recording `detail`. Throws RuntimeError when an activation is not
-// finite.
-CalibrationHistograms ObserveActivations(space::FactorizeNet& net, const torch::Tensor& images,
+// Runs the fp32 net once over `images` (normalized float) in batches,
+// recording `detail`: BN folded (FoldedNet), so the ranges are those of the
+// folded float graph that is quantized. Throws RuntimeError when an
+// activation is not finite.
+CalibrationHistograms ObserveActivations(const FoldedNet& net, const torch::Tensor& images,
                                          int batch, HistogramDetail detail);
+// The same on FoldNet(net).
+CalibrationHistograms ObserveActivations(const space::FactorizeNet& net,
+                                         const torch::Tensor& images, int batch,
+                                         HistogramDetail detail);
 
 // Activation ranges of the input and of every conv/dense output under one
 // method.
@@ -74,7 +80,7 @@ struct Calibration {
 Calibration ChooseRanges(const CalibrationHistograms& h, const space::Plan& plan,
                          CalibrationMethod method, double percent);
 // ObserveActivations + ChooseRanges.
-Calibration Calibrate(space::FactorizeNet& net, const torch::Tensor& images,
+Calibration Calibrate(const space::FactorizeNet& net, const torch::Tensor& images,
                       CalibrationMethod method, double percent, int batch);
 
 // Indices of `n` distinct random images of `split` (all of them if n >= size),
@@ -121,14 +127,15 @@ class FakeQuantNet {
   std::vector<torch::Tensor> weights_, biases_;
 };
 
-// Metrics and SQNR of a quantized model on a split, in one pass over it:
-// per batch one fp32 forward (accuracy, the reference logits and the SQNR
-// reference) and one quantized forward per method (mode = options.mode,
-// integer or fake). SQNR compares every conv/dense output of the primary
-// quantized path with the fp32 net's on the first options.sqnr_samples images
-// (whole batches; 0 = all). options.fake_agreement adds the fake-quant path's
-// top-1 agreement with the integer one. report.phases: the model's phases,
-// then normalize, fp32, integer, sqnr, fake, metrics.
+// Metrics and SQNR of a quantized model on a split, in one pass over it: per
+// batch one fp32 forward of `net` with BN folded (FoldedNet: accuracy, the
+// reference logits and the SQNR reference) and one quantized forward per
+// method (mode = options.mode, integer or fake). SQNR compares every
+// conv/dense output of the primary quantized path with the fp32 net's on the
+// first options.sqnr_samples images (whole batches; 0 = all).
+// options.fake_agreement adds the fake-quant path's top-1 agreement with the
+// integer one. report.phases: the model's phases, then fp32 (the folding
+// first), normalize, integer, sqnr, fake, metrics.
 QuantReport Evaluate(const QuantizedModel& model, space::FactorizeNet& net, const Split& split,
                      const Normalization& normalize, const QuantOptions& options);
 

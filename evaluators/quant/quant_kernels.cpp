@@ -25,8 +25,12 @@ namespace {
 // x holds pairs of int16 inputs (vpdpwssd: 32 int16 MACs into 16 int32).
 // acc += c . b in place. GCC 12 copies accumulators of the intrinsic in and
 // out of the loop (and spills two of them); the asm pins each in its register.
+// kBytes: quads of uint8 inputs times quads of int8 weights instead
+// (vpdpbusd: 64 u8 x s8 MACs into 16 int32).
 #define FNAS_DPWSSD(acc, c, b) asm("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(c), "v"(b))
+#define FNAS_DPBUSD(acc, c, b) asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(c), "v"(b))
 
+template <bool kBytes>
 FNAS_AVX512 void Block4(const int32_t* w0, const int32_t* w1, const int32_t* w2, const int32_t* w3,
                         const int64_t* offs, int64_t n, const int32_t* x, int64_t Q, int64_t p0,
                         int32_t* acc) {
@@ -54,10 +58,17 @@ FNAS_AVX512 void Block4(const int32_t* w0, const int32_t* w1, const int32_t* w2,
 #define FNAS_MAC_ROW(o, w)                       \
   {                                              \
     const __m512i b = _mm512_set1_epi32((w)[j]); \
-    FNAS_DPWSSD(a##o##0, c0, b);                 \
-    FNAS_DPWSSD(a##o##1, c1, b);                 \
-    FNAS_DPWSSD(a##o##2, c2, b);                 \
-    FNAS_DPWSSD(a##o##3, c3, b);                 \
+    if constexpr (kBytes) {                      \
+      FNAS_DPBUSD(a##o##0, c0, b);               \
+      FNAS_DPBUSD(a##o##1, c1, b);               \
+      FNAS_DPBUSD(a##o##2, c2, b);               \
+      FNAS_DPBUSD(a##o##3, c3, b);               \
+    } else {                                     \
+      FNAS_DPWSSD(a##o##0, c0, b);               \
+      FNAS_DPWSSD(a##o##1, c1, b);               \
+      FNAS_DPWSSD(a##o##2, c2, b);               \
+      FNAS_DPWSSD(a##o##3, c3, b);               \
+    }                                            \
   }
     FNAS_MAC_ROW(0, w0)
     FNAS_MAC_ROW(1, w1)
@@ -139,7 +150,7 @@ void GemmVnni(const int16_t* w, int cout, int64_t kp, const int16_t* col, int64_
     for (; o + 4 <= cout; o += 4) {
       const int32_t* w0 = reinterpret_cast<const int32_t*>(w + o * kp);
       const int64_t ws = kp / 2;
-      Block4(w0, w0 + ws, w0 + 2 * ws, w0 + 3 * ws, offs.data(), ws, x, P, p0, acc + o * P);
+      Block4<false>(w0, w0 + ws, w0 + 2 * ws, w0 + 3 * ws, offs.data(), ws, x, P, p0, acc + o * P);
     }
     switch (cout - o) {
       case 3:
@@ -258,7 +269,7 @@ FNAS_AVX512 void InterleaveAvx512(const int16_t* a, const int16_t* b, int64_t n,
   }
 }
 
-template <int NO>
+template <int NO, bool kBytes>
 FNAS_AVX512 void DirectBlock(const int32_t* wpair, int64_t wstride, int pairs, int taps,
                              const int64_t* offsets, const int32_t* xpair, int64_t plane, int64_t Q,
                              int64_t p0, int32_t* acc) {
@@ -280,7 +291,10 @@ FNAS_AVX512 void DirectBlock(const int32_t* wpair, int64_t wstride, int pairs, i
       for (int v = 0; v < 4; ++v) cv[v] = _mm512_maskz_loadu_epi32(m[v], c + 16 * v);
       for (int o = 0; o < NO; ++o) {
         const __m512i wb = _mm512_set1_epi32(w[o * wstride + t]);
-        for (int v = 0; v < 4; ++v) a[o][v] = _mm512_dpwssd_epi32(a[o][v], cv[v], wb);
+        for (int v = 0; v < 4; ++v) {
+          a[o][v] = kBytes ? _mm512_dpbusd_epi32(a[o][v], cv[v], wb)
+                           : _mm512_dpwssd_epi32(a[o][v], cv[v], wb);
+        }
       }
     }
   }
@@ -341,28 +355,96 @@ FNAS_AVX512 bool ExtremesAvx512(const float* values, int64_t batch, int64_t chan
   return _mm512_reduce_add_ps(z) == 0;
 }
 
-}  // namespace
-
-void DirectConvPairs(const int32_t* wpair, int cout, int pairs, int taps, const int64_t* offsets,
-                     const int32_t* xpair, int64_t plane, int64_t Q, int32_t* acc) {
-  const int64_t ws = int64_t{pairs} * taps;  // weights of one output channel
-  std::vector<int64_t> offs(ws);             // step (pair cc, tap t) -> input offset
-  for (int cc = 0; cc < pairs; ++cc) {
+// The direct convolution of DirectConvPairs (kBytes false) and
+// DirectConvQuads (true): blocks of 4 output channels x 64 positions, then
+// the 1-3 channels left.
+template <bool kBytes>
+void DirectConv(const int32_t* wpack, int cout, int packs, int taps, const int64_t* offsets,
+                const int32_t* xpack, int64_t plane, int64_t Q, int32_t* acc) {
+  const int64_t ws = int64_t{packs} * taps;  // weights of one output channel
+  std::vector<int64_t> offs(ws);             // step (pack cc, tap t) -> input offset
+  for (int cc = 0; cc < packs; ++cc) {
     for (int t = 0; t < taps; ++t) offs[cc * taps + t] = cc * plane + offsets[t];
   }
   for (int64_t p0 = 0; p0 < Q; p0 += 64) {
     int o = 0;
     for (; o + 4 <= cout; o += 4) {
-      const int32_t* w0 = wpair + o * ws;
-      Block4(w0, w0 + ws, w0 + 2 * ws, w0 + 3 * ws, offs.data(), ws, xpair, Q, p0, acc + o * Q);
+      const int32_t* w0 = wpack + o * ws;
+      Block4<kBytes>(w0, w0 + ws, w0 + 2 * ws, w0 + 3 * ws, offs.data(), ws, xpack, Q, p0,
+                     acc + o * Q);
     }
     const int left = cout - o;
+    const int32_t* w = wpack + o * ws;
     if (left == 3)
-      DirectBlock<3>(wpair + o * ws, ws, pairs, taps, offsets, xpair, plane, Q, p0, acc + o * Q);
+      DirectBlock<3, kBytes>(w, ws, packs, taps, offsets, xpack, plane, Q, p0, acc + o * Q);
     if (left == 2)
-      DirectBlock<2>(wpair + o * ws, ws, pairs, taps, offsets, xpair, plane, Q, p0, acc + o * Q);
+      DirectBlock<2, kBytes>(w, ws, packs, taps, offsets, xpack, plane, Q, p0, acc + o * Q);
     if (left == 1)
-      DirectBlock<1>(wpair + o * ws, ws, pairs, taps, offsets, xpair, plane, Q, p0, acc + o * Q);
+      DirectBlock<1, kBytes>(w, ws, packs, taps, offsets, xpack, plane, Q, p0, acc + o * Q);
+  }
+}
+
+// 16 uint8 (k of them) widened to int32 lanes.
+FNAS_AVX512 inline __m512i LoadU8(__mmask16 k, const uint8_t* p) {
+  return _mm512_cvtepu8_epi32(_mm512_castsi512_si128(_mm512_maskz_loadu_epi8(k, p)));
+}
+
+// d[i] = a[i] | b[i] << 8 | c[i] << 16 | e[i] << 24, 16 at a time.
+FNAS_AVX512 void PackQuadsAvx512(const uint8_t* a, const uint8_t* b, const uint8_t* c,
+                                 const uint8_t* e, int64_t n, int32_t* d) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const int64_t left = n - i;
+    const __mmask16 k = left >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << left) - 1);
+    const __m512i v =
+        _mm512_or_si512(_mm512_or_si512(LoadU8(k, a + i), _mm512_slli_epi32(LoadU8(k, b + i), 8)),
+                        _mm512_or_si512(_mm512_slli_epi32(LoadU8(k, c + i), 16),
+                                        _mm512_slli_epi32(LoadU8(k, e + i), 24)));
+    _mm512_mask_storeu_epi32(d + i, k, v);
+  }
+}
+
+FNAS_AVX512 void AffineRowAvx512(const int32_t* s, int64_t n, int32_t b, int32_t c, int32_t* d) {
+  const __m512i bv = _mm512_set1_epi32(b), cv = _mm512_set1_epi32(c);
+  for (int64_t i = 0; i < n; i += 16) {
+    const int64_t left = n - i;
+    const __mmask16 k = left >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << left) - 1);
+    const __m512i v = _mm512_maskz_loadu_epi32(k, s + i);
+    _mm512_mask_storeu_epi32(d + i, k, _mm512_add_epi32(bv, _mm512_mullo_epi32(v, cv)));
+  }
+}
+
+}  // namespace
+
+void AffineRow(const int32_t* s, int64_t n, int32_t b, int32_t c, int32_t* d, bool avx512) {
+  if (avx512) {
+    AffineRowAvx512(s, n, b, c, d);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    d[i] = static_cast<int32_t>(static_cast<uint32_t>(b) +
+                                static_cast<uint32_t>(c) * static_cast<uint32_t>(s[i]));
+  }
+}
+
+void DirectConvPairs(const int32_t* wpair, int cout, int pairs, int taps, const int64_t* offsets,
+                     const int32_t* xpair, int64_t plane, int64_t Q, int32_t* acc) {
+  DirectConv<false>(wpair, cout, pairs, taps, offsets, xpair, plane, Q, acc);
+}
+
+void DirectConvQuads(const int32_t* wquad, int cout, int quads, int taps, const int64_t* offsets,
+                     const uint32_t* xquad, int64_t plane, int64_t Q, int32_t* acc) {
+  DirectConv<true>(wquad, cout, quads, taps, offsets, reinterpret_cast<const int32_t*>(xquad),
+                   plane, Q, acc);
+}
+
+void PackQuads(const uint8_t* a, const uint8_t* b, const uint8_t* c, const uint8_t* e, int64_t n,
+               uint32_t* d, bool avx512) {
+  if (avx512) {
+    PackQuadsAvx512(a, b, c, e, n, reinterpret_cast<int32_t*>(d));
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    d[i] = uint32_t{a[i]} | uint32_t{b[i]} << 8 | uint32_t{c[i]} << 16 | uint32_t{e[i]} << 24;
   }
 }
 

@@ -41,6 +41,21 @@ void Gemm(const int16_t* w, int cout, int64_t kp, const int16_t* col, int64_t P,
 void DirectConvPairs(const int32_t* wpair, int cout, int pairs, int taps, const int64_t* offsets,
                      const int32_t* xpair, int64_t plane, int64_t Q, int32_t* acc);
 
+// The same over channel quads with unsigned x signed byte products (AVX-512
+// VNNI only): a quad packs four uint8 inputs (xquad, channel 4cq + j in byte
+// j) or four int8 weights (wquad, same order) in 32 bits, and "." is the sum
+// of the four byte products.
+void DirectConvQuads(const int32_t* wquad, int cout, int quads, int taps, const int64_t* offsets,
+                     const uint32_t* xquad, int64_t plane, int64_t Q, int32_t* acc);
+
+// d[i] = a[i] | b[i] << 8 | c[i] << 16 | e[i] << 24 for i < n: four uint8
+// channels as one quad.
+void PackQuads(const uint8_t* a, const uint8_t* b, const uint8_t* c, const uint8_t* e, int64_t n,
+               uint32_t* d, bool avx512);
+
+// d[i] = b + c * s[i] for i < n (int32, wrapping as the accumulators do).
+void AffineRow(const int32_t* s, int64_t n, int32_t b, int32_t c, int32_t* d, bool avx512);
+
 // Depthwise stride-1 conv of one channel (AVX-512 VNNI only): sp[q] packs the
 // padded input pair (x[q], x[q + 1]); acc[q] += sum_j wpair[j] . sp[offsets[j] + q]
 // for q < Q (each pair of weights covers two horizontally adjacent taps).

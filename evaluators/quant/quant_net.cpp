@@ -22,6 +22,9 @@ struct Scratch {
   std::vector<int16_t> zeros;   // a zero row (odd K)
   std::vector<int32_t> xpair;   // zero-padded input as channel pairs (direct kernel)
   std::vector<int16_t> plane;   // one zero-padded int16 input plane (depthwise kernel)
+  std::vector<uint32_t> xquad;  // input as channel quads, padded with z_in (quad kernel)
+  std::vector<int32_t> sums;    // window sums of the inputs of one group (quad kernel)
+  std::vector<int32_t> ones;    // int8 weights of 1 (the window sums)
 };
 
 namespace {
@@ -46,6 +49,10 @@ bool UsesDirect(const Op& op) {
          op.out_h == op.in_h + 2 * op.pad - op.kernel + 1 &&
          op.out_w == op.in_w + 2 * op.pad - op.kernel + 1;
 }
+
+// Whether a conv runs on the direct u8 x s8 channel-quad kernel (AVX-512
+// only).
+bool UsesQuads(const Op& op) { return UsesDirect(op) && (op.in_c / op.groups) % 4 == 0; }
 
 // The im2col, GEMM and requantization kernels are in quant_kernels.cpp.
 // Generic im2col of group g (any stride), pairs of k interleaved per pixel.
@@ -152,6 +159,70 @@ void ConvDirect(const IntegerLayer& L, const int32_t* wpair, const uint8_t* in, 
                              offsets, s.xpair.data() + int64_t{g} * pairs * plane, plane, Q,
                              s.acc.data());
     // Every output row of the group's channels: rows of out_w values, Wp apart.
+    if (Wp == op.out_w) {
+      kernels::RequantizeRow(s.acc.data(), cout_g * Q, L.multiplier, L.shift, L.output.zero_point,
+                             L.act_min, L.act_max, out + int64_t{g} * cout_g * P, true);
+    } else {
+      kernels::RequantizeRows(s.acc.data(), int64_t{cout_g} * op.out_h, op.out_w, Wp, L.multiplier,
+                              L.shift, L.output.zero_point, L.act_min, L.act_max,
+                              out + int64_t{g} * cout_g * P, op.out_w, true);
+    }
+  }
+}
+
+// ConvDirect with u8 x s8 products over channel quads (vpdpbusd: twice the
+// MACs per instruction of the int16 pairs). The padded input holds the raw
+// codes q (borders z_in, so that q - z_in is 0 there) and the weights
+// q_w - 128 (int8); per output position q and channel o:
+//   sum (x - z_in)(q_w - z_w) = sum x (q_w - 128) + (128 - z_w) S(q) - z_in sum (q_w - z_w),
+// where S(q) is the sum of the inputs over the window (the same kernel with
+// weights of 1) and the last term is folded into the bias (qbias). Every
+// term is an exact integer, so the accumulators equal ConvDirect's.
+void ConvQuads(const IntegerLayer& L, const int32_t* wquad, const int32_t* qbias, const uint8_t* in,
+               uint8_t* out, Scratch& s) {
+  const Op& op = L.op;
+  const int ks = op.kernel, groups = op.groups, taps = ks * ks;
+  const int cin_g = op.in_c / groups, cout_g = op.out_c / groups, quads = cin_g / 4;
+  const int Hp = op.in_h + 2 * op.pad, Wp = op.in_w + 2 * op.pad;
+  const int64_t plane = int64_t{Hp} * Wp + ks, Q = int64_t{op.out_h} * Wp;
+  const int64_t HW = int64_t{op.in_h} * op.in_w;
+  const uint32_t zin = static_cast<uint32_t>(L.input.zero_point) * 0x01010101u;
+  s.xquad.assign((op.in_c / 4) * plane, zin);
+  for (int cq = 0; cq < op.in_c / 4; ++cq) {
+    const uint8_t* a = in + int64_t{4 * cq} * HW;
+    uint32_t* dst = s.xquad.data() + cq * plane;
+    if (op.pad == 0) {
+      kernels::PackQuads(a, a + HW, a + 2 * HW, a + 3 * HW, HW, dst, true);
+      continue;
+    }
+    for (int y = 0; y < op.in_h; ++y) {
+      const int64_t r = int64_t{y} * op.in_w;
+      kernels::PackQuads(a + r, a + HW + r, a + 2 * HW + r, a + 3 * HW + r, op.in_w,
+                         dst + int64_t{y + op.pad} * Wp + op.pad, true);
+    }
+  }
+  int64_t offsets[64];
+  for (int ky = 0; ky < ks; ++ky) {
+    for (int kx = 0; kx < ks; ++kx) offsets[ky * ks + kx] = int64_t{ky} * Wp + kx;
+  }
+  const int32_t cw = 128 - L.weight.zero_point;
+  s.acc.resize(int64_t{cout_g} * Q);
+  s.sums.resize(Q);
+  s.ones.assign(int64_t{quads} * taps, 0x01010101);
+  const int64_t P = int64_t{op.out_h} * op.out_w;
+  for (int g = 0; g < groups; ++g) {
+    const uint32_t* xg = s.xquad.data() + int64_t{g} * quads * plane;
+    std::fill_n(s.sums.data(), Q, 0);
+    if (cw != 0) {
+      kernels::DirectConvQuads(s.ones.data(), 1, quads, taps, offsets, xg, plane, Q, s.sums.data());
+    }
+    for (int o = 0; o < cout_g; ++o) {
+      int32_t* row = s.acc.data() + o * Q;
+      const int32_t b = qbias[g * cout_g + o];
+      kernels::AffineRow(s.sums.data(), Q, b, cw, row, true);
+    }
+    kernels::DirectConvQuads(wquad + int64_t{g} * cout_g * quads * taps, cout_g, quads, taps,
+                             offsets, xg, plane, Q, s.acc.data());
     if (Wp == op.out_w) {
       kernels::RequantizeRow(s.acc.data(), cout_g * Q, L.multiplier, L.shift, L.output.zero_point,
                              L.act_min, L.act_max, out + int64_t{g} * cout_g * P, true);
@@ -343,6 +414,8 @@ void IntegerNet::Prepare() {
   kpad_.assign(layers_.size(), 0);
   wpair_.assign(layers_.size(), {});
   wdw_.assign(layers_.size(), {});
+  wquad_.assign(layers_.size(), {});
+  qbias_.assign(layers_.size(), {});
   for (size_t i = 0; i < layers_.size(); ++i) {
     const IntegerLayer& L = layers_[i];
     if (!L.has_weights()) continue;
@@ -368,6 +441,28 @@ void IntegerNet::Prepare() {
             wd[(int64_t{o} * ks + ky) * half + j] = Pack(a, b);
           }
         }
+      }
+    }
+    if (UsesQuads(L.op) && L.op.kernel * L.op.kernel <= 64) {
+      const int taps = L.op.kernel * L.op.kernel, quads = static_cast<int>(k / taps / 4);
+      std::vector<int32_t>& wq = wquad_[i];
+      wq.resize(size_t(L.op.out_c) * quads * taps);
+      qbias_[i].resize(L.op.out_c);
+      for (int o = 0; o < L.op.out_c; ++o) {
+        const uint8_t* row = L.weights.data() + o * k;
+        for (int cq = 0; cq < quads; ++cq) {
+          for (int t = 0; t < taps; ++t) {
+            uint32_t quad = 0;
+            for (int j = 0; j < 4; ++j) {
+              const uint8_t s8 = static_cast<uint8_t>(row[(4 * cq + j) * taps + t] - 128);
+              quad |= uint32_t{s8} << (8 * j);
+            }
+            wq[(int64_t{o} * quads + cq) * taps + t] = static_cast<int32_t>(quad);
+          }
+        }
+        int64_t sum = 0;
+        for (int64_t j = 0; j < k; ++j) sum += row[j] - L.weight.zero_point;
+        qbias_[i][o] = static_cast<int32_t>(L.bias[o] - int64_t{L.input.zero_point} * sum);
       }
     }
     if (UsesDirect(L.op) && L.op.kernel * L.op.kernel <= 64) {
@@ -408,6 +503,8 @@ void IntegerNet::RunOne(const uint8_t* image, uint8_t* logits, Trace* trace, int
       case Op::Kind::kConv:
         if (vnni && !wdw_[i].empty()) {
           ConvDepthwise(L, wdw_[i].data(), s.a.data(), s.b.data(), s);
+        } else if (vnni && !wquad_[i].empty()) {
+          ConvQuads(L, wquad_[i].data(), qbias_[i].data(), s.a.data(), s.b.data(), s);
         } else if (vnni && !wpair_[i].empty()) {
           ConvDirect(L, wpair_[i].data(), s.a.data(), s.b.data(), s);
         } else {

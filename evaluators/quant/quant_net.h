@@ -92,6 +92,12 @@ class IntegerNet {
   // Stride-1 convs with an even number of input channels per group: weights
   // as channel pairs [out][in_per_group / 2][k * k] for the direct kernel.
   std::vector<std::vector<int32_t>> wpair_;
+  // Stride-1 convs with a multiple of 4 input channels per group: weights as
+  // int8 quads (q_w - 128, four channels per int32) [out][in_per_group / 4][k * k]
+  // for the u8 x s8 direct kernel, and the bias with the zero-point terms that
+  // do not depend on the input: b - z_in * sum_k (q_w - z_w).
+  std::vector<std::vector<int32_t>> wquad_;
+  std::vector<std::vector<int32_t>> qbias_;
   // Depthwise stride-1 convs: per channel, per kernel row, pairs of
   // horizontally adjacent taps (the last one paired with 0 for odd k).
   std::vector<std::vector<int32_t>> wdw_;

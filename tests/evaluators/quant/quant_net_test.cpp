@@ -315,6 +315,112 @@ TEST(KernelsTest, StridedRequantizationAndPairPackingMatchThePortableKernels) {
   }
 }
 
+// One conv layer of a given shape with random uint8 weights and the given
+// zero points (input, weight, output), its bias and multiplier random too.
+IntegerLayer RandomConv(int in_c, int out_c, int groups, int kernel, int pad, int h, int w, int zin,
+                        int zw, int zout, bool relu, std::mt19937& rng) {
+  IntegerLayer L;
+  L.op.kind = Op::Kind::kConv;
+  L.op.in_c = in_c;
+  L.op.out_c = out_c;
+  L.op.groups = groups;
+  L.op.kernel = kernel;
+  L.op.stride = 1;
+  L.op.pad = pad;
+  L.op.in_h = h;
+  L.op.in_w = w;
+  L.op.out_h = h + 2 * pad - kernel + 1;
+  L.op.out_w = w + 2 * pad - kernel + 1;
+  L.op.relu = relu;
+  L.input = Params(0.05, zin);
+  L.weight = Params(0.01, zw);
+  L.output = Params(0.5, zout);
+  L.weights.resize(size_t(out_c) * (in_c / groups) * kernel * kernel);
+  for (auto& v : L.weights) v = static_cast<uint8_t>(rng());
+  for (int o = 0; o < out_c; ++o) L.bias.push_back(static_cast<int32_t>(rng() % 20001) - 10000);
+  L.real_multiplier = 0.0005 + (rng() % 1000) * 1e-6;
+  QuantizeMultiplier(L.real_multiplier, &L.multiplier, &L.shift);
+  L.act_min = relu ? zout : 0;
+  return L;
+}
+
+// The conv kernels (u8 x s8 channel quads, int16 channel pairs, depthwise,
+// im2col) against the portable path and the reference transcription on random
+// shapes: groups, depthwise, channel counts per group that are multiples of 4,
+// even only and odd, "same" and "valid" padding, zero points at 0, 128 and 255.
+TEST(IntegerNetTest, EveryConvKernelIsBitExactOnRandomShapes) {
+  struct Shape {
+    int in_c, out_c, groups, kernel, pad, h, w;
+  };
+  const std::vector<Shape> shapes = {
+      {8, 8, 1, 3, 1, 9, 11},  {16, 12, 2, 3, 1, 7, 7}, {12, 5, 1, 1, 0, 6, 13},
+      {4, 7, 1, 3, 0, 10, 9},  {24, 24, 3, 3, 1, 5, 6}, {8, 8, 8, 3, 1, 8, 8},
+      {6, 6, 3, 3, 1, 7, 5},   {3, 5, 1, 3, 1, 9, 9},   {10, 4, 2, 3, 1, 6, 6},
+      {20, 9, 1, 5, 2, 8, 17}, {32, 16, 1, 1, 0, 4, 4}, {12, 12, 12, 5, 2, 9, 9},
+      {8, 3, 1, 3, 1, 1, 70},  {16, 64, 4, 3, 1, 3, 3},
+  };
+  std::mt19937 rng(29);
+  int compared = 0;
+  for (const Shape& sh : shapes) {
+    for (const int z : {0, 128, 255}) {
+      for (const bool relu : {false, true}) {
+        // Zero points: all at z, then input, weight and output each apart.
+        const int zin = z, zw = (z + 77) % 256, zout = relu ? 255 - z : z;
+        for (const auto& [zi, zwt] : {std::pair{z, z}, std::pair{zin, zw}}) {
+          const IntegerLayer L = RandomConv(sh.in_c, sh.out_c, sh.groups, sh.kernel, sh.pad, sh.h,
+                                            sh.w, zi, zwt, zout, relu, rng);
+          IntegerNet net(L.input, {L});
+          IntegerNet portable = net;
+          portable.set_portable(true);
+          const int batch = 2;
+          std::vector<uint8_t> images(batch * net.input_size());
+          for (auto& v : images) v = static_cast<uint8_t>(rng());
+          const auto out = net.Run(images.data(), batch);
+          ASSERT_EQ(portable.Run(images.data(), batch), out)
+              << sh.in_c << "->" << sh.out_c << " g" << sh.groups << " k" << sh.kernel << " z "
+              << zi << "/" << zwt;
+          const std::vector<uint8_t> first(images.begin(), images.begin() + net.input_size());
+          const std::vector<uint8_t> got(out.begin(), out.begin() + net.output_size());
+          ASSERT_EQ(got, Reference(net, first)) << sh.in_c << "->" << sh.out_c;
+          ++compared;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(compared, 14 * 3 * 2 * 2);
+}
+
+TEST(KernelsTest, QuadPackingMatchesThePortableKernel) {
+  if (!kernels::CpuHasAvx512Vnni()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  std::mt19937 rng(31);
+  std::vector<uint8_t> a(37), b(37), c(37), e(37);
+  for (auto* v : {&a, &b, &c, &e}) {
+    for (auto& x : *v) x = static_cast<uint8_t>(rng());
+  }
+  a[0] = 1, b[0] = 2, c[0] = 3, e[0] = 255;
+  for (const int64_t n : {37, 16, 5, 0}) {
+    std::vector<uint32_t> d1(38, 9), d2(38, 9);
+    kernels::PackQuads(a.data(), b.data(), c.data(), e.data(), n, d1.data(), true);
+    kernels::PackQuads(a.data(), b.data(), c.data(), e.data(), n, d2.data(), false);
+    EXPECT_EQ(d1, d2) << n;  // and nothing beyond n is written
+    if (n > 0) {
+      EXPECT_EQ(d2[0], 0xFF030201u);
+    }
+  }
+}
+
+TEST(KernelsTest, DotMatchesThePortableKernel) {
+  if (!kernels::CpuHasAvx512Vnni()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  std::mt19937 rng(37);
+  std::vector<int16_t> w(600), x(600);
+  for (auto& v : w) v = static_cast<int16_t>(static_cast<int>(rng() % 511) - 255);
+  for (auto& v : x) v = static_cast<int16_t>(static_cast<int>(rng() % 511) - 255);
+  for (const int64_t n : {0, 1, 2, 31, 32, 33, 64, 77, 576, 600}) {
+    EXPECT_EQ(kernels::Dot(w.data(), x.data(), n, true), kernels::Dot(w.data(), x.data(), n, false))
+        << n;
+  }
+}
+
 TEST(IntegerNetTest, RejectsMismatchedLayers) {
   const space::Plan plan = SmallPlan();
   std::vector<FloatLayer> layers(plan.ops.size());
