@@ -28,8 +28,8 @@ Command MakeFrontCommand(CLI::App& root) {
             const Format format = ParseFormat(args->format);
             db::Store store(args->db, db::Store::Mode::kReadOnly);
             const bool q8 = args->metric == "quint8";
-            Table table({"trial", "candidate", "factorization", "macs_conv", "mmacs_conv", "params",
-                         "acc_fp32", "acc_quint8", "rel_decrease", "qmse", "qce"});
+            Table table({"trial_id", "candidate", "factorization", "macs_conv", "mmacs_conv",
+                         "params", "acc_fp32", "acc_quint8", "rel_decrease", "qmse", "qce"});
             for (const auto& t : store.FrontTrials(q8 ? "acc_quint8" : "acc_fp32")) {
               table.AddRow({t.id, t.candidate_name, t.candidate_key, t.macs_conv,
                             static_cast<double>(t.macs_conv) / 1e6, t.params,

@@ -42,9 +42,9 @@ Command MakeTrialsCommand(CLI::App& root) {
               by_trial[m.trial_id][name] = m.metrics.metrics;
             }
             std::vector<std::string> columns = {
-                "trial",  "candidate", "factorization", "mmacs_conv",   "state",
-                "epochs", "acc_fp32",  "acc_quint8",    "rel_decrease", "qmse",
-                "qce",    "seconds",   "attempts",      "reason"};
+                "trial_id",    "candidate", "factorization", "mmacs_conv",   "state",
+                "epochs_done", "acc_fp32",  "acc_quint8",    "rel_decrease", "qmse",
+                "qce",         "seconds",   "attempts",      "reason"};
             for (const auto& name : others) {
               columns.push_back("acc_quint8_" + name);
               columns.push_back("qmse_" + name);
