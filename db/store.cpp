@@ -17,6 +17,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <type_traits>
 
 #include "common/crashpoint.h"
@@ -1208,6 +1209,199 @@ void Store::CreateAtVersionForTesting(const std::string& path, int version) {
   db.exec("PRAGMA application_id = " + std::to_string(kApplicationId));
   db.exec("PRAGMA user_version = " + std::to_string(version));
   tx.commit();
+}
+
+}  // namespace fnas::db
+
+namespace fnas::db {
+
+namespace {
+
+// Days from 1970-01-01 to the date y-m-d of the proleptic Gregorian calendar
+// (m in 1..12; any d, as timegm counts it).
+int64_t DaysFromCivil(int64_t y, int m, int d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+// Unix seconds of the store's "YYYY-MM-DDTHH:MM:SS.mmmZ" (NowIso); NaN if
+// malformed. The fixed layout is read by hand (100,000 trials); anything
+// else by sscanf and timegm, as `status` always read it.
+double IsoSeconds(std::string_view text) {
+  static constexpr char kLayout[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+  bool fixed = text.size() == sizeof kLayout - 1;
+  int field[7] = {0};  // year, month, day, hours, minutes, seconds, milliseconds
+  for (size_t i = 0, f = 0; fixed && i < text.size(); ++i) {
+    if (kLayout[i] == 'd') {
+      fixed = text[i] >= '0' && text[i] <= '9';
+      field[f] = field[f] * 10 + (text[i] - '0');
+    } else {
+      fixed = text[i] == kLayout[i];
+      f += kLayout[i] != 'Z';
+    }
+  }
+  if (fixed && field[1] >= 1 && field[1] <= 12) {
+    const int64_t seconds = DaysFromCivil(field[0], field[1], field[2]) * 86400 + field[3] * 3600 +
+                            field[4] * 60 + field[5];
+    return static_cast<double>(seconds) + field[6] / 1000.0;
+  }
+  const std::string copy(text);
+  std::tm tm{};
+  int ms = 0;
+  if (std::sscanf(copy.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) < 6) {
+    return std::nan("");
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<double>(timegm(&tm)) + ms / 1000.0;
+}
+
+std::string_view TextOf(sqlite3_stmt* st, int column) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st, column));
+  return std::string_view(text ? text : "", static_cast<size_t>(sqlite3_column_bytes(st, column)));
+}
+
+// The state a trials row names (the schema's CHECK allows only the five names).
+TrialState StateOf(std::string_view name) {
+  for (TrialState s : {TrialState::kComplete, TrialState::kPruned, TrialState::kRunning,
+                       TrialState::kFailed, TrialState::kInterrupted}) {
+    if (name == TrialStateName(s)) return s;
+  }
+  return ParseTrialState(std::string(name));
+}
+
+}  // namespace
+
+Progress Store::StudyProgress(int epochs) const {
+  return Locked([&] {
+    Progress p;
+    // One pass over the trials in id order, nothing kept per trial: the
+    // counts, and the sums added in the order a loop over Trials() adds them.
+    sqlite3* db = db_->getHandle();
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT state, epochs_done, seconds, attempts, started_at, ended_at "
+                           "FROM trials ORDER BY id",
+                           -1, &raw, nullptr) != SQLITE_OK) {
+      throw std::runtime_error(sqlite3_errmsg(db));
+    }
+    const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> st(raw, sqlite3_finalize);
+    int64_t trials = 0;
+    int64_t by_state[5] = {0};
+    int rc;
+    while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+      ++trials;
+      const TrialState state = StateOf(TextOf(raw, 0));
+      ++by_state[static_cast<int>(state)];
+      const int64_t epochs_done = sqlite3_column_int64(raw, 1);
+      p.epochs_done += epochs_done;
+      p.seconds += sqlite3_column_double(raw, 2);
+      // The trials that ran start to end in one go: their wall time.
+      if (state == TrialState::kComplete && sqlite3_column_int64(raw, 3) == 1) {
+        const double wall = IsoSeconds(TextOf(raw, 5)) - IsoSeconds(TextOf(raw, 4));
+        if (wall > 0) {
+          p.paced_wall += wall;
+          p.paced_epochs += epochs_done;
+        }
+      }
+    }
+    if (rc != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(db));
+    for (TrialState s : {TrialState::kRunning, TrialState::kComplete, TrialState::kPruned,
+                         TrialState::kFailed, TrialState::kInterrupted}) {
+      if (by_state[static_cast<int>(s)]) p.count[s] = by_state[static_cast<int>(s)];
+    }
+    // A candidate has at most one trial (UNIQUE) and a trial one candidate
+    // (a foreign key): the candidates without a trial are the difference.
+    p.candidates = db_->execAndGet("SELECT count(*) FROM candidates").getInt64();
+    p.pending = p.candidates - trials;
+    // The trials to restart continue from their checkpoint's epoch (0 without one).
+    SQLite::Statement restart(*db_, R"sql(
+SELECT count(*), coalesce(sum(max(0, ?1 - CASE WHEN coalesce(k.path, '') = '' THEN 0
+                                              ELSE coalesce(k.epoch, 0) END)), 0)
+FROM trials t LEFT JOIN checkpoints k ON k.trial_id = t.id
+WHERE t.state IN ('RUNNING', 'INTERRUPTED'))sql");
+    restart.bind(1, epochs);
+    if (restart.executeStep()) {
+      p.restartable = restart.getColumn(0).getInt64();
+      p.epochs_left = p.pending * epochs + restart.getColumn(1).getInt64();
+    }
+    return p;
+  });
+}
+
+std::vector<std::string> Store::ResultColumns(const std::string& sql) const {
+  return Locked([&] {
+    SQLite::Statement st(*db_, sql);
+    std::vector<std::string> names;
+    for (int c = 0; c < st.getColumnCount(); ++c) names.push_back(st.getColumnName(c));
+    return names;
+  });
+}
+
+void Store::ForEachRow(const std::string& sql, const std::vector<Param>& params,
+                       const RowVisitor& visit) const {
+  Locked([&] {
+    sqlite3* db = db_->getHandle();
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
+      throw std::runtime_error(sqlite3_errmsg(db));
+    }
+    const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> st(raw, sqlite3_finalize);
+    for (size_t i = 0; i < params.size(); ++i) {
+      const int index = static_cast<int>(i) + 1;
+      if (const auto* v = std::get_if<int64_t>(&params[i])) {
+        sqlite3_bind_int64(raw, index, *v);
+      } else {
+        const std::string& text = std::get<std::string>(params[i]);
+        sqlite3_bind_text(raw, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+      }
+    }
+    const int n = sqlite3_column_count(raw);
+    std::vector<CellView> cells(static_cast<size_t>(n));
+    int rc;
+    while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+      for (int c = 0; c < n; ++c) {
+        CellView& cell = cells[static_cast<size_t>(c)];
+        switch (sqlite3_column_type(raw, c)) {
+          case SQLITE_NULL:
+            cell = std::monostate{};
+            break;
+          case SQLITE_INTEGER:
+            cell = static_cast<int64_t>(sqlite3_column_int64(raw, c));
+            break;
+          case SQLITE_FLOAT:
+            cell = sqlite3_column_double(raw, c);
+            break;
+          default: {  // text (and blobs, as their bytes)
+            const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(raw, c));
+            cell = std::string_view(text ? text : "",
+                                    static_cast<size_t>(sqlite3_column_bytes(raw, c)));
+          }
+        }
+      }
+      visit(cells.data());
+    }
+    if (rc != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(db));
+  });
+}
+
+Store::Snapshot::Snapshot(const Store& store) : store_(store) {
+  if (!store.read_only_) {
+    throw StoreError(store.path_ + ": a snapshot is for a Store opened read-only");
+  }
+  store.Locked([&] { store.db_->exec("BEGIN"); });
+}
+
+Store::Snapshot::~Snapshot() {
+  try {
+    store_.Locked([&] { store_.db_->exec("COMMIT"); });
+  } catch (...) {  // a read transaction has nothing to lose
+  }
 }
 
 }  // namespace fnas::db
