@@ -95,16 +95,16 @@ std::string TrialTooltip(const TrialData& t) {
   return s.str();
 }
 
-// The Pareto front (COMPLETE trials, test metrics) on quint8 or fp32 accuracy.
+// The Pareto front (COMPLETE trials, test metrics) on quint8 or fp32 accuracy,
+// by MACs: the members the store keeps (StudyData::front_quint8, front_fp32).
 std::vector<search::FrontPoint> Front(const StudyData& data, bool quint8) {
   std::vector<search::FrontPoint> points;
-  for (const auto& t : data.trials) {
-    if (t.row.state == TrialState::kComplete && t.row.has_test) {
-      points.push_back(
-          {t.row.id, t.row.macs_conv, quint8 ? t.row.test.acc_q : t.row.test.acc_fp32});
+  for (int64_t id : quint8 ? data.front_quint8 : data.front_fp32) {
+    if (const TrialData* t = data.FindTrial(id)) {
+      points.push_back({id, t->row.macs_conv, quint8 ? t->row.test.acc_q : t->row.test.acc_fp32});
     }
   }
-  return search::ParetoFront(points);
+  return points;
 }
 
 std::set<int64_t> Ids(const std::vector<search::FrontPoint>& front) {
