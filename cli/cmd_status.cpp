@@ -40,8 +40,9 @@ Command MakeStatusCommand(CLI::App& root) {
             // resume may take the study over; on `fg` it stops cleanly.
             const bool paused = owner && db::Store::OwnerPaused(*owner);
 
-            // Counts, sums and what is left, aggregated by SQL: no trial is
-            // read into memory (a study of 100,000 trials answers at once).
+            // Counts, sums and what is left from one pass over the trials
+            // table (Store::StudyProgress): no trial is held in memory, so a
+            // study of 100,000 trials answers at once.
             const db::Progress p = store.StudyProgress(epochs);
             auto count = [&p](db::TrialState s) {
               const auto it = p.count.find(s);
