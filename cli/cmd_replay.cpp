@@ -82,23 +82,23 @@ Command MakeReplayCommand(CLI::App& root) {
             for (const auto& d : r.decisions) {
               if (d.verdict.prune) verdicts[d.trial_id] = &d.verdict;
             }
-            Table pruned({"trial", "candidate", "epoch", "rule", "reason", "justified_by"});
+            Table pruned({"trial_id", "candidate", "rung_epoch", "rule", "reason", "justified_by"});
             for (const auto& [trial, epoch] : r.pruned) {
               const search::PruneVerdict& v = *verdicts.at(trial);
               pruned.AddRow({trial, names[trial], static_cast<int64_t>(epoch), v.rule, v.reason,
                              IdList(v.justified_by)});
             }
-            Table lost({"trial", "candidate", "macs_conv", "acc_quint8"});
+            Table lost({"trial_id", "candidate", "macs_conv", "acc_quint8"});
             for (const auto& p : r.full_front) {
               if (verdicts.count(p.id)) {
                 lost.AddRow({p.id, names[p.id], p.macs, Metric(p.accuracy)});
               }
             }
-            Table decisions({"trial", "candidate", "epoch", "decision", "rule", "reason"});
+            Table decisions({"trial_id", "candidate", "rung_epoch", "decision", "rule", "reason"});
             for (const auto& d : r.decisions) {
               decisions.AddRow({d.trial_id, names[d.trial_id], static_cast<int64_t>(d.epoch),
-                                std::string(d.verdict.prune ? "prune" : "continue"),
-                                d.verdict.rule, d.verdict.reason});
+                                std::string(d.verdict.prune ? "prune" : "continue"), d.verdict.rule,
+                                d.verdict.reason});
             }
             PrintSections(std::cout,
                           {{"=replay", summary},

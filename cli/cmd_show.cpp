@@ -37,7 +37,7 @@ Command MakeShowCommand(CLI::App& root) {
         const db::TrialRow t = FindTrial(store, args->trial);
         const Config config = ParseConfig(store.Study().yaml, args->db + " (stored config)");
 
-        Table trial({"trial",      "candidate",    "factorization", "state",       "reason",
+        Table trial({"trial_id",   "candidate",    "factorization", "state",       "reason",
                      "worker",     "attempts",     "started_at",    "ended_at",    "epochs_done",
                      "seconds",    "macs_conv",    "params",        "test_images", "acc_fp32",
                      "acc_quint8", "rel_decrease", "qmse",          "qce",         "checkpoint"});
@@ -83,7 +83,7 @@ Command MakeShowCommand(CLI::App& root) {
         }
 
         // How the strategy reached this candidate: from its seed, one move a step.
-        Table path({"step", "candidate", "factorization", "move", "macs_conv", "trial", "state",
+        Table path({"step", "candidate", "factorization", "move", "macs_conv", "trial_id", "state",
                     "acc_quint8"});
         {
           std::map<int64_t, db::CandidateRow> candidates;
@@ -120,8 +120,9 @@ Command MakeShowCommand(CLI::App& root) {
                          v(e.validation.rel_decrease), v(e.validation.qmse), v(e.validation.qce)});
         }
 
-        Table stats({"split", "epoch", "op", "layer", "w_range", "w_chprec", "folded_range",
-                     "folded_chprec", "act_range", "act_chprec", "sqnr_db"});
+        Table stats({"split", "epoch", "op", "layer", "w_range", "w_channel_precision",
+                     "folded_range", "folded_channel_precision", "act_range",
+                     "act_channel_precision", "sqnr_db"});
         for (const auto& l : store.Layers(t.id)) {
           const auto& s = l.stats;
           stats.AddRow({l.split, static_cast<int64_t>(l.epoch), s.op, s.layer,
@@ -131,8 +132,8 @@ Command MakeShowCommand(CLI::App& root) {
                         Metric(s.sqnr_db)});
         }
         // Its rung results and every pruning decision with the full evidence.
-        Table rungs({"epoch", "arrival", "macs_conv", "val_acc_fp32", "val_acc_quint8",
-                     "val_rel_decrease", "val_qmse", "val_qce"});
+        Table rungs({"epoch", "arrival", "macs_conv", "acc_fp32", "acc_quint8", "rel_decrease",
+                     "qmse", "qce"});
         for (const auto& r : store.RungResults()) {
           if (r.trial_id != t.id) continue;
           rungs.AddRow({static_cast<int64_t>(r.epoch), r.seq, r.macs_conv,
@@ -140,19 +141,19 @@ Command MakeShowCommand(CLI::App& root) {
                         Metric(r.validation.rel_decrease), Metric(r.validation.qmse),
                         Metric(r.validation.qce)});
         }
-        Table pruning({"epoch", "decision", "rule", "reason", "evidence"});
+        Table pruning({"rung_epoch", "decision", "rule", "reason", "evidence"});
         for (const auto& d : store.PruneDecisions(t.id)) {
           pruning.AddRow(
               {static_cast<int64_t>(d.rung_epoch), d.decision, d.rule, d.reason, d.evidence});
         }
         // quint8 metrics under every recorded calibration method.
-        Table methods(
-            {"split", "epoch", "method", "primary", "acc_quint8", "rel_decrease", "qmse", "qce"});
+        Table methods({"split", "epoch", "method", "is_primary", "acc_quint8", "rel_decrease",
+                       "qmse", "qce"});
         for (const auto& m : store.QuantMethods(t.id)) {
           const auto& q = m.metrics.metrics;
           methods.AddRow({m.split, static_cast<int64_t>(m.epoch), m.metrics.method,
-                          std::string(m.primary ? "yes" : ""), Metric(q.acc_q),
-                          Metric(q.rel_decrease), Metric(q.qmse), Metric(q.qce)});
+                          int64_t{m.primary ? 1 : 0}, Metric(q.acc_q), Metric(q.rel_decrease),
+                          Metric(q.qmse), Metric(q.qce)});
         }
         PrintSections(std::cout,
                       {{"=trial", trial},

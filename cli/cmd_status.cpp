@@ -1,9 +1,6 @@
 // factorize-nas status DB: progress of a running or stopped study.
 #include <cmath>
-#include <cstdio>
-#include <ctime>
 #include <iostream>
-#include <map>
 #include <thread>
 
 #include "cli/command.h"
@@ -13,24 +10,10 @@
 #include "search/execution.h"
 #include "search/progress.h"
 #include "search/strategy.h"
-#include "search/work_left.h"
 
 namespace fnas::cli {
 
 namespace {
-
-// Unix seconds of the store's "YYYY-MM-DDTHH:MM:SS.mmmZ"; NaN if malformed.
-double IsoSeconds(const std::string& text) {
-  std::tm tm{};
-  int ms = 0;
-  if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) < 6) {
-    return std::nan("");
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return static_cast<double>(timegm(&tm)) + ms / 1000.0;
-}
 
 Command MakeStatusCommand(CLI::App& root) {
   struct Args {
@@ -57,25 +40,25 @@ Command MakeStatusCommand(CLI::App& root) {
             // resume may take the study over; on `fg` it stops cleanly.
             const bool paused = owner && db::Store::OwnerPaused(*owner);
 
-            std::map<db::TrialState, int64_t> count;
-            int64_t epochs_done = 0;
-            double seconds = 0;
-            const auto trials = store.Trials();
-            for (const auto& t : trials) {
-              ++count[t.state];
-              epochs_done += t.epochs_done;
-              seconds += t.seconds;
-            }
-            // What `resume` would run: the same definition the driver uses.
-            const search::WorkLeft left = search::ComputeWorkLeft(store, epochs);
+            // Counts, sums and what is left from one pass over the trials
+            // table (Store::StudyProgress): no trial is held in memory, so a
+            // study of 100,000 trials answers at once.
+            const db::Progress p = store.StudyProgress(epochs);
+            auto count = [&p](db::TrialState s) {
+              const auto it = p.count.find(s);
+              return it == p.count.end() ? int64_t{0} : it->second;
+            };
+            // What `resume` would run: the driver's definition
+            // (search::ComputeWorkLeft; a test holds the two equal).
+            const int64_t items = p.pending + p.restartable;
             const auto strategy = search::MakeStrategy(config);
-            const bool finished = left.items.empty() && strategy->Propose(store).empty();
+            const bool finished = items == 0 && strategy->Propose(store).empty();
             // A strategy that appends candidates while it runs may still add epochs.
             const bool grows = !finished && (strategy->MaxCandidates() == 0 ||
-                                             left.candidates < strategy->MaxCandidates());
-            const int64_t running = count[db::TrialState::kRunning];
-            const int64_t pending = left.pending;
-            const int64_t epochs_left = left.epochs_left;
+                                             p.candidates < strategy->MaxCandidates());
+            const int64_t running = count(db::TrialState::kRunning);
+            const int64_t pending = p.pending;
+            const int64_t epochs_left = p.epochs_left;
             std::string state;
             if (finished) {
               state = "finished";
@@ -85,26 +68,20 @@ Command MakeStatusCommand(CLI::App& root) {
               state = "stopped";
             }
             const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-            const int workers = search::WorkerCount(
-                config.execution, cores, std::max(1, static_cast<int>(left.items.size())));
+            const int workers =
+                search::WorkerCount(config.execution, cores, std::max(1, static_cast<int>(items)));
             // The pace: wall time per epoch of the trials that ran start to end
             // in one go (quantization and evaluation included: the sum of epoch
             // compute alone undershot by 15-35 %), spread over the workers that
             // can run; unknown ("finishing") while trials end with no epoch left.
-            double paced_wall = 0;
-            int64_t paced_epochs = 0;
-            for (const auto& t : trials) {
-              const double wall = IsoSeconds(t.ended_at) - IsoSeconds(t.started_at);
-              if (t.state == db::TrialState::kComplete && t.attempts == 1 && wall > 0) {
-                paced_wall += wall;
-                paced_epochs += t.epochs_done;
-              }
-            }
-            const double pace = paced_epochs > 0  ? paced_wall / static_cast<double>(paced_epochs)
+            const int64_t epochs_done = p.epochs_done;
+            const double seconds = p.seconds;
+            const double pace = p.paced_epochs > 0
+                                    ? p.paced_wall / static_cast<double>(p.paced_epochs)
                                 : epochs_done > 0 ? seconds / static_cast<double>(epochs_done)
                                                   : 0.0;
-            const double remaining = search::EstimateRemainingSeconds(
-                pace, epochs_left, static_cast<int64_t>(left.items.size()), workers);
+            const double remaining =
+                search::EstimateRemainingSeconds(pace, epochs_left, items, workers);
             Table::Cell eta;
             if (finished) {
               eta = 0.0;
@@ -121,10 +98,10 @@ Command MakeStatusCommand(CLI::App& root) {
                               : alive ? ""
                                       : " (dead)")
                        : std::string("none"),
-                 static_cast<int64_t>(left.candidates), count[db::TrialState::kComplete],
-                 alive ? running : int64_t{0}, alive ? int64_t{0} : running,
-                 count[db::TrialState::kInterrupted], count[db::TrialState::kPruned],
-                 count[db::TrialState::kFailed], pending, epochs_done, epochs_left, seconds, eta,
+                 p.candidates, count(db::TrialState::kComplete), alive ? running : int64_t{0},
+                 alive ? int64_t{0} : running, count(db::TrialState::kInterrupted),
+                 count(db::TrialState::kPruned), count(db::TrialState::kFailed), pending,
+                 epochs_done, epochs_left, seconds, eta,
                  std::holds_alternative<double>(eta) ? search::FormatDuration(std::get<double>(eta))
                  : !finished && !grows && epochs_left == 0 ? std::string("finishing")
                                                            : std::string("?"),

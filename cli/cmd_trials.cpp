@@ -1,7 +1,5 @@
 // factorize-nas trials DB [--state S]: every trial with its metrics.
-#include <algorithm>
 #include <iostream>
-#include <map>
 
 #include "cli/command.h"
 #include "cli/query.h"
@@ -10,6 +8,13 @@
 namespace fnas::cli {
 
 namespace {
+
+// `name` as an SQL identifier.
+std::string QuoteName(const std::string& name) {
+  std::string q = "\"";
+  for (char ch : name) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return q + "\"";
+}
 
 Command MakeTrialsCommand(CLI::App& root) {
   struct Args {
@@ -28,53 +33,42 @@ Command MakeTrialsCommand(CLI::App& root) {
             std::optional<db::TrialState> only;
             if (!args->state.empty()) only = db::ParseTrialState(args->state);
             db::Store store(args->db, db::Store::Mode::kReadOnly);
-            const std::vector<db::TrialRow> trials = store.Trials();
+            // The table reads the rows twice (widths, then lines): the same rows.
+            const db::Store::Snapshot snapshot(store);
+            // The rows of trial_summary, streamed from SQLite to the output;
+            // its column names are the header.
+            std::string sql =
+                "SELECT trial_id, candidate, factorization, macs_conv / 1e6 AS mmacs_conv, state, "
+                "epochs_done, acc_fp32, acc_quint8, rel_decrease, qmse, qce, seconds, attempts, "
+                "reason";
             // The test metrics of every other recorded calibration method
-            // (quantization.record_methods), one column pair per method.
-            std::vector<std::string> others;
-            std::map<int64_t, std::map<std::string, evaluators::QuantMetrics>> by_trial;
-            for (const auto& m : store.QuantMethodsOfSplit("test")) {
-              if (m.primary) continue;
-              const std::string& name = m.metrics.method;
-              if (std::find(others.begin(), others.end(), name) == others.end()) {
-                others.push_back(name);
+            // (quantization.record_methods), one column pair per method, in
+            // the order of their first trial (a trial has one test report).
+            std::vector<db::Store::Param> params;
+            store.ForEachRow(
+                "SELECT method FROM quant_methods WHERE split = 'test' AND NOT is_primary "
+                "GROUP BY method ORDER BY min(trial_id), method",
+                {}, [&](const CellView* row) {
+                  params.emplace_back(std::string(std::get<std::string_view>(row[0])));
+                });
+            for (size_t i = 0; i < params.size(); ++i) {
+              const std::string& method = std::get<std::string>(params[i]);
+              for (const char* metric : {"acc_quint8", "qmse"}) {
+                sql += std::string(", (SELECT q.") + metric +
+                       " FROM quant_methods q WHERE q.trial_id = s.trial_id AND q.split = 'test' "
+                       "AND q.method = ?" +
+                       std::to_string(i + 1) + " AND NOT q.is_primary ORDER BY q.epoch DESC " +
+                       "LIMIT 1) AS " + QuoteName(std::string(metric) + "_" + method);
               }
-              by_trial[m.trial_id][name] = m.metrics.metrics;
             }
-            std::vector<std::string> columns = {
-                "trial",  "candidate", "factorization", "mmacs_conv",   "state",
-                "epochs", "acc_fp32",  "acc_quint8",    "rel_decrease", "qmse",
-                "qce",    "seconds",   "attempts",      "reason"};
-            for (const auto& name : others) {
-              columns.push_back("acc_quint8_" + name);
-              columns.push_back("qmse_" + name);
+            sql += " FROM trial_summary s";
+            if (only) {
+              params.emplace_back(std::string(db::TrialStateName(*only)));
+              sql += " WHERE s.state = ?" + std::to_string(params.size());
             }
-            Table table(columns);
-            for (const auto& t : trials) {
-              if (only && t.state != *only) continue;
-              std::vector<Table::Cell> row = {t.id,
-                                              t.candidate_name,
-                                              t.candidate_key,
-                                              static_cast<double>(t.macs_conv) / 1e6,
-                                              std::string(db::TrialStateName(t.state)),
-                                              static_cast<int64_t>(t.epochs_done),
-                                              Metric(t.test.acc_fp32),
-                                              Metric(t.test.acc_q),
-                                              Metric(t.test.rel_decrease),
-                                              Metric(t.test.qmse),
-                                              Metric(t.test.qce),
-                                              t.seconds,
-                                              static_cast<int64_t>(t.attempts),
-                                              t.reason};
-              for (const auto& name : others) {
-                const auto& mine = by_trial[t.id];
-                const auto it = mine.find(name);
-                row.push_back(it == mine.end() ? Table::Cell() : Metric(it->second.acc_q));
-                row.push_back(it == mine.end() ? Table::Cell() : Metric(it->second.qmse));
-              }
-              table.AddRow(row);
-            }
-            table.Print(std::cout, format);
+            sql += " ORDER BY s.trial_id";
+            PrintRows(std::cout, format, store.ResultColumns(sql),
+                      [&](const RowVisitor& visit) { store.ForEachRow(sql, params, visit); });
             return 0;
           }};
 }

@@ -19,9 +19,11 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "common/error.h"
+#include "common/table.h"
 #include "db/schema.h"
 #include "evaluators/records.h"
 #include "space/candidate.h"
@@ -160,6 +162,26 @@ struct RungRecord {
   PruneDecision decision;
 };
 
+// A study's progress in numbers: what `status` shows, from one pass over the
+// trials table that keeps nothing per trial (a study of 100,000 trials).
+struct Progress {
+  int64_t candidates = 0;               // in the study now
+  std::map<TrialState, int64_t> count;  // trials by state (absent: none)
+  int64_t epochs_done = 0;              // over every trial
+  double seconds = 0;                   // compute over every trial, summed in id order
+  // The trials that ran start to end in one go (COMPLETE, 1 attempt, ended
+  // after they started): their wall seconds (ended_at - started_at, summed in
+  // id order) and their epochs, the pace of the ETA.
+  double paced_wall = 0;
+  int64_t paced_epochs = 0;
+  // What is left, as search::ComputeWorkLeft defines it (a test holds them
+  // equal): candidates without a trial, trials to restart (INTERRUPTED or
+  // RUNNING) and the epochs they still train, `epochs` a trial.
+  int64_t pending = 0;
+  int64_t restartable = 0;
+  int64_t epochs_left = 0;
+};
+
 // The process that runs the study, as recorded in the store.
 struct Owner {
   int64_t pid = 0;
@@ -255,6 +277,36 @@ class Store {
   // "acc_quint8" or "acc_fp32", by MACs then id: the pareto_front views,
   // O(n log n) in the number of trials.
   std::vector<TrialRow> FrontTrials(const std::string& metric) const;
+
+  // The study's progress, `epochs` the training budget of a trial (Progress):
+  // one pass over the trials' few columns, O(1) memory.
+  Progress StudyProgress(int epochs) const;
+
+  // --- Queries of any size, row by row (the query commands' printers) ---
+  // The names of the result columns of the SELECT `sql` (its aliases).
+  std::vector<std::string> ResultColumns(const std::string& sql) const;
+  // A parameter of ForEachRow, bound to ?1, ?2, ... in order.
+  using Param = std::variant<int64_t, std::string>;
+  // Runs the SELECT `sql` and calls `visit` with each result row, one value a
+  // column, typed as SQLite returns it (NULL, INTEGER, REAL, TEXT; text valid
+  // while `visit` runs). Holds the Store's mutex meanwhile: `visit` must not
+  // call this Store.
+  void ForEachRow(const std::string& sql, const std::vector<Param>& params,
+                  const RowVisitor& visit) const;
+  // One read transaction for the lifetime of this object, on a read-only
+  // Store: every query made meanwhile reads the same rows, whatever a running
+  // search commits (a printer that reads its rows twice). The Store must
+  // outlive it; one at a time. StoreError on a Store that may write.
+  class Snapshot {
+   public:
+    explicit Snapshot(const Store& store);
+    ~Snapshot();
+    Snapshot(const Snapshot&) = delete;
+    Snapshot& operator=(const Snapshot&) = delete;
+
+   private:
+    const Store& store_;
+  };
 
   // A new RUNNING trial of a candidate. StoreError if the candidate already has
   // a trial (no candidate runs twice).

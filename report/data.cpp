@@ -5,7 +5,6 @@
 
 #include "common/error.h"
 #include "config/config.h"
-#include "search/pareto.h"
 
 namespace fnas::report {
 
@@ -46,25 +45,19 @@ std::vector<int64_t> ChosenTrials(const StudyData& data, const std::vector<std::
   return ids;
 }
 
-// The quint8 front of the COMPLETE trials, thinned to `max` members spread
-// evenly along it (both ends kept).
+// The quint8 front, thinned to `max` members spread evenly along it (both
+// ends kept).
 std::vector<int64_t> FrontTrials(const StudyData& data, size_t max, size_t* front_size) {
-  std::vector<search::FrontPoint> points;
-  for (const auto& t : data.trials) {
-    if (t.row.state == db::TrialState::kComplete && t.row.has_test) {
-      points.push_back({t.row.id, t.row.macs_conv, t.row.test.acc_q});
-    }
-  }
-  const auto front = search::ParetoFront(points);
+  const std::vector<int64_t>& front = data.front_quint8;
   *front_size = front.size();
   std::vector<int64_t> ids;
   if (front.size() <= max || max < 2) {
-    for (size_t i = 0; i < front.size() && (max >= 2 || i < max); ++i) ids.push_back(front[i].id);
+    for (size_t i = 0; i < front.size() && (max >= 2 || i < max); ++i) ids.push_back(front[i]);
     return ids;
   }
   for (size_t k = 0; k < max; ++k) {
     const size_t i = (k * (front.size() - 1) + (max - 1) / 2) / (max - 1);
-    if (ids.empty() || ids.back() != front[i].id) ids.push_back(front[i].id);
+    if (ids.empty() || ids.back() != front[i]) ids.push_back(front[i]);
   }
   return ids;
 }
@@ -97,6 +90,8 @@ std::optional<ShownMetrics> ShownFor(const db::TrialRow& row,
 
 StudyData LoadStudyData(const std::string& db_path, const ReportOptions& options) {
   const db::Store store(db_path, db::Store::Mode::kReadOnly);
+  // One read transaction: the fronts hold exactly the trials read.
+  const db::Store::Snapshot snapshot(store);
   StudyData data;
   data.db_path = db_path;
   data.study = store.Study();
@@ -112,6 +107,9 @@ StudyData LoadStudyData(const std::string& db_path, const ReportOptions& options
     t.shown = ShownFor(t.row, t.epochs);
     data.trials.push_back(std::move(t));
   }
+  // The fronts as the store keeps them (the `front` table, schema 7).
+  for (const auto& t : store.FrontTrials("acc_quint8")) data.front_quint8.push_back(t.id);
+  for (const auto& t : store.FrontTrials("acc_fp32")) data.front_fp32.push_back(t.id);
   try {
     data.epochs_per_trial = ParseConfig(data.study.yaml, data.study.source).training.epochs;
   } catch (const Error& e) {

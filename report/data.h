@@ -49,8 +49,11 @@ struct StudyData {
   std::vector<int64_t> layerwise;  // trial ids for the layerwise figures, by MACs
   bool layerwise_chosen = false;   // from ReportOptions::trials (else the front)
   size_t front_size = 0;           // quint8 front members (before thinning)
-  int epochs_per_trial = 0;        // training.epochs of the config; 0 if unreadable
-  std::string config_note;         // why the config could not be read, if so
+  // The Pareto fronts' members (conv MACs down; quint8 resp. fp32 test
+  // accuracy up), by MACs: the store's `front` table, kept as trials complete.
+  std::vector<int64_t> front_quint8, front_fp32;
+  int epochs_per_trial = 0;  // training.epochs of the config; 0 if unreadable
+  std::string config_note;   // why the config could not be read, if so
   // Progressive search: candidate id -> parent candidate id (only candidates
   // with a parent; empty for the grid strategy). Step and move: CandidateRow.
   std::map<int64_t, int64_t> parent;
@@ -59,7 +62,8 @@ struct StudyData {
   const TrialData* FindTrial(int64_t id) const;
 };
 
-// Reads everything from the store at `db_path` (read-only). Throws StoreError
+// Reads everything from the store at `db_path` (read-only), in one read
+// transaction: the same rows whatever a running search commits meanwhile. Throws StoreError
 // if the file is not a study database and UsageError naming an entry of
 // `options.trials` that matches no trial.
 StudyData LoadStudyData(const std::string& db_path, const ReportOptions& options = {});

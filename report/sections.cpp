@@ -95,16 +95,16 @@ std::string TrialTooltip(const TrialData& t) {
   return s.str();
 }
 
-// The Pareto front (COMPLETE trials, test metrics) on quint8 or fp32 accuracy.
+// The Pareto front (COMPLETE trials, test metrics) on quint8 or fp32 accuracy,
+// by MACs: the members the store keeps (StudyData::front_quint8, front_fp32).
 std::vector<search::FrontPoint> Front(const StudyData& data, bool quint8) {
   std::vector<search::FrontPoint> points;
-  for (const auto& t : data.trials) {
-    if (t.row.state == TrialState::kComplete && t.row.has_test) {
-      points.push_back(
-          {t.row.id, t.row.macs_conv, quint8 ? t.row.test.acc_q : t.row.test.acc_fp32});
+  for (int64_t id : quint8 ? data.front_quint8 : data.front_fp32) {
+    if (const TrialData* t = data.FindTrial(id)) {
+      points.push_back({id, t->row.macs_conv, quint8 ? t->row.test.acc_q : t->row.test.acc_fp32});
     }
   }
-  return search::ParetoFront(points);
+  return points;
 }
 
 std::set<int64_t> Ids(const std::vector<search::FrontPoint>& front) {
@@ -260,8 +260,8 @@ Section SummarySection(const StudyData& data, const std::string& report_command)
   sec.html += "<h3>Pareto front (fewest conv MACs, best quint8 test accuracy)</h3>";
   sec.html += rows.empty()
                   ? "<p class=\"note\">No completed trial yet.</p>"
-                  : HtmlTable({"trial", "candidate", "factorization", "conv MMACs", "params",
-                               "fp32 test", "quint8 test", "rel. decrease", "QMSE", "QCE"},
+                  : HtmlTable({"trial_id", "candidate", "factorization", "mmacs_conv", "params",
+                               "acc_fp32 (%)", "acc_quint8 (%)", "rel_decrease (%)", "qmse", "qce"},
                               rows, "front");
 
   const std::string db = ShellQuote(data.db_path);
@@ -615,7 +615,7 @@ Section LayerwiseSection(const StudyData& data) {
       "weights and the percentile-clipped activations, and the SQNR of the op's output; then how "
       "the worst op's SQNR and the widest BN-folded range evolve over the recorded epochs.");
   if (!src.empty())
-    sec.html += HtmlTable({"candidate", "factorization", "conv MMACs", "statistics of"}, src);
+    sec.html += HtmlTable({"candidate", "factorization", "mmacs_conv", "statistics of"}, src);
   std::vector<const Plot*> ptrs;
   for (const auto& p : plots) ptrs.push_back(&p);
   AddFigures(sec, ptrs);
@@ -831,7 +831,7 @@ Section PruningSection(const StudyData& data) {
       "<code>median</code>; <code>factorize-nas show DB TRIAL</code> prints a decision's full "
       "evidence.");
   sec.html +=
-      HtmlTable({"rung epoch", "judged", "kept", "pruned", "pruned by rule"}, rows, "rungs");
+      HtmlTable({"rung_epoch", "judged", "kept", "pruned", "pruned by rule"}, rows, "rungs");
   rows.clear();
   std::sort(pruned.begin(), pruned.end(), [](const auto& a, const auto& b) {
     return std::make_pair(a.second->rung_epoch, a.first->row.id) <
@@ -846,10 +846,11 @@ Section PruningSection(const StudyData& data) {
                     by.empty() ? "-" : by});
   }
   sec.html += "<h3>Pruned trials</h3>";
-  sec.html += rows.empty()
-                  ? "<p class=\"note\">No trial was pruned.</p>"
-                  : HtmlTable({"rung", "trial", "conv MMACs", "rule", "reason", "justified by"},
-                              rows, "pruned");
+  sec.html +=
+      rows.empty()
+          ? "<p class=\"note\">No trial was pruned.</p>"
+          : HtmlTable({"rung_epoch", "trial", "mmacs_conv", "rule", "reason", "justified_by"}, rows,
+                      "pruned");
   return sec;
 }
 
@@ -914,7 +915,7 @@ Section PathsSection(const StudyData& data) {
     sec.html +=
         std::string(rows.size() <= 40 ? "<details open>" : "<details>") + "<summary>The " +
         std::to_string(rows.size()) + " proposed candidates (step, parent, move)</summary>" +
-        HtmlTable({"step", "candidate", "parent", "move", "conv MMACs", "state"}, rows, "lineage") +
+        HtmlTable({"step", "candidate", "parent", "move", "mmacs_conv", "state"}, rows, "lineage") +
         "</details>";
   }
   return sec;

@@ -94,7 +94,7 @@ TEST_F(SearchCliTest, SearchThenQueryInEveryFormat) {
   }
   r = RunCli("front " + db + " --metric fp32 --format csv");
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out.rfind("trial,candidate,factorization,macs_conv", 0), 0u) << r.out;
+  EXPECT_EQ(r.out.rfind("trial_id,candidate,factorization,macs_conv", 0), 0u) << r.out;
 
   r = RunCli("trials " + db + " --state COMPLETE --format csv");
   ASSERT_EQ(r.code, 0) << r.out;

@@ -45,7 +45,7 @@ TEST_F(TrainingSearchTest, SearchTrainsQuantizesAndStoresEverything) {
   ASSERT_EQ(trials.size(), 2u);
   for (const auto& t : trials) {
     EXPECT_EQ(t["state"], "COMPLETE") << t.dump();
-    EXPECT_EQ(t["epochs"], 3);
+    EXPECT_EQ(t["epochs_done"], 3);
     // 4 learnable classes: both paths clearly beat chance (0.25), fp32 and quint8.
     EXPECT_GT(t["acc_fp32"].get<double>(), 0.5) << t.dump();
     EXPECT_GT(t["acc_quint8"].get<double>(), 0.4) << t.dump();
@@ -70,8 +70,8 @@ TEST_F(TrainingSearchTest, SearchTrainsQuantizesAndStoresEverything) {
   for (const auto& row : show["layerwise"]) {
     (row["split"] == "test" ? test : validation)++;
     EXPECT_GT(row["sqnr_db"].get<double>(), 0.0) << row.dump();
-    EXPECT_GT(row["act_chprec"].get<double>(), 0.0) << row.dump();
-    EXPECT_LE(row["act_chprec"].get<double>(), 1.0 + 1e-9) << row.dump();
+    EXPECT_GT(row["act_channel_precision"].get<double>(), 0.0) << row.dump();
+    EXPECT_LE(row["act_channel_precision"].get<double>(), 1.0 + 1e-9) << row.dump();
   }
   EXPECT_EQ(test, 11);
   EXPECT_EQ(validation, 33);
@@ -100,7 +100,7 @@ TEST_F(TrainingSearchTest, ParallelTrialsEqualSequentialInDeterministicMode) {
     auto rows = nlohmann::json::parse(r.out);
     for (auto& row : rows) {
       row.erase("seconds");
-      row.erase("trial");
+      row.erase("trial_id");
     }
     // Trial ids follow start order, which workers may change: compare by candidate.
     std::sort(rows.begin(), rows.end(),

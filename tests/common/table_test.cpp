@@ -1,11 +1,12 @@
 #include "common/table.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <iomanip>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "common/error.h"
 
@@ -61,6 +62,68 @@ TEST(TableTest, NumbersReadAsAnOstreamWritesThem) {
       fixed << std::fixed << std::setprecision(digits) << v;
       EXPECT_EQ(Table::CellText(v, digits), fixed.str()) << digits;
     }
+  }
+}
+
+// The JSON the old printer built with nlohmann::ordered_json, as reference.
+std::string NlohmannJson(const Table& t) {
+  nlohmann::ordered_json array = nlohmann::ordered_json::array();
+  for (const auto& row : t.rows()) {
+    nlohmann::ordered_json obj;
+    for (size_t c = 0; c < row.size(); ++c) {
+      const std::string& key = t.columns()[c];
+      if (auto* i = std::get_if<int64_t>(&row[c])) {
+        obj[key] = *i;
+      } else if (auto* d = std::get_if<double>(&row[c])) {
+        obj[key] = *d;
+      } else if (auto* s = std::get_if<std::string>(&row[c])) {
+        obj[key] = *s;
+      } else {
+        obj[key] = nullptr;
+      }
+    }
+    array.push_back(std::move(obj));
+  }
+  return array.dump(2) + "\n";
+}
+
+TEST(TableTest, JsonIsWhatNlohmannDumpWrites) {
+  Table t({"text", "int", "real", "key \"quoted\""});
+  const double reals[] = {0.1,    1.0 / 3, 1e-7,  1e21,    -0.0, 0,        1,
+                          123456, 2.5e-5,  1e300, -5e-324, NAN,  INFINITY, 0.8837};
+  const std::string texts[] = {
+      "plain", "a\"b\\c", "tab\there\nnewline", "\x01\x1f\x7f", "caf\xc3\xa9", "\xe2\x82\xac",
+      "",      "\b\f\r"};
+  int64_t i = -3;
+  for (double r : reals) {
+    for (const auto& s : texts) t.AddRow({s, i++ * 1000003, r, Table::Cell()});
+  }
+  std::ostringstream os;
+  t.PrintJson(os);
+  EXPECT_EQ(os.str(), NlohmannJson(t));
+  std::ostringstream empty;
+  Table({"a"}).PrintJson(empty);
+  EXPECT_EQ(empty.str(), "[]\n");
+}
+
+TEST(TableTest, StreamedRowsAreReadOnceOrTwiceForTheWidths) {
+  const Table sample = Sample();
+  for (Format f : {Format::kTable, Format::kCsv, Format::kJson}) {
+    int scans = 0;
+    std::ostringstream streamed, held;
+    PrintRows(
+        streamed, f, sample.columns(),
+        [&](const RowVisitor& visit) {
+          ++scans;
+          const CellView a[] = {std::string_view("regular"), int64_t{266010624}, 0.8837};
+          const CellView b[] = {std::string_view("a,b"), int64_t{1}, std::monostate{}};
+          visit(a);
+          visit(b);
+        },
+        4);
+    sample.Print(held, f);
+    EXPECT_EQ(streamed.str(), held.str());
+    EXPECT_EQ(scans, f == Format::kTable ? 2 : 1);
   }
 }
 

@@ -85,6 +85,34 @@ TEST_F(StoreAccessTest, ReadOnlyOpenLeavesTheFileByteForByte) {
   EXPECT_EQ(fs::last_write_time(path), mtime);
 }
 
+TEST_F(StoreAccessTest, ASnapshotReadsTheSameRowsWhileTheSearchCommits) {
+  // A query that reads its rows twice (the text table: widths, then lines)
+  // sees one state of the study, whatever the writer commits in between.
+  const std::string path = MakeStudy();
+  Store writer(path, Store::Mode::kReadWrite);
+  Store reader(path, Store::Mode::kReadOnly);
+  const std::string sql = "SELECT trial_id, state FROM trial_summary ORDER BY trial_id";
+  auto rows = [&] {
+    std::vector<std::string> out;
+    reader.ForEachRow(sql, {}, [&](const CellView* row) {
+      out.push_back(std::to_string(std::get<int64_t>(row[0])) + " " +
+                    std::string(std::get<std::string_view>(row[1])));
+    });
+    return out;
+  };
+  EXPECT_EQ(reader.ResultColumns(sql), (std::vector<std::string>{"trial_id", "state"}));
+  {
+    const Store::Snapshot snapshot(reader);
+    const auto first = rows();
+    EXPECT_EQ(first, (std::vector<std::string>{"1 FAILED", "2 RUNNING"}));
+    writer.StartTrial(writer.Candidates()[2].id, "w2");
+    EXPECT_EQ(rows(), first);
+  }
+  EXPECT_EQ(rows().size(), 3u);
+  // Only a reader holds one: a writer's own transactions would nest in it.
+  EXPECT_THROW(Store::Snapshot{writer}, StoreError);
+}
+
 TEST_F(StoreAccessTest, ReadOnlyOpenOfAnOlderSchemaMigratesOnlyInMemory) {
   const std::string path = Path("v1.db");
   Store::CreateAtVersionForTesting(path, 1);

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -118,6 +119,34 @@ TEST_F(ReportTest, TheSummaryCountsTheBudgetAndListsTheFront) {
   const std::string front = s.html.substr(table, s.html.find("</table>", table) - table);
   EXPECT_EQ(Count(front, "<tr>") - 1, static_cast<int>(data.front_size));
   EXPECT_GE(data.front_size, 1u);
+}
+
+TEST_F(ReportTest, TheFrontsAreTheStoresFrontTable) {
+  // The members by the definition (docs/database.md), brute force over the
+  // COMPLETE trials: nobody has no more MACs and no less accuracy and is
+  // better in one, or is a duplicate with a smaller id. By MACs.
+  const StudyData data = LoadStudyData(db_);
+  for (bool q8 : {true, false}) {
+    std::vector<std::pair<int64_t, int64_t>> expected;  // (MACs, id)
+    for (const auto& p : data.trials) {
+      if (p.row.state != db::TrialState::kComplete) continue;
+      const double pa = q8 ? p.row.test.acc_q : p.row.test.acc_fp32;
+      bool beaten = false;
+      for (const auto& q : data.trials) {
+        if (q.row.state != db::TrialState::kComplete || q.row.id == p.row.id) continue;
+        const double qa = q8 ? q.row.test.acc_q : q.row.test.acc_fp32;
+        beaten |= q.row.macs_conv <= p.row.macs_conv && qa >= pa &&
+                  (q.row.macs_conv < p.row.macs_conv || qa > pa || q.row.id < p.row.id);
+      }
+      if (!beaten) expected.push_back({p.row.macs_conv, p.row.id});
+    }
+    std::sort(expected.begin(), expected.end());
+    std::vector<int64_t> ids;
+    for (const auto& e : expected) ids.push_back(e.second);
+    EXPECT_EQ(q8 ? data.front_quint8 : data.front_fp32, ids) << (q8 ? "quint8" : "fp32");
+    EXPECT_GE(ids.size(), 2u);
+  }
+  EXPECT_EQ(data.front_size, data.front_quint8.size());
 }
 
 TEST_F(ReportTest, LayerwiseFiguresShowTheFrontOrTheChosenTrials) {

@@ -83,7 +83,7 @@ TEST_F(PruningCliTest, SearchPrunesAndTrialsAndShowExplainWhy) {
     // One rung result and one decision at epoch 1, with its evidence.
     ASSERT_EQ(show["rungs"].size(), 1u) << show.dump();
     EXPECT_EQ(show["rungs"][0]["epoch"], 1);
-    EXPECT_FALSE(show["rungs"][0]["val_acc_quint8"].is_null());
+    EXPECT_FALSE(show["rungs"][0]["acc_quint8"].is_null());
     ASSERT_EQ(show["pruning decisions"].size(), 1u);
     const auto& d = show["pruning decisions"][0];
     const auto evidence = nlohmann::json::parse(d["evidence"].get<std::string>());
@@ -92,13 +92,13 @@ TEST_F(PruningCliTest, SearchPrunesAndTrialsAndShowExplainWhy) {
     if (t["state"] == "PRUNED") {
       ++pruned;
       EXPECT_EQ(d["decision"], "prune");
-      EXPECT_EQ(t["epochs"], 1);  // stopped at the rung
+      EXPECT_EQ(t["epochs_done"], 1);  // stopped at the rung
       EXPECT_EQ(t["reason"], d["reason"]);
       EXPECT_NE(t["reason"].get<std::string>().find("pruned at epoch 1"), std::string::npos);
     } else {
       EXPECT_EQ(t["state"], "COMPLETE") << t.dump();
       EXPECT_EQ(d["decision"], "continue");
-      EXPECT_EQ(t["epochs"], 3);
+      EXPECT_EQ(t["epochs_done"], 3);
     }
   }
   // The first arrival has no peer and is kept; regular, trained first, sets a
@@ -125,7 +125,7 @@ TEST_F(PruningCliTest, ReplayOnAnUnprunedStudy) {
   // Pruned trials stop at their rung: the epochs trained add up.
   int64_t trained = 0, pruned = 0;
   for (const auto& p : j["pruned"]) {
-    trained += p["epoch"].get<int64_t>();
+    trained += p["rung_epoch"].get<int64_t>();
     ++pruned;
   }
   EXPECT_EQ(s["pruned"], pruned);
@@ -234,19 +234,19 @@ storage: {db: )" << db
   const auto trials = nlohmann::json::parse(r.out);
   ASSERT_EQ(trials.size(), 9u);
   for (const auto& t : trials) {
-    const int64_t id = t["trial"];
+    const int64_t id = t["trial_id"];
     const int64_t pruned_at = Count(
         db,
         "SELECT COALESCE(MIN(rung_epoch), 0) FROM prune_decisions WHERE decision = 'prune' AND "
         "trial_id = " +
             std::to_string(id));
     if (t["state"] == "PRUNED") {
-      EXPECT_EQ(t["epochs"], pruned_at) << t.dump();
+      EXPECT_EQ(t["epochs_done"], pruned_at) << t.dump();
       EXPECT_NE(t["reason"].get<std::string>().find("pruned at epoch"), std::string::npos);
     } else {
       EXPECT_EQ(t["state"], "COMPLETE") << t.dump();
       EXPECT_EQ(pruned_at, 0) << t.dump();
-      EXPECT_EQ(t["epochs"], 3);
+      EXPECT_EQ(t["epochs_done"], 3);
       EXPECT_EQ(
           Count(db, "SELECT COUNT(*) FROM rung_results WHERE trial_id = " + std::to_string(id)), 2);
     }
