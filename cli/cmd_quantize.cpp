@@ -139,8 +139,10 @@ Command MakeQuantizeCommand(CLI::App& root) {
             timeline.Add("analysis (other)", std::max(0.0, analysis - inside));
             const evaluators::QuantMetrics& m = report.metrics;
 
-            Table layers({"op", "layer", "w_range", "w_precision", "fold_range", "fold_precision",
-                          "act_min", "act_max", "act_range", "act_precision", "sqnr_db"});
+            // The names of the layer_stats columns (db/schema.cpp): one vocabulary.
+            Table layers({"op", "layer", "w_range", "w_channel_precision", "folded_range",
+                          "folded_channel_precision", "act_min", "act_max", "act_range",
+                          "act_channel_precision", "sqnr_db"});
             for (const auto& s : report.layers) {
               layers.AddRow({s.op, s.layer, s.weights.range, s.weights.channel_precision,
                              s.folded.range, s.folded.channel_precision, s.activations.min,
@@ -170,9 +172,9 @@ Command MakeQuantizeCommand(CLI::App& root) {
               j["calibration"] = report.method;
               j["calibration_samples"] = model.calibration.samples;
               j["percentile"] = q.percentile;
-              j["metrics"] = {{"images", m.images},   {"acc_fp32", m.acc_fp32},
+              j["metrics"] = {{"images", m.images},    {"acc_fp32", m.acc_fp32},
                               {"acc_quint8", m.acc_q}, {"rel_decrease", m.rel_decrease},
-                              {"qmse", m.qmse},       {"qce", m.qce}};
+                              {"qmse", m.qmse},        {"qce", m.qce}};
               if (m.fake_agreement >= 0) {
                 j["metrics"]["fake_vs_integer_top1_agreement"] = m.fake_agreement;
               }

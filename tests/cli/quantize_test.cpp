@@ -43,11 +43,12 @@ TEST_F(QuantizeCli, PrintsMetricsAndTheLayerwiseTable) {
   const auto r =
       RunCli("quantize " + ckpt_ + " --config " + dir_ + "/tiny.yaml --threads 1 --fake-agreement");
   ASSERT_EQ(r.code, 0) << r.out;
-  for (const char* s : {"acc_fp32", "acc_quint8", "rel_decrease", "qmse", "qce",
-                        "fake_vs_integer_top1_agreement", "sqnr_db", "fold_precision",
-                        "act_precision", "conv_64_1.group", "conv_256_3.point", "dense_2",
-                        "test split", "calibration 100 training images", "minmax", "time by phase",
-                        "total (from process start)"}) {
+  for (const char* s :
+       {"acc_fp32", "acc_quint8", "rel_decrease", "qmse", "qce", "fake_vs_integer_top1_agreement",
+        "sqnr_db", "folded_channel_precision", "act_channel_precision", "w_channel_precision",
+        "conv_64_1.group", "conv_256_3.point", "dense_2", "test split",
+        "calibration 100 training images", "minmax", "time by phase",
+        "total (from process start)"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
   }
   // The fake-quant agreement is measured only when asked.
