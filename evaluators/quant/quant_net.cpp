@@ -120,6 +120,19 @@ void Im2ColStride1(const IntegerLayer& L, int g, const int16_t* xs, const int16_
   }
 }
 
+// Requantizes one group's accumulators, cout_g channels of out_h rows of
+// out_w values Wp apart (the padded width), into its uint8 output channels.
+void RequantizeGroup(const IntegerLayer& L, const int32_t* acc, int cout_g, int Wp, uint8_t* out) {
+  const Op& op = L.op;
+  if (Wp == op.out_w) {
+    kernels::RequantizeRow(acc, int64_t{cout_g} * op.out_h * Wp, L.multiplier, L.shift,
+                           L.output.zero_point, L.act_min, L.act_max, out, true);
+  } else {
+    kernels::RequantizeRows(acc, int64_t{cout_g} * op.out_h, op.out_w, Wp, L.multiplier, L.shift,
+                            L.output.zero_point, L.act_min, L.act_max, out, op.out_w, true);
+  }
+}
+
 // Stride-1 conv without im2col: the zero-padded input as int32 channel pairs
 // [in_c / 2][Hp * Wp + slack]; output position q = oy * Wp + ox over the
 // padded width (the Wp - OW extra columns are computed and dropped), so that
@@ -158,15 +171,7 @@ void ConvDirect(const IntegerLayer& L, const int32_t* wpair, const uint8_t* in, 
     kernels::DirectConvPairs(wpair + int64_t{g} * cout_g * pairs * taps, cout_g, pairs, taps,
                              offsets, s.xpair.data() + int64_t{g} * pairs * plane, plane, Q,
                              s.acc.data());
-    // Every output row of the group's channels: rows of out_w values, Wp apart.
-    if (Wp == op.out_w) {
-      kernels::RequantizeRow(s.acc.data(), cout_g * Q, L.multiplier, L.shift, L.output.zero_point,
-                             L.act_min, L.act_max, out + int64_t{g} * cout_g * P, true);
-    } else {
-      kernels::RequantizeRows(s.acc.data(), int64_t{cout_g} * op.out_h, op.out_w, Wp, L.multiplier,
-                              L.shift, L.output.zero_point, L.act_min, L.act_max,
-                              out + int64_t{g} * cout_g * P, op.out_w, true);
-    }
+    RequantizeGroup(L, s.acc.data(), cout_g, Wp, out + int64_t{g} * cout_g * P);
   }
 }
 
@@ -223,14 +228,7 @@ void ConvQuads(const IntegerLayer& L, const int32_t* wquad, const int32_t* qbias
     }
     kernels::DirectConvQuads(wquad + int64_t{g} * cout_g * quads * taps, cout_g, quads, taps,
                              offsets, xg, plane, Q, s.acc.data());
-    if (Wp == op.out_w) {
-      kernels::RequantizeRow(s.acc.data(), cout_g * Q, L.multiplier, L.shift, L.output.zero_point,
-                             L.act_min, L.act_max, out + int64_t{g} * cout_g * P, true);
-    } else {
-      kernels::RequantizeRows(s.acc.data(), int64_t{cout_g} * op.out_h, op.out_w, Wp, L.multiplier,
-                              L.shift, L.output.zero_point, L.act_min, L.act_max,
-                              out + int64_t{g} * cout_g * P, op.out_w, true);
-    }
+    RequantizeGroup(L, s.acc.data(), cout_g, Wp, out + int64_t{g} * cout_g * P);
   }
 }
 
