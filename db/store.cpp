@@ -521,19 +521,31 @@ bool Store::StillOwner() const {
   });
 }
 
-bool Store::OwnerPaused(const Owner& owner) {
-  if (owner.host != HostName() || owner.pid <= 0) return false;
-  std::ifstream in("/proc/" + std::to_string(owner.pid) + "/stat");
+namespace {
+
+// The state letter of a local process in /proc/PID/stat (R, S, T, Z, ...), or
+// 0 when there is no such process.
+char ProcessState(int64_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const size_t close = stat.rfind(')');
-  return close != std::string::npos && close + 2 < stat.size() &&
-         (stat[close + 2] == 'T' || stat[close + 2] == 't');
+  return close != std::string::npos && close + 2 < stat.size() ? stat[close + 2] : 0;
+}
+
+}  // namespace
+
+bool Store::OwnerPaused(const Owner& owner) {
+  if (owner.host != HostName() || owner.pid <= 0) return false;
+  const char state = ProcessState(owner.pid);
+  return state == 'T' || state == 't';
 }
 
 bool Store::OwnerAlive(const Owner& owner, double stale_after_s, double now) {
   if (now - owner.heartbeat > stale_after_s) return false;
   if (owner.host == HostName() && owner.pid > 0) {
     if (kill(static_cast<pid_t>(owner.pid), 0) != 0 && errno == ESRCH) return false;
+    // An owner that has exited but is not reaped yet (a zombie) runs nothing.
+    if (ProcessState(owner.pid) == 'Z') return false;
   }
   return true;
 }

@@ -314,3 +314,28 @@ TEST_F(StoreAccessTest, AnOwnerThatWasNotReplacedRenewsItsLease) {
 
 }  // namespace
 }  // namespace fnas::db
+
+namespace fnas::db {
+namespace {
+
+// An owner that has exited but is not reaped yet (a zombie: mpirun can return
+// before its rank 0 is reaped) holds no lease, though its heartbeat is fresh;
+// a running one does, until its heartbeat is stale.
+TEST(OwnerTest, AZombieOwnerIsDeadARunningOneAlive) {
+  const double now = 1000;
+  Owner self{getpid(), HostName(), "", now - 1};
+  EXPECT_TRUE(Store::OwnerAlive(self, 30, now));
+  EXPECT_FALSE(Store::OwnerAlive(self, 30, now + 60));  // stale heartbeat
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  // Not reaped: wait until it is a zombie, without waitpid.
+  siginfo_t info{};
+  ASSERT_EQ(waitid(P_PID, child, &info, WEXITED | WNOWAIT), 0);
+  Owner zombie{child, HostName(), "", now - 1};
+  EXPECT_FALSE(Store::OwnerAlive(zombie, 30, now));
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+}
+
+}  // namespace
+}  // namespace fnas::db

@@ -146,11 +146,21 @@ TEST_F(MpiTest, AKilledWorkerRankEndsTheJobAndResumeOnTwoRanksFinishesIt) {
     _exit(127);
   }
   ASSERT_TRUE(testing::WaitUntil([&] { return EpochsDone(db) >= 3; })) << ReadFile(P("k.log"));
-  const pid_t worker = RankPid(mpirun, 1);
+  const pid_t worker = RankPid(mpirun, 1), owner = RankPid(mpirun, 0);
   ASSERT_GT(worker, 0) << "no rank 1 under mpirun " << mpirun;
+  ASSERT_GT(owner, 0) << "no rank 0 under mpirun " << mpirun;
   ASSERT_EQ(kill(worker, SIGKILL), 0);
   const int code = testing::Wait(mpirun);
   EXPECT_NE(code, 0) << ReadFile(P("k.log"));  // the job ends
+  // mpirun may return before rank 0 has finished stopping: the study is its
+  // until it exits (gone, or a zombie no one has reaped yet).
+  ASSERT_TRUE(testing::WaitUntil([&] {
+    std::istringstream stat(ReadFile("/proc/" + std::to_string(owner) + "/stat"));
+    std::string pid, comm, state;
+    stat >> pid >> comm >> state;
+    return state.empty() || state == "Z";
+  })) << "rank 0 (pid "
+      << owner << ") did not exit after mpirun";
   const auto killed = TrialsByKey(db);
   int unfinished = 0;  // RUNNING (killed), or INTERRUPTED (stopped by mpirun's SIGTERM)
   for (const auto& [key, t] : killed) {
