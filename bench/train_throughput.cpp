@@ -53,8 +53,11 @@ json Spec(const Config& c, const space::Plan& plan, const evaluators::Dataset& d
           {"dataset", d.name},
           {"data_dir", evaluators::DatasetDirectory(c.data)},
           {"images", images},
-          {"mean", d.mean},
-          {"std", d.std},
+          // Per channel; none when normalization is off (then 0 and 1).
+          {"mean", d.normalization.mean.empty() ? std::vector<float>(d.channels, 0.0f)
+                                                : d.normalization.mean},
+          {"std", d.normalization.std.empty() ? std::vector<float>(d.channels, 1.0f)
+                                              : d.normalization.std},
           {"batch_size", t.batch_size},
           {"lr", t.lr},
           {"momentum", t.momentum},

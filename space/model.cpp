@@ -97,7 +97,11 @@ torch::Tensor FactorizeNetImpl::Apply(size_t i, torch::Tensor x) {
   Unit& u = units_[i];
   switch (op.kind) {
     case Op::Kind::kConv:
-      x = u.bn->forward(u.conv->forward(x));
+      x = u.conv->forward(x);
+      if (channels_last_ && !x.is_contiguous(torch::MemoryFormat::ChannelsLast)) {
+        x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+      }
+      x = u.bn->forward(x);
       return op.relu ? torch::relu(x) : x;
     case Op::Kind::kMaxPool:
       if (!(torch::GradMode::is_enabled() && x.requires_grad()) && x.device().is_cpu() &&

@@ -35,11 +35,21 @@ class FactorizeNetImpl : public torch::nn::Module {
   };
   const Unit& unit(size_t op) const { return units_.at(op); }
 
- private:
+  // Whether the conv weights are channels-last (the trainer's layout): every
+  // conv output is then made channels-last too. LibTorch cannot tell the
+  // layout of a one-channel input or of a depthwise weight ([C, 1, k, k]) and
+  // would otherwise keep the stem's output, and a depthwise net's every
+  // activation, in NCHW (slower BN, pools and convs).
+  void set_channels_last(bool on) { channels_last_ = on; }
+
+  // Op i of the plan on x (conv + BN + ReLU for a conv op).
   torch::Tensor Apply(size_t i, torch::Tensor x);
+
+ private:
 
   Plan plan_;
   std::vector<Unit> units_;
+  bool channels_last_ = false;
 };
 TORCH_MODULE(FactorizeNet);
 

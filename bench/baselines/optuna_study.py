@@ -40,10 +40,12 @@ def load_data(cfg):
     ytr = read_idx(idx_file(directory, "train-labels-idx1-ubyte")).astype(np.int64)
     xte = read_idx(idx_file(directory, "t10k-images-idx3-ubyte"))
     yte = read_idx(idx_file(directory, "t10k-labels-idx1-ubyte")).astype(np.int64)
-    n = d.get("train_subset", 0) or len(ytr)
     val = d.get("validation", 5000)
-    # The same counts as factorize-nas: train_subset images, `validation` of them held out.
-    xtr, ytr = xtr[:n - val], ytr[:n - val]
+    # The same counts as factorize-nas: `validation` images held out of the
+    # training set, then train_subset of the rest (0 = all) to train on.
+    n = d.get("train_subset", 0) or len(ytr) - val
+    n = min(n, len(ytr) - val)
+    xtr, ytr = xtr[val:val + n], ytr[val:val + n]
     m = d.get("test_subset", 0) or len(yte)
     xte, yte = xte[:m], yte[:m]
     to = lambda x: torch.from_numpy(x.copy()).float().div_(255).unsqueeze(1)
@@ -205,8 +207,9 @@ def main():
     def objective(trial):
         name = trial.suggest_categorical("candidate", names)
         f = [int(v) for v in by_name[name]["factorization"].split(".")]
+        t0 = time.perf_counter()
         acc_fp32, acc_q = run_trial(cfg, f, data, args.engine)
-        results[name] = (acc_fp32, acc_q)
+        results[name] = (acc_fp32, acc_q, time.perf_counter() - t0)
         return by_name[name]["macs_conv"], acc_q
 
     study.optimize(objective, n_trials=len(names), n_jobs=args.jobs)
@@ -215,8 +218,9 @@ def main():
                    key=lambda r: r[1])
     print(json.dumps({
         "impl": "optuna+pytorch", "seconds": wall, "jobs": args.jobs, "threads": args.threads,
-        "engine": args.engine,
-        "trials": [{"candidate": n, "acc_fp32": a, "acc_quint8": q} for n, (a, q) in results.items()],
+        "engine": args.engine, "train_images": len(data[1]), "test_images": len(data[3]),
+        "trials": [{"candidate": n, "acc_fp32": a, "acc_quint8": q, "seconds": s}
+                   for n, (a, q, s) in results.items()],
         "front": [{"candidate": n, "macs_conv": m, "acc_quint8": a} for n, m, a in front]}))
 
 

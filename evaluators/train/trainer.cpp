@@ -116,6 +116,7 @@ space::FactorizeNet Trainer::HostModel() const {
 void Trainer::SetChannelsLast(bool on) {
   if (on == channels_last_) return;
   channels_last_ = on;
+  model_->set_channels_last(on);
   torch::NoGradGuard no_grad;
   for (auto& [name, p] : params_) {
     if (p.dim() != 4) continue;
@@ -166,6 +167,7 @@ void Trainer::SgdStep(double lr) {
 Trainer::Step Trainer::TrainStep(const torch::Tensor& images, const torch::Tensor& labels,
                                  double lr) {
   SetChannelsLast(true);
+  model_->train();  // batch statistics, whatever ran before (Run ends in eval mode)
   for (auto& [name, p] : params_) p.mutable_grad().reset();
   Step step;
   step.logits = model_->forward(images.to(device_));
