@@ -46,7 +46,6 @@ class FactorizeNetImpl : public torch::nn::Module {
   torch::Tensor Apply(size_t i, torch::Tensor x);
 
  private:
-
   Plan plan_;
   std::vector<Unit> units_;
   bool channels_last_ = false;
