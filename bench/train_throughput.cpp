@@ -91,6 +91,10 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps, "Bare steps per round (best of 3 rounds)")
       ->capture_default_str();
   app.add_option("--spec", spec_path, "Write the network/data/recipe JSON here");
+  bool fused_bn_relu = true;
+  app.add_option("--fused-bn-relu", fused_bn_relu,
+                 "Fused BatchNorm+ReLU kernel in training (0: LibTorch's batch_norm and relu)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     at::set_num_threads(threads);
@@ -103,6 +107,7 @@ int main(int argc, char** argv) {
     evaluators::TrainerRunOptions options;
     options.epochs = epochs;
     evaluators::Trainer trainer(config.training, config.model, config.seed, cand, data, options);
+    trainer.model()->set_fused_bn_relu(fused_bn_relu);
     if (!spec_path.empty()) {
       std::ofstream(spec_path) << Spec(config, trainer.model()->plan(), data, images).dump(1);
     }
@@ -129,7 +134,8 @@ int main(int argc, char** argv) {
 
     json out = {{"impl", "factorize-nas"},         {"threads", at::get_num_threads()},
                 {"epoch_images_per_s", epoch_ips}, {"step_images_per_s", steps * bs / s},
-                {"peak_rss_mb", PeakRssMb()},      {"status", evaluators::StatusName(r.status)}};
+                {"peak_rss_mb", PeakRssMb()},      {"status", evaluators::StatusName(r.status)},
+                {"fused_bn_relu", fused_bn_relu}};
     std::cout << out.dump() << std::endl;
   } catch (const std::exception& e) {
     std::cerr << "train_throughput_cpp: " << e.what() << "\n";

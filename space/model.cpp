@@ -6,6 +6,8 @@
 #include <limits>
 #include <map>
 
+#include "space/bn_relu.h"
+
 namespace fnas::space {
 
 namespace {
@@ -100,6 +102,9 @@ torch::Tensor FactorizeNetImpl::Apply(size_t i, torch::Tensor x) {
       x = u.conv->forward(x);
       if (channels_last_ && !x.is_contiguous(torch::MemoryFormat::ChannelsLast)) {
         x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+      }
+      if (fused_bn_relu_ && channels_last_ && FusedBnReluApplies(*u.bn, x)) {
+        return BatchNormReluTrain(*u.bn, x, op.relu);
       }
       x = u.bn->forward(x);
       return op.relu ? torch::relu(x) : x;

@@ -42,6 +42,13 @@ class FactorizeNetImpl : public torch::nn::Module {
   // activation, in NCHW (slower BN, pools and convs).
   void set_channels_last(bool on) { channels_last_ = on; }
 
+  // Whether a training forward of a channels-last model runs each conv's
+  // BatchNorm and the ReLU after it as one fused kernel (space/bn_relu.h) on
+  // the same BatchNorm2d parameters and buffers. On by default; eval mode and
+  // NCHW activations always take torch::nn::BatchNorm2d.
+  void set_fused_bn_relu(bool on) { fused_bn_relu_ = on; }
+  bool fused_bn_relu() const { return fused_bn_relu_; }
+
   // Op i of the plan on x (conv + BN + ReLU for a conv op).
   torch::Tensor Apply(size_t i, torch::Tensor x);
 
@@ -49,6 +56,7 @@ class FactorizeNetImpl : public torch::nn::Module {
   Plan plan_;
   std::vector<Unit> units_;
   bool channels_last_ = false;
+  bool fused_bn_relu_ = true;
 };
 TORCH_MODULE(FactorizeNet);
 
