@@ -55,7 +55,7 @@ int RunStudy(std::shared_ptr<const Config> config, db::Store& store, search::Eva
     auto remote = std::make_shared<Config>(*config);
     remote->execution.workers = remote_slots;
     config = std::move(remote);
-    options.check_devices = false;
+    options.local_trials = false;
   }
   options.stale_after_s = db::LeaseSeconds();
   options.stop_requested = [&guard] { return guard.stop_requested(); };

@@ -461,7 +461,7 @@ void CheckPruning(const Node& n, const Config& c) {
 }
 
 void ParseExecution(const Node& n, Config& c) {
-  n.ExpectMap({"device", "workers", "threads_per_worker", "deterministic"});
+  n.ExpectMap({"device", "workers", "threads_per_worker", "deterministic", "tail_balance"});
   search::ExecutionOptions& e = c.execution;
   n.GetChoice("device", e.device, {"cpu", "cuda"}, [](const std::string& s) {
     if (s.rfind("cuda:", 0) != 0 || s.size() == 5) return false;
@@ -470,6 +470,16 @@ void ParseExecution(const Node& n, Config& c) {
   n.Get("workers", e.workers, 0, 1024);
   n.Get("threads_per_worker", e.threads_per_worker, 0, 1024);
   n.Get("deterministic", e.deterministic);
+  n.Get("tail_balance", e.tail_balance);
+  // Deterministic mode keeps every trial at one intra-op thread (its results
+  // depend on the thread count): asking for both is a contradiction. Left
+  // out, tail_balance simply does not apply in deterministic mode.
+  if (e.deterministic && e.tail_balance && n.Has("tail_balance")) {
+    n.Child("tail_balance")
+        .Fail(
+            "not with execution.deterministic: true, which keeps one intra-op thread per trial "
+            "(bit-identical results depend on it); drop one of the two");
+  }
 }
 
 void ParseStorage(const Node& n, Config& c) {

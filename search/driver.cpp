@@ -58,8 +58,9 @@ void RemoveUncommittedCheckpoints(const std::string& dir, const std::string& com
 // remembered and rethrown by the driver: it is not the trial's failure.
 class Driver::Observer : public TrialObserver {
  public:
-  Observer(Driver& driver, int64_t trial, int64_t macs_conv, int slot)
-      : d_(driver), trial_(trial), macs_conv_(macs_conv), slot_(slot) {}
+  // `threads`: the intra-op threads the trial starts with (set on its thread).
+  Observer(Driver& driver, int64_t trial, int64_t macs_conv, int slot, int threads)
+      : d_(driver), trial_(trial), macs_conv_(macs_conv), slot_(slot), threads_(threads) {}
 
   EpochVerdict OnEpoch(const evaluators::EpochRecord& record,
                        const evaluators::QuantReport* validation,
@@ -85,7 +86,11 @@ class Driver::Observer : public TrialObserver {
     last_checkpoint_ = checkpoint;
     d_.progress_.Epoch(slot_, record, validation);
     if (d_.scheduler_) d_.scheduler_->Notify();
-    if (verdict.prune) pruned_ = verdict;
+    if (verdict.prune) {
+      pruned_ = verdict;
+    } else {
+      verdict.threads = Balance(record.epoch);
+    }
     return verdict;
   }
   void OnProgress(int epoch, int batch, int batches, double loss, double images_per_s) override {
@@ -93,6 +98,23 @@ class Driver::Observer : public TrialObserver {
   }
   bool StopRequested() const override { return d_.Stopping(); }
   bool Abandoned() const override { return d_.lost_.load() || !d_.store_.StillOwner(); }
+
+  // Tail balancing at an epoch boundary, on the trial's own thread: sets the
+  // threads this trial should use now (TailThreads over the scheduler's load)
+  // when they differ from its current ones. Returns the new count, 0 if none.
+  int Balance(int epoch) {
+    if (!d_.balance_ || !d_.scheduler_) return 0;
+    const Scheduler::Load load = d_.scheduler_->load();
+    const int target = TailThreads(d_.config_->execution, d_.cores_, d_.workers_, d_.threads_,
+                                   load.busy, load.queued);
+    if (target == threads_) return 0;
+    threads_ = SetIntraOpThreads(target);
+    d_.progress_.Message("trial " + std::to_string(trial_) + " uses " + std::to_string(threads_) +
+                         " intra-op threads after epoch " + std::to_string(epoch) + " (" +
+                         std::to_string(load.busy) + " of " + std::to_string(d_.workers_) +
+                         " workers busy, " + std::to_string(load.queued) + " queued)");
+    return threads_;
+  }
 
   void set_last_checkpoint(const std::string& path) { last_checkpoint_ = path; }
   std::exception_ptr store_error() const { return store_error_; }
@@ -104,6 +126,7 @@ class Driver::Observer : public TrialObserver {
   const int64_t trial_;
   const int64_t macs_conv_;
   const int slot_;
+  int threads_;  // the trial's intra-op threads now
   EpochVerdict pruned_;
   std::string last_checkpoint_;
   std::exception_ptr store_error_;
@@ -173,7 +196,7 @@ void Driver::EnvironmentFailed(const std::string& what) {
 
 SearchSummary Driver::Run() {
   const ExecutionOptions& exec = config_->execution;
-  cuda_devices_ = options_.check_devices ? PrepareDevices(exec) : 0;
+  cuda_devices_ = options_.local_trials ? PrepareDevices(exec) : 0;
   const int cores = options_.cores > 0
                         ? options_.cores
                         : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -200,6 +223,10 @@ SearchSummary Driver::Run() {
   }
   const int workers = WorkerCount(exec, cores, expected);
   threads_ = ThreadsPerWorker(exec, cores, workers);
+  workers_ = workers;
+  cores_ = cores;
+  // Remote trials run on other hosts' cores, with threads their ranks chose.
+  balance_ = options_.local_trials && exec.tail_balance && !exec.deterministic;
   progress_.Begin(study.name, left.candidates, left.finished, left.epochs_left, workers);
 
   Scheduler scheduler(store_, *strategy, std::move(left.items));
@@ -275,7 +302,7 @@ void Driver::RunTrial(const WorkItem& work, int slot) {
   CrashPoint("trial-started");
   SetIntraOpThreads(spec.threads);
 
-  Observer observer(*this, spec.trial_id, work.candidate.macs_conv, slot);
+  Observer observer(*this, spec.trial_id, work.candidate.macs_conv, slot, spec.threads);
   observer.set_last_checkpoint(spec.resume_checkpoint);
   progress_.TrialStarted(slot, spec.trial_id, candidate.name, spec.start_epoch, spec.epochs);
   TrialOutcome outcome;
@@ -302,6 +329,8 @@ void Driver::RunTrial(const WorkItem& work, int slot) {
     outcome.status = TrialOutcome::Status::kFailed;
     outcome.message = "unknown exception";
   }
+  // The computation is over: for tail balancing its cores are free now.
+  if (scheduler_) scheduler_->Released(slot);
   if (outcome.status == TrialOutcome::Status::kCompleted &&
       !(std::isfinite(outcome.test.metrics.acc_fp32) &&
         std::isfinite(outcome.test.metrics.acc_q))) {

@@ -19,7 +19,10 @@
 // nothing more, neither rows nor checkpoints (Run throws). At each pruning rung (config.pruning)
 // the trial is judged by the pruner against the trials that reached that rung before it; a pruned
 // trial stops at once and is recorded PRUNED with the decision. Store errors end the search
-// (thrown).
+// (thrown). Tail balancing (execution.tail_balance, local trials only): once nothing is queued
+// and workers are idle, a running trial's intra-op threads are raised at its next epoch
+// boundary to its share of the study's threads (TailThreads), and lowered back when work is
+// queued again; the verdict of that epoch says so (EpochVerdict::threads).
 #pragma once
 
 #include <atomic>
@@ -46,8 +49,9 @@ struct DriverOptions {
   std::function<bool()> stop_requested;  // polled (e.g. a SIGINT flag); may be empty
   int cores = 0;                         // cores to share between workers; 0 = hardware concurrency
   // False when the trials run in other processes (distributed/: MPI ranks),
-  // which check and pick their own devices; then this process needs none.
-  bool check_devices = true;
+  // which check and pick their own devices and threads: then this process
+  // needs no device, and no trial's threads are balanced (tail_balance).
+  bool local_trials = true;
 };
 
 struct SearchSummary {
@@ -98,7 +102,10 @@ class Driver {
   std::atomic<bool> environment_failed_{false};
   std::atomic<bool> lost_{false};  // another process took the study over (lease expired)
   std::string checkpoint_root_;
-  int threads_ = 1;
+  int threads_ = 1;       // intra-op threads a trial starts with
+  int workers_ = 1;       // slots of the scheduler
+  int cores_ = 1;         // cores shared between the workers
+  bool balance_ = false;  // tail balancing applies (local trials, option on, not deterministic)
   int cuda_devices_ = 0;
   Scheduler* scheduler_ = nullptr;  // during Run: told of every recorded epoch
 

@@ -32,7 +32,8 @@ struct TrialSpec {
   // validation report uses RungQuantOptions and OnEpoch may prune the trial.
   std::vector<int> rung_epochs;
   uint64_t seed = 0;           // this trial's seed (from the study seed and the candidate)
-  int threads = 1;             // intra-op threads (already set on the calling thread)
+  int threads = 1;             // intra-op threads at the start (already set on the calling
+                               // thread); an EpochVerdict may change them
   std::string device = "cpu";  // cpu | cuda | cuda:N
 
   std::string checkpoint_dir;  // this trial's folder for checkpoints (exists)
@@ -59,6 +60,12 @@ struct TrialSpec {
 struct EpochVerdict {
   bool prune = false;
   std::string reason;
+  // > 0: the driver changed the trial's intra-op threads to this many, already
+  // set on the calling thread (tail balancing: execution.tail_balance); the
+  // epochs that follow, and the final evaluation, run with them. 0: unchanged.
+  // Only for trials run in this process: never set for remote evaluators, and
+  // not carried over the wire.
+  int threads = 0;
 };
 
 // What the evaluator reports while it runs. Called from the trial's own

@@ -21,6 +21,13 @@ int ThreadsPerWorker(const ExecutionOptions& options, int cores, int workers) {
   return std::max(1, cores / std::max(1, workers));
 }
 
+int TailThreads(const ExecutionOptions& options, int cores, int workers, int base, int busy,
+                int queued) {
+  if (!options.tail_balance || options.deterministic || queued > 0 || busy <= 0) return base;
+  const int pool = options.threads_per_worker > 0 ? workers * options.threads_per_worker : cores;
+  return std::max(base, pool / busy);
+}
+
 std::string WorkerDevice(const ExecutionOptions& options, int slot, int cuda_devices) {
   if (options.device == "cuda") {
     return "cuda:" + std::to_string(cuda_devices > 0 ? slot % cuda_devices : 0);

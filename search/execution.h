@@ -16,6 +16,14 @@ int WorkerCount(const ExecutionOptions& options, int cores, int trials);
 // Intra-op threads of each of `workers` workers: threads_per_worker, or
 // cores / workers (at least 1); 1 in deterministic mode.
 int ThreadsPerWorker(const ExecutionOptions& options, int cores, int workers);
+// Tail balancing: the intra-op threads a running trial should use from its
+// next epoch on, when `busy` workers run a trial and `queued` items wait. `base` is
+// ThreadsPerWorker(options, cores, workers). While anything is queued, or with
+// tail_balance off or in deterministic mode: `base`. Otherwise the study's
+// threads - workers x threads_per_worker when that is set, else the `cores` -
+// shared among the busy workers, never fewer than `base`.
+int TailThreads(const ExecutionOptions& options, int cores, int workers, int base, int busy,
+                int queued);
 
 // Sets the calling thread's intra-op thread count (at::set_num_threads). With
 // LibTorch's OpenMP backend (this build) the count is per calling thread, so

@@ -15,6 +15,11 @@ struct ExecutionOptions {
   int workers = 0;
   int threads_per_worker = 0;  // intra-op threads per trial; 0 = cores / workers
   bool deterministic = false;  // bit-identical reruns (forces 1 thread per worker)
+  // At the tail of a study (nothing queued, some workers idle) a local trial
+  // takes the idle workers' threads at its next epoch boundary
+  // (TailThreads). Off in deterministic mode, and for trials run by other
+  // processes (MPI ranks).
+  bool tail_balance = true;
 };
 
 // The progressive per-layer strategy (search/progressive.h, docs/config.md
@@ -49,9 +54,9 @@ struct PruningOptions {
   // budget (rounded to the nearest epoch >= 1); each must come before the last
   // epoch. Rung epochs are always recorded epochs.
   std::vector<double> rungs;
-  double eta = 3;           // keep the top 1/eta of a rung (quant-aware, moasha, asha)
-  int min_peers = 3;        // peers that must have reached the rung before anything is pruned
-  double margin = 0;        // accuracy (fraction) a peer must beat a trial by to count as better
+  double eta = 3;     // keep the top 1/eta of a rung (quant-aware, moasha, asha)
+  int min_peers = 3;  // peers that must have reached the rung before anything is pruned
+  double margin = 0;  // accuracy (fraction) a peer must beat a trial by to count as better
   // quant-aware collapse rule: prune when the quint8 relative decrease (%) is
   // above max_rel_decrease, or when the trial's QMSE is among the worst
   // qmse_worst_fraction of its rung (0 = off) and it is not on the first front.

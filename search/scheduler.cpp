@@ -4,6 +4,7 @@
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -13,7 +14,7 @@ namespace fnas::search {
 Scheduler::Scheduler(db::Store& store, const Strategy& strategy, std::vector<WorkItem> items)
     : store_(store), strategy_(strategy), queue_(items.begin(), items.end()) {}
 
-bool Scheduler::Next(const Hooks& hooks, WorkItem& item) {
+bool Scheduler::Next(const Hooks& hooks, int slot, WorkItem& item) {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     if (failed_ || (hooks.stopping && hooks.stopping())) return false;
@@ -21,6 +22,8 @@ bool Scheduler::Next(const Hooks& hooks, WorkItem& item) {
       item = std::move(queue_.front());
       queue_.pop_front();
       ++running_;
+      ++busy_;
+      busy_slot_.at(static_cast<size_t>(slot)) = 1;
       return true;
     }
     const long seen = evidence_;
@@ -43,8 +46,25 @@ bool Scheduler::Next(const Hooks& hooks, WorkItem& item) {
   }
 }
 
-void Scheduler::Done() {
+void Scheduler::ReleaseLocked(int slot) {
+  char& busy = busy_slot_.at(static_cast<size_t>(slot));
+  if (busy) --busy_;
+  busy = 0;
+}
+
+void Scheduler::Released(int slot) {
   std::lock_guard<std::mutex> lock(mu_);
+  ReleaseLocked(slot);
+}
+
+Scheduler::Load Scheduler::load() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {busy_, static_cast<int>(queue_.size())};
+}
+
+void Scheduler::Done(int slot) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ReleaseLocked(slot);
   --running_;
   ++evidence_;
   cv_.notify_all();
@@ -67,6 +87,10 @@ int Scheduler::appended() const {
 }
 
 void Scheduler::Run(int workers, const Hooks& hooks) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    busy_slot_.assign(static_cast<size_t>(std::max(0, workers)), 0);
+  }
   std::mutex error_mu;
   std::exception_ptr error;
   auto fail = [&](std::exception_ptr e) {
@@ -83,7 +107,7 @@ void Scheduler::Run(int workers, const Hooks& hooks) {
     WorkItem item;
     while (true) {
       try {
-        if (!Next(hooks, item)) break;
+        if (!Next(hooks, slot, item)) break;
       } catch (...) {
         fail(std::current_exception());
         break;
@@ -93,7 +117,7 @@ void Scheduler::Run(int workers, const Hooks& hooks) {
       } catch (...) {
         fail(std::current_exception());
       }
-      Done();
+      Done(slot);
     }
   };
 #if defined(__SANITIZE_THREAD__)

@@ -46,20 +46,38 @@ class Scheduler {
   // New evidence for the strategy: wakes the slots waiting for it.
   void Notify();
 
+  // The item of worker `slot` no longer uses the cores (its computation
+  // ended; only bookkeeping is left): it stops counting as busy in load().
+  // Called from the slot's own thread, at most once per item; any later call
+  // before the slot's next item is ignored.
+  void Released(int slot);
+
+  // Workers busy (an item handed out and not yet released or returned) and
+  // items queued, read together under the lock; any thread. A slot waiting
+  // for the strategy's next proposal is not busy.
+  struct Load {
+    int busy = 0;
+    int queued = 0;
+  };
+  Load load() const;
+
   int not_started() const;  // items still queued when Run returned
   int appended() const;     // candidates the strategy appended during Run
 
  private:
   // The next item for a slot, or false when the search is over (or stopping).
-  bool Next(const Hooks& hooks, WorkItem& item);
-  void Done();  // an item handed out by Next has returned
+  bool Next(const Hooks& hooks, int slot, WorkItem& item);
+  void Done(int slot);           // the item handed out to `slot` by Next has returned
+  void ReleaseLocked(int slot);  // Released, mu_ held
 
   db::Store& store_;
   const Strategy& strategy_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<WorkItem> queue_;
-  int running_ = 0;
+  int running_ = 0;              // items handed out and not returned
+  int busy_ = 0;                 // of which not Released
+  std::vector<char> busy_slot_;  // per slot: its item counts in busy_
   int appended_ = 0;
   bool failed_ = false;
   long evidence_ = 0;  // bumped by Notify

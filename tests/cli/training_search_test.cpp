@@ -113,6 +113,42 @@ TEST_F(TrainingSearchTest, ParallelTrialsEqualSequentialInDeterministicMode) {
   EXPECT_EQ(one, two);
 }
 
+// Tail balancing with real training: one candidate on two workers runs alone
+// from the start, so after its first epoch it takes both workers' threads (it
+// says so in the log) and still trains, quantizes and completes; with
+// tail_balance off it keeps its one thread.
+TEST_F(TrainingSearchTest, ALoneTrialTakesTheIdleWorkersThreadsAfterAnEpoch) {
+  auto run = [&](const std::string& name, const std::string& execution) {
+    const std::string db = (dir_ / (name + ".db")).string();
+    const std::string cfg = (dir_ / (name + ".yaml")).string();
+    std::ofstream(cfg) << "name: " << name << R"(
+seed: 7
+model: {input: [1, 16, 16], width: 0.125, classes: 4, dense: [32]}
+space: {paths: [regular]}
+data: {dataset: synthetic, synthetic_train: 640, synthetic_test: 100, validation: 64}
+training: {epochs: 2, batch_size: 32, augment: false}
+quantization: {calibration_samples: 32}
+search: {record_every: 0}
+execution: )" << execution
+                       << "\nstorage: {db: " << db << "}\n";
+    auto r = RunCli("search " + cfg);
+    EXPECT_EQ(r.code, 0) << r.out;
+    auto t = RunCli("trials " + db + " --format json");
+    EXPECT_EQ(t.code, 0) << t.out;
+    const auto rows = nlohmann::json::parse(t.out);
+    EXPECT_EQ(rows.size(), 1u);
+    if (!rows.empty()) EXPECT_EQ(rows[0]["state"], "COMPLETE") << t.out;
+    return r.out;
+  };
+  const std::string on = run("on", "{workers: 2, threads_per_worker: 1}");
+  EXPECT_NE(on.find("trial 1 uses 2 intra-op threads after epoch 1 (1 of 2 workers busy, 0 "
+                    "queued)"),
+            std::string::npos)
+      << on;
+  const std::string off = run("off", "{workers: 2, threads_per_worker: 1, tail_balance: false}");
+  EXPECT_EQ(off.find("intra-op threads"), std::string::npos) << off;
+}
+
 TEST_F(TrainingSearchTest, MissingDatasetIsBadInputAndLeavesNoDatabase) {
   std::ofstream(config_) << "name: nodata\nspace: {paths: [regular]}\n"
                             "data: {dataset: cifar10, path: "

@@ -314,6 +314,32 @@ namespace {
 // Found by fuzz/config_fuzzer.cpp (scripts/fuzz.sh config): a YAML complex key
 // ("? key" that is itself a list or mapping) escaped as yaml-cpp's "bad
 // conversion" instead of a ConfigError naming the place.
+TEST(ConfigTest, TailBalanceIsOnByDefaultAndOffInDeterministicMode) {
+  const std::string base = "name: x\nspace: {paths: [regular]}\n";
+  EXPECT_TRUE(ParseConfig(base).execution.tail_balance);
+  EXPECT_FALSE(ParseConfig(base + "execution: {tail_balance: false}\n").execution.tail_balance);
+  EXPECT_TRUE(
+      ParseConfig(base + "execution: {workers: 2, tail_balance: true}\n").execution.tail_balance);
+  // Deterministic mode alone: no error; the driver does not balance it.
+  const Config det = ParseConfig(base + "execution: {deterministic: true}\n");
+  EXPECT_TRUE(det.execution.deterministic);
+  EXPECT_NO_THROW(ParseConfig(base + "execution: {deterministic: true, tail_balance: false}\n"));
+
+  const std::string type = ErrorOf(base + "execution:\n  tail_balance: sometimes\n");
+  EXPECT_NE(type.find("study.yaml:4: execution.tail_balance = 'sometimes': expected true or false"),
+            std::string::npos)
+      << type;
+  // Asking for both is a contradiction, named at the key.
+  const std::string both =
+      ErrorOf(base + "execution:\n  deterministic: true\n  tail_balance: true\n");
+  EXPECT_NE(both.find("study.yaml:5: execution.tail_balance = 'true': not with "
+                      "execution.deterministic: true"),
+            std::string::npos)
+      << both;
+  const std::string unknown = ErrorOf(base + "execution: {tail_balanse: true}\n");
+  EXPECT_NE(unknown.find("tail_balance"), std::string::npos) << unknown;  // listed as known
+}
+
 TEST(ConfigTest, ComplexKeysAreRefusedAtTheirLine) {
   const std::string top = ErrorOf("name: x\nspace: {paths: [regular]}\n? [a, b]\n: 1\n");
   EXPECT_NE(top.find("study.yaml:3"), std::string::npos) << top;

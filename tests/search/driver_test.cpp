@@ -8,9 +8,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "common/error.h"
@@ -128,6 +131,24 @@ TEST(ExecutionTest, ThreadsSeedsAndRecordedEpochs) {
   cuda.device = "cuda";
   EXPECT_EQ(WorkerDevice(cuda, 3, 2), "cuda:1");
   EXPECT_EQ(WorkerDevice(ExecutionOptions{}, 3, 0), "cpu");
+}
+
+TEST(ExecutionTest, TailThreadsShareTheStudysThreadsAmongTheBusyWorkers) {
+  ExecutionOptions e;                           // auto: 8 cores, 3 workers of 8 / 3 = 2 threads
+  EXPECT_TRUE(e.tail_balance);                  // on by default
+  EXPECT_EQ(TailThreads(e, 8, 3, 2, 3, 0), 2);  // nobody idle
+  EXPECT_EQ(TailThreads(e, 8, 3, 2, 2, 0), 4);  // one idle: 8 cores over 2
+  EXPECT_EQ(TailThreads(e, 8, 3, 2, 1, 0), 8);  // alone
+  EXPECT_EQ(TailThreads(e, 8, 3, 2, 1, 1), 2);  // something queued: a worker takes it
+  EXPECT_EQ(TailThreads(e, 8, 3, 2, 0, 0), 2);
+  EXPECT_EQ(TailThreads(e, 2, 4, 1, 3, 0), 1);  // more workers than cores: never below base
+  e.threads_per_worker = 1;  // the study's threads are 2 workers x 1, not the 8 cores
+  EXPECT_EQ(TailThreads(e, 8, 2, 1, 1, 0), 2);
+  e.tail_balance = false;
+  EXPECT_EQ(TailThreads(e, 8, 2, 1, 1, 0), 1);
+  ExecutionOptions d;
+  d.deterministic = true;  // one thread per trial, whatever tail_balance says
+  EXPECT_EQ(TailThreads(d, 8, 2, 1, 1, 0), 1);
 }
 
 TEST(ExecutionTest, IntraOpThreadsArePerCallingThread) {
@@ -449,6 +470,166 @@ TEST_F(DriverTest, ASecondLiveProcessIsRefused) {
   ScriptedEvaluator ev;
   EXPECT_THROW(RunAll(config, *store, ev), StoreError);
   EXPECT_TRUE(store->Trials().empty());
+}
+
+// Tail balancing, step by step. Two workers run the four candidates; the
+// first candidate (A) is held at each epoch boundary until the others reach a
+// given point, so the driver sees, in order: (1) the other worker busy and two
+// candidates queued, (2) nothing queued but the other worker busy with the
+// last candidate, (3) the other worker idle, (4) still idle. Records what the
+// driver told A after each epoch and A's thread count afterwards.
+class TailGate : public Evaluator, public QuietProgress {
+ public:
+  explicit TailGate(Evaluator& inner) : inner_(inner) {}
+
+  struct Epoch {
+    int told = 0;     // EpochVerdict::threads
+    int threads = 0;  // at::get_num_threads() on A's thread after OnEpoch
+  };
+
+  TrialOutcome Run(const TrialSpec& spec, TrialObserver& observer) override {
+    const std::string name = spec.candidate.name;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (first_.empty()) first_ = name;
+      started_.push_back(name);
+      cv_.notify_all();
+      // The others wait for A's epochs so the steps above happen in order:
+      // the second candidate finishes only after A's epoch 1, the last one
+      // only after A's epoch 2.
+      const bool last = started_.size() == 4;
+      if (name != first_) WaitLocked(lock, [&] { return a_epochs_.size() >= (last ? 2u : 1u); });
+    }
+    struct Relay : TrialObserver {
+      TailGate& g;
+      TrialObserver& o;
+      bool a;
+      Relay(TailGate& gate, TrialObserver& obs, bool is_a) : g(gate), o(obs), a(is_a) {}
+      EpochVerdict OnEpoch(const evaluators::EpochRecord& r, const evaluators::QuantReport* v,
+                           const std::string& c) override {
+        if (!a) return o.OnEpoch(r, v, c);
+        {
+          std::unique_lock<std::mutex> lock(g.mu_);
+          if (r.epoch == 1) g.WaitLocked(lock, [&] { return g.started_.size() >= 2; });
+          if (r.epoch == 2) g.WaitLocked(lock, [&] { return g.started_.size() == 4; });
+          if (r.epoch == 3) g.WaitLocked(lock, [&] { return g.finished_ == 3; });
+        }
+        const EpochVerdict verdict = o.OnEpoch(r, v, c);
+        std::lock_guard<std::mutex> lock(g.mu_);
+        g.a_epochs_.push_back({verdict.threads, at::get_num_threads()});
+        g.cv_.notify_all();
+        return verdict;
+      }
+      void OnProgress(int e, int b, int n, double l, double i) override {
+        o.OnProgress(e, b, n, l, i);
+      }
+      bool StopRequested() const override { return o.StopRequested(); }
+    } relay(*this, observer, name == first_);
+    return inner_.Run(spec, relay);
+  }
+
+  // Progress: the driver's last word on a trial, after its cores are released.
+  void TrialFinished(int, int64_t, const std::string& candidate, const std::string&) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (candidate != first_) ++finished_;
+    cv_.notify_all();
+  }
+
+  std::vector<Epoch> a_epochs() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return a_epochs_;
+  }
+  bool timed_out() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return timed_out_;
+  }
+
+ private:
+  // Waits for `ready` (a broken step fails the test instead of hanging it).
+  template <class Pred>
+  void WaitLocked(std::unique_lock<std::mutex>& lock, Pred ready) {
+    if (!cv_.wait_for(lock, std::chrono::seconds(60), ready)) timed_out_ = true;
+  }
+
+  Evaluator& inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string first_;
+  std::vector<std::string> started_;
+  int finished_ = 0;
+  std::vector<Epoch> a_epochs_;
+  bool timed_out_ = false;
+};
+
+class TailBalanceTest : public DriverTest {
+ protected:
+  // A's epochs in a study of 2 workers on `cores` cores, 4 epochs a trial.
+  std::vector<TailGate::Epoch> RunGated(const std::string& db, int cores,
+                                        const std::function<void(Config&)>& change) {
+    auto config = MakeConfig(db, /*workers=*/2, /*epochs=*/4);
+    config->execution.threads_per_worker = 0;  // auto: cores / workers
+    change(*config);
+    auto store = NewStudy(*config);
+    ScriptedEvaluator inner;
+    TailGate gate(inner);
+    DriverOptions options;
+    options.cores = cores;
+    Driver driver(config, *store, gate, gate, options);
+    const SearchSummary s = driver.Run();
+    EXPECT_EQ(s.completed, 4);
+    EXPECT_FALSE(gate.timed_out());
+    return gate.a_epochs();
+  }
+  static std::vector<int> Told(const std::vector<TailGate::Epoch>& epochs) {
+    std::vector<int> out;
+    for (const auto& e : epochs) out.push_back(e.told);
+    return out;
+  }
+  static std::vector<int> Threads(const std::vector<TailGate::Epoch>& epochs) {
+    std::vector<int> out;
+    for (const auto& e : epochs) out.push_back(e.threads);
+    return out;
+  }
+};
+
+TEST_F(TailBalanceTest, ATailTrialTakesTheIdleThreadsOnlyOnceTheOtherWorkerIsIdle) {
+  // 4 cores, 2 workers: 2 threads each; alone, A takes all 4 - not while
+  // anything is queued, nor while the other worker runs the last candidate.
+  const auto epochs = RunGated("tail.db", 4, [](Config&) {});
+  EXPECT_EQ(Told(epochs), (std::vector<int>{0, 0, 4, 0}));
+  EXPECT_EQ(Threads(epochs), (std::vector<int>{2, 2, 4, 4}));
+}
+
+TEST_F(TailBalanceTest, ExplicitThreadsPerWorkerShareTheWorkersThreadsNotTheCores) {
+  const auto epochs =
+      RunGated("explicit.db", 8, [](Config& c) { c.execution.threads_per_worker = 1; });
+  EXPECT_EQ(Told(epochs), (std::vector<int>{0, 0, 2, 0}));
+  EXPECT_EQ(Threads(epochs), (std::vector<int>{1, 1, 2, 2}));
+}
+
+TEST_F(TailBalanceTest, NoBalancingWhenOffOrInDeterministicMode) {
+  auto off = RunGated("off.db", 4, [](Config& c) { c.execution.tail_balance = false; });
+  EXPECT_EQ(Told(off), (std::vector<int>{0, 0, 0, 0}));
+  EXPECT_EQ(Threads(off), (std::vector<int>{2, 2, 2, 2}));
+  auto det = RunGated("det.db", 4, [](Config& c) { c.execution.deterministic = true; });
+  EXPECT_EQ(Told(det), (std::vector<int>{0, 0, 0, 0}));
+  EXPECT_EQ(Threads(det), (std::vector<int>{1, 1, 1, 1}));
+}
+
+TEST_F(TailBalanceTest, RemoteTrialsAreNeverBalanced) {
+  // local_trials = false: the trials run in other processes (distributed/).
+  auto config = MakeConfig("remote.db", 2, 4);
+  config->execution.threads_per_worker = 0;
+  auto store = NewStudy(*config);
+  ScriptedEvaluator inner;
+  TailGate gate(inner);
+  DriverOptions options;
+  options.cores = 4;
+  options.local_trials = false;
+  Driver driver(config, *store, gate, gate, options);
+  EXPECT_EQ(driver.Run().completed, 4);
+  EXPECT_FALSE(gate.timed_out());
+  EXPECT_EQ(Told(gate.a_epochs()), (std::vector<int>{0, 0, 0, 0}));
 }
 
 }  // namespace
