@@ -17,9 +17,10 @@ struct ExecutionOptions {
   bool deterministic = false;  // bit-identical reruns (forces 1 thread per worker)
   // At the tail of a study (nothing queued, some workers idle) a local trial
   // takes the idle workers' threads at its next epoch boundary
-  // (TailThreads). Off in deterministic mode, and for trials run by other
-  // processes (MPI ranks).
-  bool tail_balance = true;
+  // (TailThreads). Off by default: it pays only where the idle cores are
+  // really free, and it makes a tail trial's numbers depend on timing. Never in
+  // deterministic mode, nor for trials run by other processes (MPI ranks).
+  bool tail_balance = false;
 };
 
 // The progressive per-layer strategy (search/progressive.h, docs/config.md

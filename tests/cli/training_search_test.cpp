@@ -116,7 +116,7 @@ TEST_F(TrainingSearchTest, ParallelTrialsEqualSequentialInDeterministicMode) {
 // Tail balancing with real training: one candidate on two workers runs alone
 // from the start, so after its first epoch it takes both workers' threads (it
 // says so in the log) and still trains, quantizes and completes; with
-// tail_balance off it keeps its one thread.
+// tail_balance off (the default) it keeps its one thread.
 TEST_F(TrainingSearchTest, ALoneTrialTakesTheIdleWorkersThreadsAfterAnEpoch) {
   auto run = [&](const std::string& name, const std::string& execution) {
     const std::string db = (dir_ / (name + ".db")).string();
@@ -140,12 +140,12 @@ execution: )" << execution
     if (!rows.empty()) EXPECT_EQ(rows[0]["state"], "COMPLETE") << t.out;
     return r.out;
   };
-  const std::string on = run("on", "{workers: 2, threads_per_worker: 1}");
+  const std::string on = run("on", "{workers: 2, threads_per_worker: 1, tail_balance: true}");
   EXPECT_NE(on.find("trial 1 uses 2 intra-op threads after epoch 1 (1 of 2 workers busy, 0 "
                     "queued)"),
             std::string::npos)
       << on;
-  const std::string off = run("off", "{workers: 2, threads_per_worker: 1, tail_balance: false}");
+  const std::string off = run("off", "{workers: 2, threads_per_worker: 1}");  // the default
   EXPECT_EQ(off.find("intra-op threads"), std::string::npos) << off;
 }
 

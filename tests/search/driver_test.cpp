@@ -135,7 +135,9 @@ TEST(ExecutionTest, ThreadsSeedsAndRecordedEpochs) {
 
 TEST(ExecutionTest, TailThreadsShareTheStudysThreadsAmongTheBusyWorkers) {
   ExecutionOptions e;                           // auto: 8 cores, 3 workers of 8 / 3 = 2 threads
-  EXPECT_TRUE(e.tail_balance);                  // on by default
+  EXPECT_FALSE(e.tail_balance);                 // off by default
+  EXPECT_EQ(TailThreads(e, 8, 3, 2, 1, 0), 2);  // so even alone it keeps its own
+  e.tail_balance = true;
   EXPECT_EQ(TailThreads(e, 8, 3, 2, 3, 0), 2);  // nobody idle
   EXPECT_EQ(TailThreads(e, 8, 3, 2, 2, 0), 4);  // one idle: 8 cores over 2
   EXPECT_EQ(TailThreads(e, 8, 3, 2, 1, 0), 8);  // alone
@@ -568,6 +570,7 @@ class TailBalanceTest : public DriverTest {
                                         const std::function<void(Config&)>& change) {
     auto config = MakeConfig(db, /*workers=*/2, /*epochs=*/4);
     config->execution.threads_per_worker = 0;  // auto: cores / workers
+    config->execution.tail_balance = true;
     change(*config);
     auto store = NewStudy(*config);
     ScriptedEvaluator inner;
