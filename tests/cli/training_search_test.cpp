@@ -137,7 +137,9 @@ execution: )" << execution
     EXPECT_EQ(t.code, 0) << t.out;
     const auto rows = nlohmann::json::parse(t.out);
     EXPECT_EQ(rows.size(), 1u);
-    if (!rows.empty()) EXPECT_EQ(rows[0]["state"], "COMPLETE") << t.out;
+    if (!rows.empty()) {
+      EXPECT_EQ(rows[0]["state"], "COMPLETE") << t.out;
+    }
     return r.out;
   };
   const std::string on = run("on", "{workers: 2, threads_per_worker: 1, tail_balance: true}");
