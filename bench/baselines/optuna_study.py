@@ -5,7 +5,9 @@ study of the same candidates, data and epochs as a factorize-nas config.
 Reads the study's YAML (the keys it shares with factorize-nas: model, data,
 training, quantization.calibration_samples) and the candidates' factorizations
 (`factorize-nas space CONFIG --format json`, passed as --candidates). Every
-candidate is one Optuna trial (GridSampler over the names, two objectives:
+candidate is one Optuna trial (each enqueued once with study.enqueue_trial, so
+parallel jobs never take the same one — GridSampler with n_jobs > 1 can hand
+two jobs the same grid point and skip another; two objectives:
 conv MACs down, quint8 test accuracy up): it is trained with SGD as the config
 says, then quantized with PyTorch's eager-mode post-training static
 quantization (conv-BN-ReLU fused, QuantStub / DeQuantStub, the default qconfig
@@ -19,6 +21,7 @@ Run with Debian's /usr/bin/python3 (python3-torch, python3-optuna, python3-yaml)
 import argparse
 import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -200,8 +203,9 @@ def main():
     by_name = {c["name"]: c for c in cands}
     names = [c["name"] for c in cands]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(directions=["minimize", "maximize"],
-                                sampler=optuna.samplers.GridSampler({"candidate": names}))
+    study = optuna.create_study(directions=["minimize", "maximize"])
+    for n in names:
+        study.enqueue_trial({"candidate": n})
     results = {}
 
     def objective(trial):
@@ -213,6 +217,8 @@ def main():
         return by_name[name]["macs_conv"], acc_q
 
     study.optimize(objective, n_trials=len(names), n_jobs=args.jobs)
+    if sorted(results) != sorted(names):
+        sys.exit("optuna_study: trained %s, expected each of %s once" % (sorted(results), names))
     wall = time.perf_counter() - start
     front = sorted(((t.params["candidate"], t.values[0], t.values[1]) for t in study.best_trials),
                    key=lambda r: r[1])
