@@ -143,6 +143,20 @@ void Fold(const double* lanes, int64_t C, double* out) {
   }
 }
 
+// Folds the lane sums of a flat walk, 16 doubles in two registers, into
+// per-channel sums.
+FNAS_AVX512 inline void FoldPair(__m512d lo, __m512d hi, int64_t C, double* out) {
+  alignas(64) double lanes[16];
+  _mm512_store_pd(lanes, lo);
+  _mm512_store_pd(lanes + 8, hi);
+  Fold(lanes, C, out);
+}
+// Stores the sums of channels c0.. (the lanes `m` keeps) of a channel block.
+FNAS_AVX512 inline void StorePair(__m512d lo, __m512d hi, __mmask16 m, double* out) {
+  _mm512_mask_storeu_pd(out, static_cast<__mmask8>(m), lo);
+  _mm512_mask_storeu_pd(out + 8, static_cast<__mmask8>(m >> 8), hi);
+}
+
 // s += d, q += d * d for d = v - k, in double.
 FNAS_AVX512 inline void StatsBlock(__m512 v, __m512d klo, __m512d khi, __m512d& slo, __m512d& shi,
                                    __m512d& qlo, __m512d& qhi) {
@@ -165,13 +179,8 @@ FNAS_AVX512 void StatsAvx512(const float* x, int64_t rows, int64_t C, const floa
     for (int64_t i = 0; i < n; i += 16) {  // idle lanes read k: d = 0
       StatsBlock(_mm512_mask_loadu_ps(kv, LaneMask(n - i), x + i), klo, khi, slo, shi, qlo, qhi);
     }
-    alignas(64) double sl[16], ql[16];
-    _mm512_store_pd(sl, slo);
-    _mm512_store_pd(sl + 8, shi);
-    _mm512_store_pd(ql, qlo);
-    _mm512_store_pd(ql + 8, qhi);
-    Fold(sl, C, s);
-    Fold(ql, C, q);
+    FoldPair(slo, shi, C, s);
+    FoldPair(qlo, qhi, C, q);
     return;
   }
   for (int64_t c0 = 0; c0 < C; c0 += 16) {  // one channel block at a time, over all rows
@@ -183,11 +192,8 @@ FNAS_AVX512 void StatsAvx512(const float* x, int64_t rows, int64_t C, const floa
     for (int64_t r = 0; r < rows; ++r, p += C) {
       StatsBlock(_mm512_maskz_loadu_ps(m, p), klo, khi, slo, shi, qlo, qhi);
     }
-    const auto mlo = static_cast<__mmask8>(m), mhi = static_cast<__mmask8>(m >> 8);
-    _mm512_mask_storeu_pd(s + c0, mlo, slo);
-    _mm512_mask_storeu_pd(s + c0 + 8, mhi, shi);
-    _mm512_mask_storeu_pd(q + c0, mlo, qlo);
-    _mm512_mask_storeu_pd(q + c0 + 8, mhi, qhi);
+    StorePair(slo, shi, m, s + c0);
+    StorePair(qlo, qhi, m, q + c0);
   }
 }
 
@@ -256,13 +262,8 @@ FNAS_AVX512 void BackwardStatsAvx512(const float* dy, const float* y, const floa
       BackwardStatsBlock(Masked(dy, y, i, m), _mm512_maskz_loadu_ps(m, x + i), mlo, mhi, glo, ghi,
                          xlo, xhi);
     }
-    alignas(64) double gs[16], xs[16];
-    _mm512_store_pd(gs, glo);
-    _mm512_store_pd(gs + 8, ghi);
-    _mm512_store_pd(xs, xlo);
-    _mm512_store_pd(xs + 8, xhi);
-    Fold(gs, C, sg);
-    Fold(xs, C, sgx);
+    FoldPair(glo, ghi, C, sg);
+    FoldPair(xlo, xhi, C, sgx);
     return;
   }
   for (int64_t c0 = 0; c0 < C; c0 += 16) {
@@ -276,10 +277,8 @@ FNAS_AVX512 void BackwardStatsAvx512(const float* dy, const float* y, const floa
       BackwardStatsBlock(Masked(dy, y, i, m), _mm512_maskz_loadu_ps(m, x + i), mlo, mhi, glo, ghi,
                          xlo, xhi);
     }
-    _mm512_mask_storeu_pd(sg + c0, ml, glo);
-    _mm512_mask_storeu_pd(sg + c0 + 8, mh, ghi);
-    _mm512_mask_storeu_pd(sgx + c0, ml, xlo);
-    _mm512_mask_storeu_pd(sgx + c0 + 8, mh, xhi);
+    StorePair(glo, ghi, m, sg + c0);
+    StorePair(xlo, xhi, m, sgx + c0);
   }
 }
 
