@@ -344,7 +344,7 @@ TEST_F(ProgressiveSearchTest, StopAndResumeKeepParentsAndStepsAndRunNothingTwice
   ASSERT_EQ(trials.size(), want.size());
   int restarted = 0;
   for (const auto& t : trials) {
-    EXPECT_EQ(t.state, db::TrialState::kComplete) << t.candidate_key;
+    EXPECT_EQ(t.state, db::TrialState::kComplete) << t.candidate_key << ": " << t.reason;
     EXPECT_DOUBLE_EQ(t.test.acc_q, ref_acc.at(t.candidate_key));
     restarted += t.attempts > 1;
   }

@@ -17,11 +17,16 @@
 namespace fnas::testing {
 
 // Creates the study of `config` in a new database at `path` (default: the
-// config's storage.db).
+// config's storage.db). A study at another path keeps its checkpoints beside
+// that database, as if storage.db had said it, unless storage.checkpoints
+// names a folder: two studies of one config, or two test processes, must not
+// share (and clean up) one checkpoint folder.
 inline std::unique_ptr<db::Store> NewStudy(const Config& config, std::string path = "") {
-  if (path.empty()) path = config.db_path();
+  Config at = config;
+  if (!path.empty()) at.storage.db = path;
+  path = at.db_path();
   auto store = std::make_unique<db::Store>(path, db::Store::Mode::kCreate);
-  const search::StudyRows rows = search::PrepareStudy(config);
+  const search::StudyRows rows = search::PrepareStudy(at);
   store->CreateStudy(rows.study, rows.candidates);
   return store;
 }
