@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ccache
   libtorch-dev          # LibTorch 1.13 (CPU)
+  libdnnl-dev           # oneDNN's header: its sgemm runs the dense layers (space/dense.h)
   libtbb-dev            # oneTBB
   libyaml-cpp-dev
   libsqlitecpp-dev libsqlite3-dev sqlite3

@@ -26,6 +26,17 @@ struct SplitMean {
   const float* lo;
 };
 
+// The forward's per-channel constants as the backward takes them: the mean
+// split as the forward used it, and, when the forward applied the ReLU, its
+// scale and beta, from which the backward recomputes where the output was
+// positive (so the output need not be kept for it, nor read again).
+struct ForwardConsts {
+  SplitMean mean;
+  bool relu;
+  const float* scale;
+  const float* beta;
+};
+
 // The passes over [rows, C] row-major (NHWC) data. Statistics are written
 // (not added) to per-chunk outputs; elementwise passes cover [0, rows).
 struct Kernels {
@@ -34,13 +45,14 @@ struct Kernels {
   // y = (x - mean[c]) * scale[c] + beta[c], then max(0, y) when relu (NaN stays NaN).
   void (*normalize)(const float* x, float* y, int64_t rows, int64_t C, SplitMean mean,
                     const float* scale, const float* beta, bool relu);
-  // With g = dy, or dy where y > 0 and 0 elsewhere when y is given:
-  // sg[c] = sum_r g, sgx[c] = sum_r g * (x - mean[c]), in double.
-  void (*backward_stats)(const float* dy, const float* y, const float* x, int64_t rows, int64_t C,
-                         const double* mean, double* sg, double* sgx);
-  // dx = (g - b[c] - (x - mean[c]) * k[c]) * a[c].
-  void (*dx)(const float* dy, const float* y, const float* x, float* dx, int64_t rows, int64_t C,
-             SplitMean mean, const float* a, const float* b, const float* k);
+  // With g = dy, or, after a ReLU, dy where the forward's output was
+  // positive and 0 elsewhere (its output recomputed from x as `normalize`
+  // computes it): sg[c] = sum_r g, sgx[c] = sum_r g * (x - mean[c]), in double.
+  void (*backward_stats)(const float* dy, const float* x, int64_t rows, int64_t C,
+                         const double* mean, ForwardConsts fwd, double* sg, double* sgx);
+  // dx = (g - b[c] - (x - fwd.mean[c]) * k[c]) * a[c].
+  void (*dx)(const float* dy, const float* x, float* dx, int64_t rows, int64_t C, ForwardConsts fwd,
+             const float* a, const float* b, const float* k);
 };
 
 // ---- portable kernels (the compiler vectorizes the inner loops over channels)
@@ -58,6 +70,12 @@ void StatsPortable(const float* x, int64_t rows, int64_t C, const float* k, doub
   }
 }
 
+// The BatchNorm output before the ReLU: one expression for the forward and
+// for the backward's mask, so both take the same decisions.
+inline float Affine(float x, SplitMean mean, const float* scale, const float* beta, int64_t c) {
+  return ((x - mean.hi[c]) - mean.lo[c]) * scale[c] + beta[c];
+}
+
 void NormalizePortable(const float* x, float* y, int64_t rows, int64_t C, SplitMean mean,
                        const float* scale, const float* beta, bool relu) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -65,42 +83,44 @@ void NormalizePortable(const float* x, float* y, int64_t rows, int64_t C, SplitM
     float* o = y + r * C;
     if (relu) {
       for (int64_t c = 0; c < C; ++c) {
-        const float v = ((p[c] - mean.hi[c]) - mean.lo[c]) * scale[c] + beta[c];
+        const float v = Affine(p[c], mean, scale, beta, c);
         o[c] = v < 0.0f ? 0.0f : v;
       }
     } else {
-      for (int64_t c = 0; c < C; ++c) {
-        o[c] = ((p[c] - mean.hi[c]) - mean.lo[c]) * scale[c] + beta[c];
-      }
+      for (int64_t c = 0; c < C; ++c) o[c] = Affine(p[c], mean, scale, beta, c);
     }
   }
 }
 
-void BackwardStatsPortable(const float* dy, const float* y, const float* x, int64_t rows, int64_t C,
-                           const double* mean, double* sg, double* sgx) {
+// dy where the forward's ReLU passed it (its output > 0, so not NaN), else 0.
+inline float Passed(float dy, float x, const ForwardConsts& fwd, int64_t c) {
+  return !fwd.relu || Affine(x, fwd.mean, fwd.scale, fwd.beta, c) > 0.0f ? dy : 0.0f;
+}
+
+void BackwardStatsPortable(const float* dy, const float* x, int64_t rows, int64_t C,
+                           const double* mean, ForwardConsts fwd, double* sg, double* sgx) {
   std::fill(sg, sg + C, 0.0);
   std::fill(sgx, sgx + C, 0.0);
   for (int64_t r = 0; r < rows; ++r) {
     const float* g = dy + r * C;
     const float* p = x + r * C;
-    const float* o = y ? y + r * C : nullptr;
     for (int64_t c = 0; c < C; ++c) {
-      const double gv = (o && !(o[c] > 0.0f)) ? 0.0 : static_cast<double>(g[c]);
+      const double gv = Passed(g[c], p[c], fwd, c);
       sg[c] += gv;
       sgx[c] += gv * (static_cast<double>(p[c]) - mean[c]);
     }
   }
 }
 
-void DxPortable(const float* dy, const float* y, const float* x, float* dx, int64_t rows, int64_t C,
-                SplitMean mean, const float* a, const float* b, const float* k) {
+void DxPortable(const float* dy, const float* x, float* dx, int64_t rows, int64_t C,
+                ForwardConsts fwd, const float* a, const float* b, const float* k) {
+  const SplitMean mean = fwd.mean;
   for (int64_t r = 0; r < rows; ++r) {
     const float* g = dy + r * C;
     const float* p = x + r * C;
-    const float* o = y ? y + r * C : nullptr;
     float* d = dx + r * C;
     for (int64_t c = 0; c < C; ++c) {
-      const float gv = (o && !(o[c] > 0.0f)) ? 0.0f : g[c];
+      const float gv = Passed(g[c], p[c], fwd, c);
       d[c] = (gv - b[c] - ((p[c] - mean.hi[c]) - mean.lo[c]) * k[c]) * a[c];
     }
   }
@@ -231,12 +251,39 @@ FNAS_AVX512 void NormalizeAvx512(const float* x, float* y, int64_t rows, int64_t
   }
 }
 
-// g: dy, zeroed where y <= 0 (or NaN) when y is given; 0 in idle lanes.
-FNAS_AVX512 inline __m512 Masked(const float* dy, const float* y, int64_t i, __mmask16 m) {
-  if (!y) return _mm512_maskz_loadu_ps(m, dy + i);
+// The forward's constants in registers: one channel block, or tiled over
+// the 16 lanes of a flat walk.
+struct ForwardRegs {
+  __m512 mh, ml, sc, be;
+  bool relu;
+};
+
+FNAS_AVX512 inline ForwardRegs LoadForward(const ForwardConsts& f, int64_t c0, __mmask16 m) {
+  return {_mm512_maskz_loadu_ps(m, f.mean.hi + c0), _mm512_maskz_loadu_ps(m, f.mean.lo + c0),
+          _mm512_maskz_loadu_ps(m, f.scale + c0), _mm512_maskz_loadu_ps(m, f.beta + c0), f.relu};
+}
+
+FNAS_AVX512 inline ForwardRegs TileForward(const ForwardConsts& f, int64_t C) {
+  alignas(64) float ht[16], lt[16], st[16], bt[16];
+  Tile(f.mean.hi, C, ht);
+  Tile(f.mean.lo, C, lt);
+  Tile(f.scale, C, st);
+  Tile(f.beta, C, bt);
+  return {_mm512_load_ps(ht), _mm512_load_ps(lt), _mm512_load_ps(st), _mm512_load_ps(bt), f.relu};
+}
+
+// (x - mean): the forward's t, from the split mean.
+FNAS_AVX512 inline __m512 Centered(__m512 x, const ForwardRegs& r) {
+  return _mm512_sub_ps(_mm512_sub_ps(x, r.mh), r.ml);
+}
+
+// g: dy, zeroed where the forward's ReLU output (recomputed from t as
+// NormalizeBlock computes it) is not positive, NaN included; 0 in idle lanes.
+FNAS_AVX512 inline __m512 Passed(const float* dy, __m512 t, const ForwardRegs& r, __mmask16 m) {
+  if (!r.relu) return _mm512_maskz_loadu_ps(m, dy);
   const __mmask16 pos =
-      _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, y + i), _mm512_setzero_ps(), _CMP_GT_OQ);
-  return _mm512_maskz_loadu_ps(pos, dy + i);
+      _mm512_mask_cmp_ps_mask(m, _mm512_fmadd_ps(t, r.sc, r.be), _mm512_setzero_ps(), _CMP_GT_OQ);
+  return _mm512_maskz_loadu_ps(pos, dy);
 }
 
 // sg += g, sgx += g * (x - mean), in double.
@@ -249,18 +296,20 @@ FNAS_AVX512 inline void BackwardStatsBlock(__m512 g, __m512 v, __m512d mlo, __m5
   xhi = _mm512_fmadd_pd(gh, _mm512_sub_pd(Hi(v), mhi), xhi);
 }
 
-FNAS_AVX512 void BackwardStatsAvx512(const float* dy, const float* y, const float* x, int64_t rows,
-                                     int64_t C, const double* mean, double* sg, double* sgx) {
+FNAS_AVX512 void BackwardStatsAvx512(const float* dy, const float* x, int64_t rows, int64_t C,
+                                     const double* mean, ForwardConsts fwd, double* sg,
+                                     double* sgx) {
   __m512d glo = _mm512_setzero_pd(), ghi = glo, xlo = glo, xhi = glo;
   if (16 % C == 0) {
     alignas(64) double mt[16];
     Tile(mean, C, mt);
     const __m512d mlo = _mm512_load_pd(mt), mhi = _mm512_load_pd(mt + 8);
+    const ForwardRegs r = TileForward(fwd, C);
     const int64_t n = rows * C;
     for (int64_t i = 0; i < n; i += 16) {
       const __mmask16 m = LaneMask(n - i);
-      BackwardStatsBlock(Masked(dy, y, i, m), _mm512_maskz_loadu_ps(m, x + i), mlo, mhi, glo, ghi,
-                         xlo, xhi);
+      const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+      BackwardStatsBlock(Passed(dy + i, Centered(v, r), r, m), v, mlo, mhi, glo, ghi, xlo, xhi);
     }
     FoldPair(glo, ghi, C, sg);
     FoldPair(xlo, xhi, C, sgx);
@@ -271,11 +320,12 @@ FNAS_AVX512 void BackwardStatsAvx512(const float* dy, const float* y, const floa
     const auto ml = static_cast<__mmask8>(m), mh = static_cast<__mmask8>(m >> 8);
     const __m512d mlo = _mm512_maskz_loadu_pd(ml, mean + c0);
     const __m512d mhi = _mm512_maskz_loadu_pd(mh, mean + c0 + 8);
+    const ForwardRegs r = LoadForward(fwd, c0, m);
     glo = ghi = xlo = xhi = _mm512_setzero_pd();
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t i = r * C + c0;
-      BackwardStatsBlock(Masked(dy, y, i, m), _mm512_maskz_loadu_ps(m, x + i), mlo, mhi, glo, ghi,
-                         xlo, xhi);
+    for (int64_t row = 0; row < rows; ++row) {
+      const int64_t i = row * C + c0;
+      const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+      BackwardStatsBlock(Passed(dy + i, Centered(v, r), r, m), v, mlo, mhi, glo, ghi, xlo, xhi);
     }
     StorePair(glo, ghi, m, sg + c0);
     StorePair(xlo, xhi, m, sgx + c0);
@@ -283,37 +333,33 @@ FNAS_AVX512 void BackwardStatsAvx512(const float* dy, const float* y, const floa
 }
 
 // dx = (g - b - (x - mean) * k) * a on one block.
-FNAS_AVX512 inline void DxBlock(const float* dy, const float* y, const float* x, float* dx,
-                                int64_t i, __mmask16 m, __m512 mh, __m512 ml, __m512 av, __m512 bv,
-                                __m512 kv) {
-  const __m512 t = _mm512_sub_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mh), ml);
-  const __m512 u = _mm512_fnmadd_ps(t, kv, _mm512_sub_ps(Masked(dy, y, i, m), bv));
-  _mm512_mask_storeu_ps(dx + i, m, _mm512_mul_ps(u, av));
+FNAS_AVX512 inline void DxBlock(const float* dy, const float* x, float* dx, __mmask16 m,
+                                const ForwardRegs& r, __m512 av, __m512 bv, __m512 kv) {
+  const __m512 t = Centered(_mm512_maskz_loadu_ps(m, x), r);
+  const __m512 u = _mm512_fnmadd_ps(t, kv, _mm512_sub_ps(Passed(dy, t, r, m), bv));
+  _mm512_mask_storeu_ps(dx, m, _mm512_mul_ps(u, av));
 }
 
-FNAS_AVX512 void DxAvx512(const float* dy, const float* y, const float* x, float* dx, int64_t rows,
-                          int64_t C, SplitMean mean, const float* a, const float* b,
-                          const float* k) {
+FNAS_AVX512 void DxAvx512(const float* dy, const float* x, float* dx, int64_t rows, int64_t C,
+                          ForwardConsts fwd, const float* a, const float* b, const float* k) {
   if (16 % C == 0) {
-    alignas(64) float ht[16], lt[16], at[16], bt[16], kt[16];
-    Tile(mean.hi, C, ht);
-    Tile(mean.lo, C, lt);
+    alignas(64) float at[16], bt[16], kt[16];
     Tile(a, C, at);
     Tile(b, C, bt);
     Tile(k, C, kt);
-    const __m512 mh = _mm512_load_ps(ht), ml = _mm512_load_ps(lt), av = _mm512_load_ps(at),
-                 bv = _mm512_load_ps(bt), kv = _mm512_load_ps(kt);
+    const ForwardRegs r = TileForward(fwd, C);
+    const __m512 av = _mm512_load_ps(at), bv = _mm512_load_ps(bt), kv = _mm512_load_ps(kt);
     const int64_t n = rows * C;
     for (int64_t i = 0; i < n; i += 16) {
-      DxBlock(dy, y, x, dx, i, LaneMask(n - i), mh, ml, av, bv, kv);
+      DxBlock(dy + i, x + i, dx + i, LaneMask(n - i), r, av, bv, kv);
     }
     return;
   }
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t row = 0; row < rows; ++row) {  // in memory order; the constants from L1
     for (int64_t c0 = 0; c0 < C; c0 += 16) {
       const __mmask16 m = LaneMask(C - c0);
-      DxBlock(dy, y, x, dx, r * C + c0, m, _mm512_maskz_loadu_ps(m, mean.hi + c0),
-              _mm512_maskz_loadu_ps(m, mean.lo + c0), _mm512_maskz_loadu_ps(m, a + c0),
+      const int64_t i = row * C + c0;
+      DxBlock(dy + i, x + i, dx + i, m, LoadForward(fwd, c0, m), _mm512_maskz_loadu_ps(m, a + c0),
               _mm512_maskz_loadu_ps(m, b + c0), _mm512_maskz_loadu_ps(m, k + c0));
     }
   }
@@ -380,7 +426,13 @@ class BnReluFunction : public torch::autograd::Function<BnReluFunction> {
     auto mean = torch::empty({C}, torch::kFloat64), invstd = torch::empty({C}, torch::kFloat64);
     double* mp = mean.data_ptr<double>();
     double* ip = invstd.data_ptr<double>();
-    std::vector<float> scale(C), mean_hi(C), mean_lo(C);
+    // The forward's float constants, rows mean_hi, mean_lo, scale, beta: kept
+    // for the backward, which recomputes the ReLU's decisions from them.
+    auto consts = torch::empty({4, C}, torch::kFloat32);
+    float* mean_hi = consts.data_ptr<float>();
+    float* mean_lo = mean_hi + C;
+    float* scale = mean_lo + C;
+    float* beta = scale + C;
     const float* wp = weight.data_ptr<float>();
     const float* bp = bias.data_ptr<float>();
     float* rm = running_mean.data_ptr<float>();
@@ -395,6 +447,7 @@ class BnReluFunction : public torch::autograd::Function<BnReluFunction> {
       scale[c] = static_cast<float>(sc);
       mean_hi[c] = static_cast<float>(mp[c]);
       mean_lo[c] = static_cast<float>(mp[c] - mean_hi[c]);
+      beta[c] = bp[c];
       rm[c] = static_cast<float>(momentum * mp[c] + (1.0 - momentum) * rm[c]);
       rv[c] = static_cast<float>(momentum * (var_sum / (n - 1)) + (1.0 - momentum) * rv[c]);
     }
@@ -402,11 +455,13 @@ class BnReluFunction : public torch::autograd::Function<BnReluFunction> {
     auto y = torch::empty_like(x, x.options(), torch::MemoryFormat::ChannelsLast);
     float* yp = y.data_ptr<float>();
     ForRows(rows, C, [&](int64_t begin, int64_t end) {
-      kern.normalize(xp + begin * C, yp + begin * C, end - begin, C,
-                     {mean_hi.data(), mean_lo.data()}, scale.data(), bp, relu);
+      kern.normalize(xp + begin * C, yp + begin * C, end - begin, C, {mean_hi, mean_lo}, scale,
+                     beta, relu);
     });
 
-    ctx->save_for_backward({x, weight, relu ? y : torch::Tensor()});
+    ctx->save_for_backward({x, weight});
+    ctx->saved_data["consts"] = consts;
+    ctx->saved_data["relu"] = relu;
     ctx->saved_data["mean"] = mean;
     ctx->saved_data["invstd"] = invstd;
     ctx->saved_data["kernel"] = kernel;
@@ -418,7 +473,6 @@ class BnReluFunction : public torch::autograd::Function<BnReluFunction> {
     const auto saved = ctx->get_saved_variables();
     const torch::Tensor& x = saved[0];
     const torch::Tensor& weight = saved[1];
-    const torch::Tensor& y = saved[2];
     const Kernels& kern = Choose(static_cast<BnReluKernel>(ctx->saved_data["kernel"].toInt()));
     const torch::Tensor mean = ctx->saved_data["mean"].toTensor();
     const torch::Tensor invstd = ctx->saved_data["invstd"].toTensor();
@@ -426,20 +480,21 @@ class BnReluFunction : public torch::autograd::Function<BnReluFunction> {
 
     const int64_t C = x.size(1), rows = x.numel() / C;
     const float* xp = x.data_ptr<float>();
-    const float* yp = y.defined() ? y.data_ptr<float>() : nullptr;
     const float* gp = dy.data_ptr<float>();
     const double* mp = mean.data_ptr<double>();
     const double* ip = invstd.data_ptr<double>();
+    const torch::Tensor consts = ctx->saved_data["consts"].toTensor();
+    const float* cp = consts.data_ptr<float>();
+    const ForwardConsts fwd{{cp, cp + C}, ctx->saved_data["relu"].toBool(), cp + 2 * C, cp + 3 * C};
     const std::vector<double> sums =
         ChunkedSums(rows, C, [&](int64_t r0, int64_t n, double* sg, double* sgx) {
-          kern.backward_stats(gp + r0 * C, yp ? yp + r0 * C : nullptr, xp + r0 * C, n, C, mp, sg,
-                              sgx);
+          kern.backward_stats(gp + r0 * C, xp + r0 * C, n, C, mp, fwd, sg, sgx);
         });
 
     // dbeta = sum g, dgamma = sum g * xhat; dx = (g - mean(g) - xhat * mean(g * xhat)) * gamma
     // * invstd, with xhat = (x - mean) * invstd.
     auto dgamma = torch::empty({C}, torch::kFloat32), dbeta = torch::empty({C}, torch::kFloat32);
-    std::vector<float> a(C), b(C), k(C), mean_hi(C), mean_lo(C);
+    std::vector<float> a(C), b(C), k(C);
     const float* wp = weight.data_ptr<float>();
     const double n = static_cast<double>(rows);
     for (int64_t c = 0; c < C; ++c) {
@@ -448,16 +503,14 @@ class BnReluFunction : public torch::autograd::Function<BnReluFunction> {
       a[c] = static_cast<float>(wp[c] * ip[c]);
       b[c] = static_cast<float>(sums[c] / n);
       k[c] = static_cast<float>(sums[C + c] / n * ip[c] * ip[c]);
-      mean_hi[c] = static_cast<float>(mp[c]);
-      mean_lo[c] = static_cast<float>(mp[c] - mean_hi[c]);
     }
     torch::Tensor dx;
     if (ctx->needs_input_grad(0)) {
       dx = torch::empty_like(x, x.options(), torch::MemoryFormat::ChannelsLast);
       float* dp = dx.data_ptr<float>();
       ForRows(rows, C, [&](int64_t begin, int64_t end) {
-        kern.dx(gp + begin * C, yp ? yp + begin * C : nullptr, xp + begin * C, dp + begin * C,
-                end - begin, C, {mean_hi.data(), mean_lo.data()}, a.data(), b.data(), k.data());
+        kern.dx(gp + begin * C, xp + begin * C, dp + begin * C, end - begin, C, fwd, a.data(),
+                b.data(), k.data());
       });
     }
     return {dx,

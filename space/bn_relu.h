@@ -1,7 +1,11 @@
 // Training-mode BatchNorm2d, optionally fused with the ReLU that follows it,
 // for channels-last (NHWC) float CPU tensors: one pass for the batch
 // statistics and one writing max(0, x * scale + shift), instead of LibTorch's
-// separate batch_norm and relu (more passes over memory, more tensors).
+// separate batch_norm and relu (more passes over memory, more tensors). The
+// backward keeps only the input: it recomputes where the ReLU passed the
+// gradient from x and the forward's own constants (the same float
+// expression, so the same decisions), one stream fewer to read in each of
+// its two passes than reading the output back.
 //
 // It reads and updates the BatchNorm2d module's own parameters and buffers
 // (weight, bias, running_mean, running_var, num_batches_tracked) exactly as

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "space/bn_relu.h"
+#include "space/dense.h"
 
 namespace fnas::space {
 
@@ -117,16 +118,10 @@ torch::Tensor FactorizeNetImpl::Apply(size_t i, torch::Tensor x) {
       return torch::max_pool2d(x, op.kernel, op.stride);
     case Op::Kind::kFlatten:
       return x.flatten(1);
-    case Op::Kind::kDense: {
-      // The linear layer computed as a 1x1 convolution of [N, in, 1, 1]: the
-      // same math, run by oneDNN's GEMM rather than the generic reference BLAS
-      // that Debian's LibTorch links (several times faster on a CPU).
-      const int64_t n = x.size(0), in = u.linear->weight.size(1), out = u.linear->weight.size(0);
-      x = torch::conv2d(x.reshape({n, in, 1, 1}), u.linear->weight.view({out, in, 1, 1}),
-                        u.linear->bias)
-              .view({n, out});
+    case Op::Kind::kDense:
+      // oneDNN's GEMM (space/dense.h), not the reference BLAS of Debian's LibTorch.
+      x = Dense(x, u.linear->weight, u.linear->bias);
       return op.relu ? torch::relu(x) : x;
-    }
   }
   return x;
 }

@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "evaluators/quant/folded_net.h"
 #include "evaluators/quant/quant_kernels.h"
+#include "space/dense.h"
 
 namespace fnas::evaluators {
 
@@ -380,7 +381,7 @@ torch::Tensor FakeQuantNet::Forward(const torch::Tensor& images, IntegerNet::Tra
         x = torch::conv2d(x, weights_[i], biases_[i], op.stride, op.pad, 1, op.groups);
         break;
       case Op::Kind::kDense:
-        x = torch::linear(x, weights_[i], biases_[i]);
+        x = space::Dense(x, weights_[i], biases_[i]);
         break;
       case Op::Kind::kMaxPool:
         x = torch::max_pool2d(x, op.kernel, op.stride);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "space/dense.h"
 
 namespace fnas::evaluators {
 
@@ -39,9 +40,8 @@ FoldedNet::FoldedNet(const space::Plan& plan, const std::vector<FloatLayer>& lay
                          std::to_string(op.out_c) + " biases, got " +
                          std::to_string(f.weight.size()) + " and " + std::to_string(f.bias.size()));
     }
-    // Dense layers as 1x1 convolutions of [N, in, 1, 1] (as FactorizeNet:
-    // oneDNN's GEMM rather than the reference BLAS of Debian's LibTorch).
-    weights_[i] = torch::tensor(f.weight).view({op.out_c, in, k, k});
+    weights_[i] = op.kind == Op::Kind::kDense ? torch::tensor(f.weight).view({op.out_c, in})
+                                              : torch::tensor(f.weight).view({op.out_c, in, k, k});
 
     biases_[i] = torch::tensor(f.bias);
   }
@@ -75,9 +75,7 @@ torch::Tensor FoldedNet::Forward(const torch::Tensor& images, const Observer& ob
         x = x.flatten(1);
         break;
       case Op::Kind::kDense: {
-        const int64_t n = x.size(0);
-        x = torch::conv2d(x.reshape({n, op.in_c, 1, 1}), weights_[i], biases_[i])
-                .view({n, op.out_c});
+        x = space::Dense(x, weights_[i], biases_[i]);  // oneDNN's GEMM, as FactorizeNet
         if (op.relu) x.relu_();
         break;
       }

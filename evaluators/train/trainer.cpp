@@ -120,7 +120,15 @@ void Trainer::SetChannelsLast(bool on) {
   torch::NoGradGuard no_grad;
   for (auto& [name, p] : params_) {
     if (p.dim() != 4) continue;
-    p.set_data(on ? p.contiguous(torch::MemoryFormat::ChannelsLast) : p.contiguous());
+    if (on) {
+      // Channels-last strides even where contiguous() would keep the NCHW ones
+      // (a stem's [out, 1, k, k] counts as both; the convolution then picks
+      // NCHW and reorders its output every step).
+      torch::Tensor q = torch::empty_like(p, p.options(), torch::MemoryFormat::ChannelsLast);
+      p.set_data(q.copy_(p));
+    } else {
+      p.set_data(p.contiguous());
+    }
   }
 }
 

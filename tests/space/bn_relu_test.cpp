@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <limits>
 #include <vector>
 
 #include "space/model.h"
@@ -222,6 +223,55 @@ TEST(BnReluTest, ResultsAreBitIdenticalWithOneOrTwoThreads) {
     }
   }
   at::set_num_threads(threads);
+}
+
+// The backward takes the ReLU's decisions from x (it keeps no output): the
+// gradient passes exactly where the forward's output is positive. Values on
+// the mean land exactly on 0 with beta 0 (blocked: no gradient), and a NaN
+// input blocks its own gradient; every other element passes dy unchanged
+// into g, checked through dbeta = sum g per channel.
+TEST(BnReluTest, BackwardPassesTheGradientExactlyWhereTheForwardOutputIsPositive) {
+  for (BnReluKernel kernel : Kernels()) {
+    for (int64_t C : {2, 16, 20}) {  // flat walk, one block, a masked second block
+      const std::string what = std::string(Name(kernel)) + " C " + std::to_string(C);
+      auto bn = MakeBn(C, 1e-5, 0.1);
+      torch::NoGradGuard no_grad;
+      bn->weight.fill_(1.0f);
+      bn->bias.zero_();
+      // Per channel: 1, 2, 3 (mean 2: an exact 0 output), 2, then a NaN in channel 0.
+      torch::Tensor x0 = torch::empty({5, C, 1, 1});
+      for (int64_t c = 0; c < C; ++c) {
+        const float v[5] = {1.0f, 2.0f, 3.0f, 2.0f, 2.0f};
+        for (int i = 0; i < 5; ++i) x0[i][c][0][0] = v[i] + static_cast<float>(c);
+      }
+      x0 = x0.contiguous(torch::MemoryFormat::ChannelsLast);
+      torch::Tensor x = x0.clone().requires_grad_(true);
+      torch::Tensor y;
+      {
+        torch::AutoGradMode grad(true);
+        y = BatchNormReluTrain(*bn, x, true, kernel);
+        y.backward(torch::ones_like(y));
+      }
+      const std::vector<float> out = Values(y), dbeta = Values(bn->bias.grad());
+      for (int64_t c = 0; c < C; ++c) {
+        float passed = 0;
+        for (int i = 0; i < 5; ++i) passed += out[i * C + c] > 0.0f ? 1.0f : 0.0f;
+        EXPECT_EQ(out[1 * C + c], 0.0f) << what << " channel " << c;  // on the mean
+        EXPECT_EQ(dbeta[c], passed) << what << " channel " << c;
+      }
+      // A NaN in channel 0: its statistics are NaN, every output NaN, nothing passes.
+      x0[4][0][0][0] = std::numeric_limits<float>::quiet_NaN();
+      x = x0.clone().requires_grad_(true);
+      bn->bias.mutable_grad().reset();
+      {
+        torch::AutoGradMode grad(true);
+        y = BatchNormReluTrain(*bn, x, true, kernel);
+        y.backward(torch::ones_like(y));
+      }
+      EXPECT_EQ(Values(bn->bias.grad())[0], 0.0f) << what;
+      EXPECT_EQ(Values(bn->bias.grad())[1 % C], C > 1 ? 1.0f : 0.0f) << what;
+    }
+  }
 }
 
 TEST(BnReluTest, RefusesWhatItDoesNotHandle) {
