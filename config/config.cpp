@@ -461,7 +461,8 @@ void CheckPruning(const Node& n, const Config& c) {
 }
 
 void ParseExecution(const Node& n, Config& c) {
-  n.ExpectMap({"device", "workers", "threads_per_worker", "deterministic", "tail_balance"});
+  n.ExpectMap(
+      {"device", "workers", "threads_per_worker", "deterministic", "tail_balance", "tail_share"});
   search::ExecutionOptions& e = c.execution;
   n.GetChoice("device", e.device, {"cpu", "cuda"}, [](const std::string& s) {
     if (s.rfind("cuda:", 0) != 0 || s.size() == 5) return false;
@@ -471,6 +472,7 @@ void ParseExecution(const Node& n, Config& c) {
   n.Get("threads_per_worker", e.threads_per_worker, 0, 1024);
   n.Get("deterministic", e.deterministic);
   n.Get("tail_balance", e.tail_balance);
+  n.Get("tail_share", e.tail_share);
   // Deterministic mode keeps every trial at one intra-op thread (its results
   // depend on the thread count): asking for both is a contradiction. Left
   // out, tail_balance simply does not apply in deterministic mode.
@@ -480,6 +482,17 @@ void ParseExecution(const Node& n, Config& c) {
             "not with execution.deterministic: true, which keeps one intra-op thread per trial "
             "(bit-identical results depend on it); drop one of the two");
   }
+  // Two answers to the same tail: tail_balance gives the running trials more
+  // threads, tail_share starts the last trials beside them. Left out,
+  // tail_share gives way to an explicit tail_balance: true.
+  if (e.tail_balance && e.tail_share && n.Has("tail_share")) {
+    n.Child("tail_share")
+        .Fail(
+            "not with execution.tail_balance: true (both handle the study's last trials: "
+            "tail_share starts them beside the running ones, tail_balance gives the running "
+            "ones the idle cores' threads); drop one of the two");
+  }
+  if (e.tail_balance) e.tail_share = false;
 }
 
 void ParseStorage(const Node& n, Config& c) {

@@ -227,6 +227,12 @@ SearchSummary Driver::Run() {
   cores_ = cores;
   // Remote trials run on other hosts' cores, with threads their ranks chose.
   balance_ = options_.local_trials && exec.tail_balance && !exec.deterministic;
+  // Tail sharing (execution.tail_share): up to workers - 1 more trials start
+  // beside the busy workers once fewer than a wave of them is queued.
+  const int tail_slots =
+      options_.local_trials && exec.tail_share && !balance_ && workers > 1 && expected > workers
+          ? workers - 1
+          : 0;
   progress_.Begin(study.name, left.candidates, left.finished, left.epochs_left, workers);
 
   Scheduler scheduler(store_, *strategy, std::move(left.items));
@@ -253,7 +259,7 @@ SearchSummary Driver::Run() {
           progress_.Message(what);
         });
     try {
-      scheduler.Run(workers, hooks);
+      scheduler.Run(workers, hooks, tail_slots);
     } catch (...) {
       error = std::current_exception();
     }

@@ -22,7 +22,9 @@
 // (thrown). Tail balancing (execution.tail_balance, local trials only): once nothing is queued
 // and workers are idle, a running trial's intra-op threads are raised at its next epoch
 // boundary to its share of the study's threads (TailThreads), and lowered back when work is
-// queued again; the verdict of that epoch says so (EpochVerdict::threads).
+// queued again; the verdict of that epoch says so (EpochVerdict::threads). Tail sharing
+// (execution.tail_share, the default, local trials only, not beside tail_balance): the scheduler
+// gets workers - 1 tail slots, so the study's last partial wave starts beside the busy workers.
 #pragma once
 
 #include <atomic>

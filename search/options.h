@@ -21,6 +21,12 @@ struct ExecutionOptions {
   // really free, and it makes a tail trial's numbers depend on timing. Never in
   // deterministic mode, nor for trials run by other processes (MPI ranks).
   bool tail_balance = false;
+  // The last, partial wave of trials (fewer queued than workers, every worker
+  // busy) starts at once beside the running ones, up to workers - 1 more
+  // trials sharing the cores, instead of running alone after them while
+  // cores idle (Scheduler::Run's tail slots). Each trial keeps its threads,
+  // so its numbers do not change. Local trials only; not with tail_balance.
+  bool tail_share = true;
 };
 
 // The progressive per-layer strategy (search/progressive.h, docs/config.md

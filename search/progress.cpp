@@ -67,6 +67,8 @@ void StreamProgress::Added(int trials, long epochs) {
 void StreamProgress::TrialStarted(int slot, int64_t trial, const std::string& candidate, int epoch,
                                   int epochs) {
   std::lock_guard<std::mutex> lock(mu_);
+  // Tail slots (Scheduler::Run) come after the workers: their line appears once used.
+  if (static_cast<size_t>(slot) >= slots_.size()) slots_.resize(static_cast<size_t>(slot) + 1);
   Slot& s = slots_.at(static_cast<size_t>(slot));
   s = Slot{};
   s.active = true;

@@ -19,11 +19,24 @@ bool Scheduler::Next(const Hooks& hooks, int slot, WorkItem& item) {
   while (true) {
     if (failed_ || (hooks.stopping && hooks.stopping())) return false;
     if (!queue_.empty()) {
+      // A tail slot starts an item only beside busy workers and when what is
+      // queued is less than one wave of them (it would otherwise run alone
+      // at the end while cores idle).
+      const bool may =
+          slot < workers_ || (static_cast<int>(queue_.size()) < workers_ && running_ >= workers_);
+      if (!may) {
+        const size_t queued = queue_.size();
+        const long seen = evidence_;
+        cv_.wait_for(lock, std::chrono::milliseconds(250),
+                     [&] { return evidence_ != seen || queue_.size() != queued || failed_; });
+        continue;
+      }
       item = std::move(queue_.front());
       queue_.pop_front();
       ++running_;
       ++busy_;
       busy_slot_.at(static_cast<size_t>(slot)) = 1;
+      cv_.notify_all();  // the queue shrank: a tail slot may start now
       return true;
     }
     const long seen = evidence_;
@@ -86,10 +99,12 @@ int Scheduler::appended() const {
   return appended_;
 }
 
-void Scheduler::Run(int workers, const Hooks& hooks) {
+void Scheduler::Run(int workers, const Hooks& hooks, int tail_slots) {
+  const int slots = workers + std::max(0, tail_slots);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    busy_slot_.assign(static_cast<size_t>(std::max(0, workers)), 0);
+    workers_ = workers;
+    busy_slot_.assign(static_cast<size_t>(std::max(0, slots)), 0);
   }
   std::mutex error_mu;
   std::exception_ptr error;
@@ -127,20 +142,20 @@ void Scheduler::Run(int workers, const Hooks& hooks) {
   // reports are about this project's own sharing (store, driver, heartbeat,
   // display). Nested parallelism of a trial then uses the default arena.
   std::vector<std::thread> threads;
-  for (int slot = 0; slot < workers; ++slot) threads.emplace_back(slot_loop, slot);
+  for (int slot = 0; slot < slots; ++slot) threads.emplace_back(slot_loop, slot);
   for (auto& t : threads) t.join();
 #else
   try {
-    // Enough TBB threads for `workers` concurrent trials even on fewer cores.
+    // Enough TBB threads for `slots` concurrent trials even on fewer cores.
     tbb::global_control parallelism(
         tbb::global_control::max_allowed_parallelism,
         std::max<size_t>(
-            static_cast<size_t>(workers),
+            static_cast<size_t>(slots),
             tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism)));
-    tbb::task_arena arena(workers);
+    tbb::task_arena arena(slots);
     arena.execute([&] {
       tbb::parallel_for(
-          0, workers, 1,
+          0, slots, 1,
           [&](int slot) {
             // Isolated: a thread waiting inside a trial never picks up another trial.
             tbb::this_task_arena::isolate([&] { slot_loop(slot); });

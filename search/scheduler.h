@@ -1,6 +1,7 @@
 // The scheduling loop of a search: `workers` slots on a oneTBB arena, each
 // taking the next item to run, until nothing is left and the strategy
-// proposes nothing more, or a stop is requested.
+// proposes nothing more, or a stop is requested; optional tail slots start
+// the last, partial wave of items beside the busy workers (Run).
 //
 // When a slot is free and no item is left, the scheduler asks the strategy
 // (Strategy::Propose) and appends what it proposes to the store before
@@ -41,7 +42,12 @@ class Scheduler {
     // scheduler's lock. May be empty.
     std::function<void(const std::vector<db::CandidateRow>& rows)> added;
   };
-  void Run(int workers, const Hooks& hooks);
+  // `workers` slots take items whenever they are free; `tail_slots` more
+  // (slots workers .. workers + tail_slots - 1) start an item only while
+  // every worker is busy and fewer items than workers are queued: the last,
+  // partial wave of a study then runs beside the one before, sharing the
+  // cores, instead of alone after it with cores idle.
+  void Run(int workers, const Hooks& hooks, int tail_slots = 0);
 
   // New evidence for the strategy: wakes the slots waiting for it.
   void Notify();
@@ -75,6 +81,7 @@ class Scheduler {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<WorkItem> queue_;
+  int workers_ = 0;              // slots that take items whenever free (Run's `workers`)
   int running_ = 0;              // items handed out and not returned
   int busy_ = 0;                 // of which not Released
   std::vector<char> busy_slot_;  // per slot: its item counts in busy_

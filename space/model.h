@@ -64,4 +64,17 @@ TORCH_MODULE(FactorizeNet);
 // autograd (no indices): the values of torch::max_pool2d, NaN included.
 torch::Tensor MaxPoolInference(const torch::Tensor& x, int kernel, int stride);
 
+// Whether MaxPoolTrain takes x: a 4-d float CPU tensor, contiguous in
+// channels-last memory format, at least kernel x kernel, and stride == kernel
+// (windows that do not overlap).
+bool MaxPoolTrainApplies(const torch::Tensor& x, int kernel, int stride);
+
+// Max-pool for training (autograd) under MaxPoolTrainApplies: the values and
+// the gradient of torch::max_pool2d(x, kernel, kernel) (the gradient goes to
+// the first maximum of a window; NaN propagates), channels-last out. It keeps
+// an int32 window position per output rather than LibTorch's int64 index,
+// and its backward writes every input gradient in one pass (LibTorch zero
+// fills, then scatters).
+torch::Tensor MaxPoolTrain(const torch::Tensor& x, int kernel);
+
 }  // namespace fnas::space

@@ -152,23 +152,69 @@ double Trainer::LearningRate(int epoch) const {
 
 // PyTorch's SGD (dampening 0, no Nesterov): d = g + wd p; buf = m buf + d
 // (buf = d at the first step); p -= lr buf.
-void Trainer::SgdStep(double lr) {
+namespace {
+
+// Whether the SGD update of p may run as one loop over its memory: float CPU
+// tensors laid out alike (the gradient and the momentum buffer follow the
+// parameter's strides), dense.
+bool FlatUpdate(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& buf) {
+  static const bool fma = __builtin_cpu_supports("fma");
+  if (!fma) return false;  // ATen's kernels then do not fuse either: the tensor ops
+  const auto alike = [&](const torch::Tensor& t) {
+    return t.device().is_cpu() && t.scalar_type() == torch::kFloat32 &&
+           t.strides() == p.strides() && t.sizes() == p.sizes() && t.is_non_overlapping_and_dense();
+  };
+  return alike(p) && alike(g) && (!buf.defined() || alike(buf));
+}
+
+// SGD with momentum over n elements laid out alike, in the tensor ops'
+// arithmetic (ATen's add with alpha is a fused multiply-add, its mul_ then
+// add_ round twice): d = g + wd p (when wd != 0); buf = buf * momentum + d,
+// or d on the first step (`first`; no buffer when momentum is 0);
+// p = p - lr * buf.
+__attribute__((target("fma"), optimize("fp-contract=off"))) void SgdLoop(float* p, const float* g,
+                                                                         float* buf, int64_t n,
+                                                                         float wd, float mom,
+                                                                         float step, bool first) {
+  for (int64_t k = 0; k < n; ++k) {
+    float d = wd != 0 ? std::fma(p[k], wd, g[k]) : g[k];
+    if (buf) d = buf[k] = first ? d : buf[k] * mom + d;
+    p[k] = std::fma(d, step, p[k]);
+  }
+}
+
+}  // namespace
+
+void SgdUpdate(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, double lr,
+               double momentum, double weight_decay) {
   torch::NoGradGuard no_grad;
+  if (FlatUpdate(p, g, buf)) {  // one pass instead of three tensor ops
+    const bool first = momentum != 0 && !buf.defined();
+    if (first) buf = torch::empty_like(p);
+    SgdLoop(p.data_ptr<float>(), g.data_ptr<float>(),
+            momentum != 0 ? buf.data_ptr<float>() : nullptr, p.numel(),
+            static_cast<float>(weight_decay), static_cast<float>(momentum), static_cast<float>(-lr),
+            first);
+    return;
+  }
+  torch::Tensor d = weight_decay != 0 ? g.add(p, weight_decay) : g;
+  if (momentum != 0) {
+    if (!buf.defined()) {
+      buf = d.clone();
+    } else {
+      buf.mul_(momentum).add_(d);
+    }
+    d = buf;
+  }
+  p.add_(d, -lr);
+}
+
+void Trainer::SgdStep(double lr) {
   for (size_t i = 0; i < params_.size(); ++i) {
     torch::Tensor& p = params_[i].second;
-    const torch::Tensor& g = p.grad();
-    if (!g.defined()) continue;
-    torch::Tensor d = train_.weight_decay != 0 ? g.add(p, train_.weight_decay) : g;
-    if (train_.momentum != 0) {
-      torch::Tensor& buf = momentum_[i];
-      if (!buf.defined()) {
-        buf = d.clone();
-      } else {
-        buf.mul_(train_.momentum).add_(d);
-      }
-      d = buf;
+    if (p.grad().defined()) {
+      SgdUpdate(p, p.grad(), momentum_[i], lr, train_.momentum, train_.weight_decay);
     }
-    p.add_(d, -lr);
   }
 }
 

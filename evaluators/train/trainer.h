@@ -144,6 +144,14 @@ class Trainer {
   std::string last_checkpoint_;
 };
 
+// One step of SGD on p with its gradient g, as torch::optim::SGD takes it
+// (dampening 0, not Nesterov): d = g + weight_decay * p; with momentum,
+// buf = momentum * buf + d (buf = d on the first step, when buf is
+// undefined) and d = buf; p -= lr * d. Float CPU tensors laid out alike run
+// as one pass over memory, others as tensor ops.
+void SgdUpdate(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, double lr,
+               double momentum, double weight_decay);
+
 // The epochs at which the learning rate is multiplied by gamma: `milestones`
 // below 1 are fractions of the `epochs` budget, rounded to the nearest epoch
 // (at least 1); later ones that do not increase are dropped.

@@ -12,8 +12,10 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "common/error.h"
@@ -633,6 +635,148 @@ TEST_F(TailBalanceTest, RemoteTrialsAreNeverBalanced) {
   EXPECT_EQ(driver.Run().completed, 4);
   EXPECT_FALSE(gate.timed_out());
   EXPECT_EQ(Told(gate.a_epochs()), (std::vector<int>{0, 0, 0, 0}));
+}
+
+// Tail sharing, step by step: every trial is held until the test lets it
+// finish, so the driver's choices are seen one at a time. Five candidates,
+// two workers: a third trial may start only once fewer than two are queued
+// and both workers are busy.
+class Hold : public Evaluator {
+ public:
+  explicit Hold(Evaluator& inner) : inner_(inner) {}
+  TrialOutcome Run(const TrialSpec& spec, TrialObserver& observer) override {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      const int me = started_++;
+      max_running_ = std::max(max_running_, ++running_);
+      cv_.notify_all();
+      if (!cv_.wait_for(lock, std::chrono::seconds(60), [&] { return me < released_; })) {
+        timed_out_ = true;
+      }
+    }
+    const TrialOutcome out = inner_.Run(spec, observer);
+    std::lock_guard<std::mutex> lock(mu_);
+    --running_;
+    ++finished_;
+    cv_.notify_all();
+    return out;
+  }
+  // Lets the first `n` trials (in start order) finish; waits until `started`
+  // trials have started and `finished` have finished (60 s at most).
+  void Release(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = n;
+    cv_.notify_all();
+  }
+  void WaitFor(int started, int finished) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, std::chrono::seconds(60),
+                      [&] { return started_ >= started && finished_ >= finished; })) {
+      timed_out_ = true;
+    }
+  }
+  int running() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return running_;
+  }
+  int started() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return started_;
+  }
+  int max_running() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_running_;
+  }
+  bool timed_out() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return timed_out_;
+  }
+
+ private:
+  Evaluator& inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int started_ = 0, running_ = 0, max_running_ = 0, finished_ = 0, released_ = 0;
+  bool timed_out_ = false;
+};
+
+class TailShareTest : public DriverTest {
+ protected:
+  // Runs 5 candidates on 2 workers (2 cores) in a thread; returns the summary.
+  std::future<SearchSummary> Start(const std::string& db, bool share, Hold& hold) {
+    std::string text = ConfigText(/*workers=*/2, /*epochs=*/2);
+    const std::string four = "{uniform: [2, 4]}";
+    text.replace(text.find(four), four.size(), "{uniform: [2, 4]}, {reverse_pyramid: [2]}");
+    auto config = std::make_shared<Config>(ParseConfig(text));
+    config->storage.db = (dir_ / db).string();
+    config->execution.tail_share = share;
+    store_ = NewStudy(*config);
+    DriverOptions options;
+    options.cores = 2;
+    driver_ = std::make_unique<Driver>(config, *store_, hold, progress_, options);
+    return std::async(std::launch::async, [this] { return driver_->Run(); });
+  }
+  std::unique_ptr<db::Store> store_;
+  std::unique_ptr<Driver> driver_;
+  QuietProgress progress_;
+};
+
+TEST_F(TailShareTest, TheLastPartialWaveStartsBesideTheBusyWorkers) {
+  ScriptedEvaluator inner;
+  Hold hold(inner);
+  auto run = Start("share.db", true, hold);
+  hold.WaitFor(2, 0);
+  EXPECT_EQ(hold.running(), 2);  // three queued: a wave for the workers
+  hold.Release(1);
+  hold.WaitFor(3, 1);
+  EXPECT_EQ(hold.running(), 2);  // two queued: still a whole wave
+  hold.Release(2);
+  hold.WaitFor(5, 2);  // one left for a worker, one less than a wave: both start
+  EXPECT_EQ(hold.running(), 3);
+  hold.Release(5);
+  const SearchSummary s = run.get();
+  EXPECT_EQ(s.completed, 5);
+  EXPECT_EQ(hold.max_running(), 3);
+  EXPECT_FALSE(hold.timed_out());
+  // The tail slot is a worker of its own in the store.
+  std::set<std::string> workers;
+  for (const auto& t : store_->Trials()) workers.insert(t.worker.substr(t.worker.rfind('/')));
+  EXPECT_EQ(workers, (std::set<std::string>{"/w0", "/w1", "/w2"}));
+}
+
+TEST_F(TailShareTest, OffTheLastTrialWaitsForAWorker) {
+  ScriptedEvaluator inner;
+  Hold hold(inner);
+  auto run = Start("off.db", false, hold);
+  hold.Release(2);
+  hold.WaitFor(4, 2);
+  EXPECT_EQ(hold.running(), 2);
+  EXPECT_EQ(hold.started(), 4);
+  hold.Release(5);
+  EXPECT_EQ(run.get().completed, 5);
+  EXPECT_EQ(hold.max_running(), 2);
+  EXPECT_FALSE(hold.timed_out());
+}
+
+TEST(ExecutionConfigTest, TailShareIsOnByDefaultAndGivesWayToTailBalance) {
+  EXPECT_TRUE(ExecutionOptions{}.tail_share);
+  const std::string base = ConfigText(2, 2);
+  const auto without = [&](const std::string& extra) {
+    std::string text = base.substr(0, base.find("execution:"));
+    return text + "execution: {workers: 2" + extra + "}\n";
+  };
+  EXPECT_TRUE(ParseConfig(without("")).execution.tail_share);
+  EXPECT_FALSE(ParseConfig(without(", tail_share: false")).execution.tail_share);
+  const Config balanced = ParseConfig(without(", tail_balance: true"));
+  EXPECT_TRUE(balanced.execution.tail_balance);
+  EXPECT_FALSE(balanced.execution.tail_share);
+  try {
+    ParseConfig(without(", tail_balance: true, tail_share: true"));
+    ADD_FAILURE() << "both accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("tail_share"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("tail_balance"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

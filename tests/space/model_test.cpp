@@ -118,5 +118,44 @@ TEST(ModelTest, InferencePoolingGivesLibTorchsValuesOddSizesAndNaNIncluded) {
   EXPECT_FALSE(torch::isnan(without[pool][0]).any().item<bool>());
 }
 
+// The training pool against torch::max_pool2d, values and gradients: odd
+// sizes (floor: the last row / column get no gradient), k = 2 and 3, ties
+// (the gradient goes to the first maximum of the window, in row-major
+// order), a NaN (it propagates, and takes the gradient), channel counts
+// that fill no vector.
+TEST(ModelTest, TrainingPoolGivesLibTorchsValuesAndGradients) {
+  torch::manual_seed(5);
+  struct Case {
+    std::vector<int64_t> shape;
+    int k;
+  };
+  for (const Case& t : {Case{{2, 3, 7, 9}, 2}, Case{{3, 16, 28, 28}, 2}, Case{{1, 5, 8, 7}, 3},
+                        Case{{2, 17, 2, 2}, 2}}) {
+    const std::string what = c10::str(c10::IntArrayRef(t.shape)) + " k " + std::to_string(t.k);
+    // Values on a coarse grid: many ties within a window.
+    torch::Tensor x0 = torch::randint(-2, 3, t.shape).to(torch::kFloat32);
+    x0[0][0][1][1] = std::numeric_limits<float>::quiet_NaN();
+    x0 = x0.contiguous(torch::MemoryFormat::ChannelsLast);
+    ASSERT_TRUE(MaxPoolTrainApplies(x0, t.k, t.k)) << what;
+    auto x = x0.clone().requires_grad_(true), xr = x0.clone().requires_grad_(true);
+    const torch::Tensor y = MaxPoolTrain(x, t.k);
+    const torch::Tensor yr = torch::max_pool2d(xr, t.k, t.k);
+    ASSERT_EQ(y.sizes(), yr.sizes()) << what;
+    EXPECT_TRUE(y.is_contiguous(torch::MemoryFormat::ChannelsLast)) << what;
+    EXPECT_TRUE(torch::equal(torch::isnan(y), torch::isnan(yr))) << what;
+    EXPECT_TRUE(torch::equal(torch::nan_to_num(y), torch::nan_to_num(yr))) << what;
+    const torch::Tensor dy = torch::randn(y.sizes());
+    y.backward(dy);
+    yr.backward(dy);
+    EXPECT_TRUE(torch::equal(x.grad(), xr.grad())) << what;
+  }
+  // What it does not take: overlapping windows, NCHW, too small.
+  EXPECT_FALSE(MaxPoolTrainApplies(
+      torch::ones({1, 4, 8, 8}).contiguous(torch::MemoryFormat::ChannelsLast), 3, 2));
+  EXPECT_FALSE(MaxPoolTrainApplies(torch::ones({1, 4, 8, 8}), 2, 2));
+  EXPECT_FALSE(MaxPoolTrainApplies(
+      torch::ones({1, 4, 1, 8}).contiguous(torch::MemoryFormat::ChannelsLast), 2, 2));
+}
+
 }  // namespace
 }  // namespace fnas::space

@@ -44,6 +44,62 @@ space::Candidate Regular(const Config& c) {
   return space::MakeCandidate(c.macro(), space::RegularFactorization(c.macro()));
 }
 
+// A hand-worked step: p = 1, g = 0.5, lr 0.1, momentum 0.9, weight decay
+// 0.1. Step 1: d = 0.5 + 0.1 = 0.6, buf = 0.6, p = 1 - 0.06 = 0.94. Step 2
+// (g = 0.5 again): d = 0.5 + 0.094 = 0.594, buf = 0.54 + 0.594 = 1.134,
+// p = 0.94 - 0.1134 = 0.8266.
+TEST(SgdUpdateTest, HandWorkedSteps) {
+  for (int64_t n : {1, 37}) {  // a scalar loop and a vectorized one
+    torch::Tensor p = torch::ones({n}), g = torch::full({n}, 0.5f), buf;
+    SgdUpdate(p, g, buf, 0.1, 0.9, 0.1);
+    EXPECT_NEAR(p[0].item<float>(), 0.94f, 1e-7);
+    EXPECT_NEAR(buf[n - 1].item<float>(), 0.6f, 1e-7);
+    SgdUpdate(p, g, buf, 0.1, 0.9, 0.1);
+    EXPECT_NEAR(buf[0].item<float>(), 1.134f, 1e-6);
+    EXPECT_NEAR(p[n - 1].item<float>(), 0.8266f, 1e-6);
+  }
+}
+
+// Against LibTorch's own optimizer over several steps, for the layouts the
+// trainer has (channels-last conv weights, vectors, matrices), with and
+// without momentum and weight decay; and the flat pass against the tensor
+// ops (a non-dense gradient takes them).
+TEST(SgdUpdateTest, MatchesTorchOptimSgd) {
+  torch::manual_seed(11);
+  for (double momentum : {0.0, 0.9}) {
+    for (double wd : {0.0, 5e-4}) {
+      for (bool channels_last : {false, true}) {
+        const std::string what = "momentum " + std::to_string(momentum) + " wd " +
+                                 std::to_string(wd) + " cl " + std::to_string(channels_last);
+        torch::Tensor w0 = torch::randn({8, 3, 3, 3});
+        if (channels_last) w0 = w0.contiguous(torch::MemoryFormat::ChannelsLast);
+        torch::Tensor ours = w0.clone(), buf;
+        torch::Tensor theirs = w0.clone().requires_grad_(true);
+        torch::optim::SGD opt({theirs},
+                              torch::optim::SGDOptions(0.05).momentum(momentum).weight_decay(wd));
+        for (int step = 0; step < 4; ++step) {
+          torch::Tensor g = torch::randn(w0.sizes());
+          if (channels_last) g = g.contiguous(torch::MemoryFormat::ChannelsLast);
+          SgdUpdate(ours, g, buf, 0.05, momentum, wd);
+          theirs.mutable_grad() = g.clone();
+          opt.step();
+        }
+        EXPECT_TRUE(torch::allclose(ours, theirs.detach(), 1e-6, 1e-6)) << what;
+        // The same steps through the tensor ops: a strided (non-dense) gradient.
+        torch::Tensor ops = w0.clone(), ops_buf, flat = w0.clone(), flat_buf;
+        for (int step = 0; step < 4; ++step) {
+          torch::Tensor wide = torch::randn({8, 3, 3, 6});
+          torch::Tensor strided = wide.slice(3, 0, 6, 2);
+          ASSERT_FALSE(strided.is_non_overlapping_and_dense());
+          SgdUpdate(ops, strided, ops_buf, 0.05, momentum, wd);
+          SgdUpdate(flat, strided.contiguous(), flat_buf, 0.05, momentum, wd);
+        }
+        EXPECT_TRUE(torch::allclose(ops, flat, 1e-6, 1e-6)) << what;
+      }
+    }
+  }
+}
+
 TEST(MilestoneEpochsTest, FractionsFollowTheBudgetAndEpochsStayAsGiven) {
   // 0.375 * 200 = 75, 0.6 * 200 = 120, 0.85 * 200 = 170; of 8 epochs: 3, 4.8 -> 5, 6.8 -> 7.
   EXPECT_EQ(MilestoneEpochs({0.375, 0.6, 0.85}, 200), (std::vector<int>{75, 120, 170}));
