@@ -229,12 +229,15 @@ SearchSummary Driver::Run() {
   balance_ = options_.local_trials && exec.tail_balance && !exec.deterministic;
   // Tail sharing (execution.tail_share): up to workers - 1 more trials start
   // beside the busy workers once fewer than a wave of them is queued.
-  const int tail_slots =
-      options_.local_trials && exec.tail_share && !balance_ && workers > 1 && expected > workers
-          ? workers - 1
-          : 0;
+  // CPU only: on a GPU an extra trial would add its memory to a busy device.
+  const bool more = expected > workers || strategy->MaxCandidates() == 0;
+  const int tail_slots = options_.local_trials && exec.tail_share && !balance_ &&
+                                 exec.device == "cpu" && workers > 1 && more
+                             ? workers - 1
+                             : 0;
   progress_.Begin(study.name, left.candidates, left.finished, left.epochs_left, workers);
 
+  next_start_ = 0;  // the scheduler's tickets count from 0
   Scheduler scheduler(store_, *strategy, std::move(left.items));
   Scheduler::Hooks hooks;
   hooks.run = [this](const WorkItem& item, int slot) { RunTrial(item, slot); };
@@ -276,7 +279,27 @@ SearchSummary Driver::Run() {
   return summary_;
 }
 
+// Holds a trial's turn to start: waits until its ticket is the next one, and
+// hands the turn on when it goes (started, or an exception on the way).
+class Driver::Turn {
+ public:
+  Turn(Driver& d, long ticket) : d_(d), lock_(d.start_mu_) {
+    d_.start_cv_.wait(lock_, [&] { return d_.next_start_ == ticket; });
+  }
+  ~Turn() {
+    ++d_.next_start_;
+    d_.start_cv_.notify_all();
+  }
+
+ private:
+  Driver& d_;
+  std::unique_lock<std::mutex> lock_;
+};
+
 void Driver::RunTrial(const WorkItem& work, int slot) {
+  // Trials start (take their ids) in the scheduler's hand-out order, whichever
+  // slot's thread gets here first: ids follow the queue.
+  auto turn = std::make_unique<Turn>(*this, work.ticket);
   const space::Candidate& candidate = work.candidate.candidate;
   const std::string worker =
       db::HostName() + ":" + std::to_string(getpid()) + "/w" + std::to_string(slot);
@@ -304,6 +327,7 @@ void Driver::RunTrial(const WorkItem& work, int slot) {
     spec.start_epoch = row.checkpoint.empty() ? 0 : row.checkpoint_epoch;
     spec.resume_checkpoint = row.checkpoint;
   }
+  turn.reset();
   spec.checkpoint_dir = checkpoint_root_ + "/trial-" + std::to_string(spec.trial_id);
   CrashPoint("trial-started");
   SetIntraOpThreads(spec.threads);

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -112,6 +113,12 @@ class Driver {
   Scheduler* scheduler_ = nullptr;  // during Run: told of every recorded epoch
 
   std::mutex mu_;  // guards summary_ and front_
+  // Trials are started (given their ids) in the scheduler's hand-out order,
+  // whichever slot's thread gets there first: ids follow the queue (Turn).
+  class Turn;
+  std::mutex start_mu_;
+  std::condition_variable start_cv_;
+  long next_start_ = 0;  // the ticket whose trial starts next
   SearchSummary summary_;
   IncrementalFront front_;
 };

@@ -22,8 +22,9 @@ bool Scheduler::Next(const Hooks& hooks, int slot, WorkItem& item) {
       // A tail slot starts an item only beside busy workers and when what is
       // queued is less than one wave of them (it would otherwise run alone
       // at the end while cores idle).
+      const bool tail = slot >= workers_;
       const bool may =
-          slot < workers_ || (static_cast<int>(queue_.size()) < workers_ && running_ >= workers_);
+          !tail || (static_cast<int>(queue_.size()) < workers_ && workers_running_ >= workers_);
       if (!may) {
         const size_t queued = queue_.size();
         const long seen = evidence_;
@@ -33,11 +34,22 @@ bool Scheduler::Next(const Hooks& hooks, int slot, WorkItem& item) {
       }
       item = std::move(queue_.front());
       queue_.pop_front();
+      item.ticket = handed_out_++;
       ++running_;
+      if (!tail) ++workers_running_;
       ++busy_;
       busy_slot_.at(static_cast<size_t>(slot)) = 1;
       cv_.notify_all();  // the queue shrank: a tail slot may start now
       return true;
+    }
+    if (slot >= workers_) {
+      // Tail slots never ask the strategy (the workers do, when one is free):
+      // they wait for a queue, or for the end.
+      if (over_) return false;
+      const long seen = evidence_;
+      cv_.wait_for(lock, std::chrono::milliseconds(250),
+                   [&] { return evidence_ != seen || !queue_.empty() || failed_ || over_; });
+      continue;
     }
     const long seen = evidence_;
     std::vector<db::CandidateRow> rows = strategy_.Propose(store_);
@@ -50,6 +62,7 @@ bool Scheduler::Next(const Hooks& hooks, int slot, WorkItem& item) {
       continue;
     }
     if (running_ == 0) {
+      over_ = true;
       cv_.notify_all();  // the others see the same: the search is over
       return false;
     }
@@ -79,6 +92,7 @@ void Scheduler::Done(int slot) {
   std::lock_guard<std::mutex> lock(mu_);
   ReleaseLocked(slot);
   --running_;
+  if (slot < workers_) --workers_running_;
   ++evidence_;
   cv_.notify_all();
 }

@@ -32,7 +32,7 @@ class Scheduler {
   Scheduler(db::Store& store, const Strategy& strategy, std::vector<WorkItem> items);
 
   struct Hooks {
-    // Runs one item on worker `slot` (0 .. workers-1). An exception stops the
+    // Runs one item on `slot` (0 .. workers-1, then the tail slots). An exception stops the
     // search: no item is handed out any more, and Run rethrows the first one
     // once every slot has returned.
     std::function<void(const WorkItem& item, int slot)> run;
@@ -42,11 +42,12 @@ class Scheduler {
     // scheduler's lock. May be empty.
     std::function<void(const std::vector<db::CandidateRow>& rows)> added;
   };
-  // `workers` slots take items whenever they are free; `tail_slots` more
-  // (slots workers .. workers + tail_slots - 1) start an item only while
-  // every worker is busy and fewer items than workers are queued: the last,
-  // partial wave of a study then runs beside the one before, sharing the
-  // cores, instead of alone after it with cores idle.
+  // `workers` slots take items whenever they are free (and ask the strategy
+  // when nothing is queued); `tail_slots` more (slots workers ..
+  // workers + tail_slots - 1) start an item only while every worker is busy
+  // and fewer items than workers are queued, and never ask the strategy: the
+  // last, partial wave of a grid study then runs beside the one before,
+  // sharing the cores, instead of alone after it with cores idle.
   void Run(int workers, const Hooks& hooks, int tail_slots = 0);
 
   // New evidence for the strategy: wakes the slots waiting for it.
@@ -83,6 +84,9 @@ class Scheduler {
   std::deque<WorkItem> queue_;
   int workers_ = 0;              // slots that take items whenever free (Run's `workers`)
   int running_ = 0;              // items handed out and not returned
+  int workers_running_ = 0;      // of which on the workers' slots (not tail slots)
+  long handed_out_ = 0;          // items handed out so far: the next item's ticket
+  bool over_ = false;            // a worker found nothing queued, proposed or running
   int busy_ = 0;                 // of which not Released
   std::vector<char> busy_slot_;  // per slot: its item counts in busy_
   int appended_ = 0;

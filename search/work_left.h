@@ -23,6 +23,7 @@ struct WorkItem {
   db::CandidateRow candidate;
   int64_t trial_id = 0;  // 0 = a new trial; else the trial to restart
   int start_epoch = 0;   // epochs its checkpoint holds (0 = from scratch)
+  long ticket = 0;       // its place in the scheduler's hand-out order (Scheduler::Next)
 };
 
 struct WorkLeft {

@@ -37,7 +37,10 @@ void Gemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float* a, int
 // y = x W^T + b for contiguous x [N, K], W [M, K], b [M] (or undefined).
 at::Tensor GemmForward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   const int64_t n = x.size(0), k = x.size(1), m = w.size(0);
-  at::Tensor y = b.defined() ? b.expand({n, m}).contiguous() : torch::empty({n, m}, x.options());
+  // A fresh output (for n == 1, expand().contiguous() would be the bias itself, which the GEMM
+  // then accumulates into).
+  at::Tensor y = torch::empty({n, m}, x.options());
+  if (b.defined()) y.copy_(b.expand({n, m}));
   if (n > 0 && m > 0) {
     Gemm('N', 'T', n, m, k, x.data_ptr<float>(), k, w.data_ptr<float>(), k, b.defined(),
          y.data_ptr<float>(), m);

@@ -188,6 +188,13 @@ __attribute__((target("fma"), optimize("fp-contract=off"))) void SgdLoop(float* 
 void SgdUpdate(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, double lr,
                double momentum, double weight_decay) {
   torch::NoGradGuard no_grad;
+  // A buffer restored from a checkpoint is NCHW-contiguous while the conv
+  // weights train channels-last: laid out as the parameter once, so the
+  // resumed trial takes the same path (and arithmetic) as an uninterrupted one.
+  if (buf.defined() && buf.sizes() == p.sizes() && buf.strides() != p.strides() &&
+      buf.device() == p.device()) {
+    buf = torch::empty_like(p).copy_(buf);
+  }
   if (FlatUpdate(p, g, buf)) {  // one pass instead of three tensor ops
     const bool first = momentum != 0 && !buf.defined();
     if (first) buf = torch::empty_like(p);

@@ -75,6 +75,28 @@ TEST(DenseTest, AgreesWithLinearOnRandomLayers) {
   }
 }
 
+// A batch of one: the output is a tensor of its own (the bias is added, not
+// written into), with and without grad mode, on every route.
+TEST(DenseTest, ABatchOfOneLeavesTheBiasAlone) {
+  for (DenseKernel k : Kernels()) {
+    SCOPED_TRACE(Name(k));
+    const torch::Tensor w = torch::ones({2, 3}), b = torch::tensor({1.0f, -1.0f});
+    const torch::Tensor b0 = b.clone();
+    {
+      torch::InferenceMode inference;
+      EXPECT_TRUE(torch::equal(Dense(torch::ones({1, 3}), w, b, k),
+                               torch::tensor({4.0f, 2.0f}).view({1, 2})));
+    }
+    EXPECT_TRUE(torch::equal(b, b0));
+    auto bg = b.clone().requires_grad_(true);
+    torch::Tensor y = Dense(torch::ones({1, 3}), w, bg, k);
+    EXPECT_TRUE(torch::equal(y, torch::tensor({4.0f, 2.0f}).view({1, 2})));
+    y.sum().backward();
+    EXPECT_TRUE(torch::equal(bg.detach(), b0));
+    EXPECT_TRUE(torch::equal(bg.grad(), torch::ones({2})));
+  }
+}
+
 // Only what asks for a gradient gets one; without grad mode there is no graph.
 TEST(DenseTest, GradientsOnlyWhereAskedAndNoGraphWithoutGradMode) {
   for (DenseKernel k : Kernels()) {
